@@ -1,0 +1,36 @@
+// Test-only helpers for absl::Status (GoogleTest).
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace chamferdb::testing {
+
+inline const absl::Status& GetStatus(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& GetStatus(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+// EXPECT_THAT(expr, StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dim")))
+MATCHER_P2(StatusIs, code, message_matcher, "") {
+  const absl::Status& s = ::chamferdb::testing::GetStatus(arg);
+  *result_listener << "status is " << s.ToString();
+  return s.code() == code &&
+         ::testing::ExplainMatchResult(message_matcher, std::string(s.message()),
+                                       result_listener);
+}
+
+MATCHER(IsOk, "") {
+  const absl::Status& s = ::chamferdb::testing::GetStatus(arg);
+  *result_listener << "status is " << s.ToString();
+  return s.ok();
+}
+
+}  // namespace chamferdb::testing
+
+#define ASSERT_OK(expr) ASSERT_THAT((expr), ::chamferdb::testing::IsOk())
+#define EXPECT_OK(expr) EXPECT_THAT((expr), ::chamferdb::testing::IsOk())

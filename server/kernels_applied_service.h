@@ -1,0 +1,18 @@
+// gRPC handlers of the applied kernel family of chamferdb.v1.Kernels.
+//
+// The Kernels service is one gRPC service whose handlers are split by family into a chain
+// of classes (geometry <- numeric <- applied); KernelsService (kernels_service.h) is the
+// last link. Each family overrides only its own RPCs; an RPC nobody overrides answers
+// UNIMPLEMENTED. Handlers are thin: decode tensors (tensor_convert.h), call the library in
+// kernels/, encode, all inside RunHandler (handler.h).
+#pragma once
+
+#include "server/kernels_numeric_service.h"
+
+namespace chamferdb {
+
+class AppliedKernelsService : public NumericKernelsService {
+ public:
+};
+
+}  // namespace chamferdb
