@@ -7,11 +7,11 @@
 // kernels/, encode, all inside RunHandler (handler.h).
 #pragma once
 
-#include "server/kernels_:Kernels::Service:grpc.pb_service.h"
+#include "chamferdb/v1/kernels.grpc.pb.h"
 
 namespace chamferdb {
 
-class GeometryKernelsService : public v1 {
+class GeometryKernelsService : public v1::Kernels::Service {
  public:
 };
 
