@@ -1,0 +1,88 @@
+#include "kernels/chamfer/chamfer.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "common/cpu_features.h"
+#include "common/half.h"
+#include "kernels/chamfer/chamfer_paths.h"
+#include "kernels/chamfer/dot.h"
+
+namespace chamferdb {
+namespace {
+
+struct Path {
+  const char* name;
+  decltype(&chamfer_baseline::ChamferPackedF32) f32;
+  decltype(&chamfer_baseline::ChamferPackedF16) f16;
+  decltype(&chamfer_baseline::DotMany) dot_many;
+};
+
+const Path& Chosen() {
+  static const Path path = [] {
+    const CpuFeatures& f = GetCpuFeatures();
+    if (f.avx512) {
+      return Path{"avx512", chamfer_avx512::ChamferPackedF32, chamfer_avx512::ChamferPackedF16,
+                  chamfer_avx512::DotMany};
+    }
+    if (f.avx2_fma) {
+      return Path{"avx2", chamfer_avx2::ChamferPackedF32, chamfer_avx2::ChamferPackedF16,
+                  chamfer_avx2::DotMany};
+    }
+    return Path{"baseline", chamfer_baseline::ChamferPackedF32,
+                chamfer_baseline::ChamferPackedF16, chamfer_baseline::DotMany};
+  }();
+  return path;
+}
+
+template <typename T, typename Convert>
+void Pack(const float* tokens, size_t n, size_t dim, T* packed, Convert convert) {
+  const size_t n_pad = PackedColumns(n);
+  for (size_t j = 0; j < dim; ++j) {
+    T* row = packed + j * n_pad;
+    for (size_t t = 0; t < n; ++t) row[t] = convert(tokens[t * dim + j]);
+    for (size_t t = n; t < n_pad; ++t) row[t] = row[0];
+  }
+}
+
+}  // namespace
+
+double ChamferReference(const float* q, size_t nq, const float* p, size_t np, size_t dim) {
+  double total = 0.0;
+  for (size_t i = 0; i < nq; ++i) {
+    double best = -std::numeric_limits<double>::infinity();
+    for (size_t t = 0; t < np; ++t) {
+      double s = 0.0;
+      for (size_t j = 0; j < dim; ++j) s += static_cast<double>(q[i * dim + j]) * p[t * dim + j];
+      best = std::max(best, s);
+    }
+    total += best;
+  }
+  return total;
+}
+
+void PackTokensF32(const float* tokens, size_t n, size_t dim, float* packed) {
+  Pack(tokens, n, dim, packed, [](float v) { return v; });
+}
+
+void PackTokensF16(const float* tokens, size_t n, size_t dim, uint16_t* packed) {
+  Pack(tokens, n, dim, packed, [](float v) { return FloatToHalf(v); });
+}
+
+float ChamferPackedF32(const float* q, size_t nq, const float* packed, size_t n_pad,
+                       size_t dim) {
+  return Chosen().f32(q, nq, packed, n_pad, dim);
+}
+
+float ChamferPackedF16(const float* q, size_t nq, const uint16_t* packed, size_t n_pad,
+                       size_t dim) {
+  return Chosen().f16(q, nq, packed, n_pad, dim);
+}
+
+void DotMany(const float* x, const float* rows, size_t nrows, size_t dim, float* out) {
+  Chosen().dot_many(x, rows, nrows, dim, out);
+}
+
+const char* ChamferPathName() { return Chosen().name; }
+
+}  // namespace chamferdb

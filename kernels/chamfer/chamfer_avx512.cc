@@ -1,0 +1,10 @@
+// The avx512 build of chamfer_impl.inc (ISA flags are set per file in CMakeLists.txt).
+#include "kernels/chamfer/chamfer_paths.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace chamferdb::chamfer_avx512 {
+#include "kernels/chamfer/chamfer_impl.inc"
+}  // namespace chamferdb::chamfer_avx512

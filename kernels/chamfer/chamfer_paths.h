@@ -1,0 +1,18 @@
+// Internal: the per-ISA builds of chamfer_impl.inc, selected by chamfer.cc.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#define CHAMFERDB_DECLARE_PATH(ns)                                                          \
+  namespace chamferdb::ns {                                                                 \
+  float ChamferPackedF32(const float* q, size_t nq, const float* packed, size_t n_pad,      \
+                         size_t dim);                                                       \
+  float ChamferPackedF16(const float* q, size_t nq, const uint16_t* packed, size_t n_pad,   \
+                         size_t dim);                                                       \
+  void DotMany(const float* x, const float* rows, size_t nrows, size_t dim, float* out);    \
+  }
+
+CHAMFERDB_DECLARE_PATH(chamfer_baseline)
+CHAMFERDB_DECLARE_PATH(chamfer_avx2)
+CHAMFERDB_DECLARE_PATH(chamfer_avx512)

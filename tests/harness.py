@@ -1,0 +1,148 @@
+"""Test harness: starts the real chamferdb binary on a free loopback port.
+
+    import harness
+    with harness.Server() as srv:
+        stub = search_pb2_grpc.SearchStub(srv.channel)
+
+The binary comes from $CHAMFERDB_BIN and the generated Python stubs from
+$CHAMFERDB_PYTHON_STUBS (CTest sets both); the data directory is a fresh temporary folder
+unless one is given (to test restarts). The server binds 127.0.0.1 only and is always
+stopped (SIGTERM, then SIGKILL) when the block exits.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+_STUBS = os.environ.get("CHAMFERDB_PYTHON_STUBS")
+if _STUBS and _STUBS not in sys.path:
+    sys.path.insert(0, _STUBS)
+
+import grpc  # noqa: E402
+import numpy as np  # noqa: E402
+
+from chamferdb.v1 import tensor_pb2  # noqa: E402
+
+BIN = os.environ.get("CHAMFERDB_BIN", "")
+
+_DTYPES = {
+    np.dtype(np.float32): tensor_pb2.F32,
+    np.dtype(np.float64): tensor_pb2.F64,
+    np.dtype(np.int8): tensor_pb2.I8,
+    np.dtype(np.int32): tensor_pb2.I32,
+    np.dtype(np.int64): tensor_pb2.I64,
+    np.dtype(np.complex64): tensor_pb2.C64,
+    np.dtype(np.complex128): tensor_pb2.C128,
+    np.dtype(np.uint8): tensor_pb2.U8,
+}
+_NP = {v: k for k, v in _DTYPES.items()}
+
+
+def tensor(arr):
+    """numpy array -> chamferdb.v1.Tensor (little-endian, row-major)."""
+    arr = np.ascontiguousarray(arr)
+    dt = arr.dtype.newbyteorder("<") if arr.dtype.byteorder == ">" else arr.dtype
+    return tensor_pb2.Tensor(shape=list(arr.shape), dtype=_DTYPES[np.dtype(dt)],
+                             data=arr.astype(dt.newbyteorder("<")).tobytes())
+
+
+def array(t):
+    """chamferdb.v1.Tensor -> numpy array."""
+    dt = _NP[t.dtype].newbyteorder("<")
+    return np.frombuffer(t.data, dtype=dt).reshape(tuple(t.shape)).astype(_NP[t.dtype])
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """Runs `chamferdb --listen 127.0.0.1:PORT --data-dir DIR [extra args]`."""
+
+    def __init__(self, data_dir=None, extra_args=(), port=None, startup_timeout=60.0):
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="chamferdb-test-")
+        self.extra_args = list(extra_args)
+        self.port = port or free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.startup_timeout = startup_timeout
+        self.proc = None
+        self.channel = None
+        self.log_path = os.path.join(tempfile.gettempdir(), f"chamferdb-{self.port}.log")
+
+    def start(self):
+        if not BIN or not os.path.exists(BIN):
+            raise RuntimeError(f"CHAMFERDB_BIN does not name the server binary: {BIN!r}")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [BIN, "--listen", self.address, "--data-dir", self.data_dir] + self.extra_args,
+            stdout=self._log, stderr=subprocess.STDOUT)
+        self.channel = grpc.insecure_channel(
+            self.address, options=[("grpc.max_receive_message_length", 256 << 20),
+                                   ("grpc.max_send_message_length", 256 << 20)])
+        deadline = time.time() + self.startup_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; log:\n{self.log()}")
+            try:
+                grpc.channel_ready_future(self.channel).result(timeout=0.5)
+                break
+            except grpc.FutureTimeoutError:
+                if time.time() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"server did not start in time; log:\n{self.log()}")
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-8000:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self):
+        """SIGKILL: simulates a crash. The data directory is kept."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self._close_channel()
+
+    def stop(self, timeout=30.0):
+        """SIGTERM and wait; returns the exit code."""
+        code = None
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                code = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
+        elif self.proc:
+            code = self.proc.returncode
+        self._close_channel()
+        return code
+
+    def _close_channel(self):
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
+
+    def cleanup(self):
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        self.cleanup()
+        if hasattr(self, "_log"):
+            self._log.close()
+        return False
