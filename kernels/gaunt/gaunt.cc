@@ -234,11 +234,17 @@ struct FourierTables {
   // a(l,k,u) for |u| ≤ l, stored at a[(TriIndex(l,k))*(2·la+1) + u + la]. Real for even
   // k, purely imaginary for odd k; stored as complex.
   std::vector<Complex> a;
-  // W(l,k,u) for l ≤ lout, |u| ≤ U at w[TriIndex(l,k)*(2U+1) + u + U].
-  std::vector<Complex> w;
+  // The non-zero component (see WIsReal) of W(l,k,u) for l ≤ lout, |u| ≤ U, at
+  // wc[TriIndex(l,k)*(2U+1) + u + U].
+  std::vector<double> wc;
   Plan c2r;  // M×M complex (M×(M/2+1)) → real
   Plan r2c;  // M×M real → complex
 };
+
+// W(l,k,u) is purely real or purely imaginary: a(l,k,·) lives on u' ≡ l (mod 2) and is
+// real for even k, imaginary for odd k, while I(n) is real for even n and imaginary for
+// odd n. WIsReal tells which; wc stores the non-zero component.
+bool WIsReal(int l, int k, int u) { return ((u - l) % 2 == 0) == (k % 2 == 0); }
 
 Complex IntegralSinExp(int n) {  // ∫₀^π e^{inθ} sinθ dθ
   if (n % 2 == 0) return Complex(2.0 / (1.0 - static_cast<double>(n) * n), 0.0);
@@ -280,7 +286,7 @@ std::unique_ptr<FourierTables> BuildFourierTables(int l1, int l2, int lout, bool
       }
     }
   }
-  t->w.assign(static_cast<size_t>(NumTri(lout)) * nw, Complex(0, 0));
+  t->wc.assign(static_cast<size_t>(NumTri(lout)) * nw, 0.0);
   for (int l = 0; l <= lout; ++l) {
     for (int k = 0; k <= l; ++k) {
       for (int u = -uu; u <= uu; ++u) {
@@ -288,7 +294,7 @@ std::unique_ptr<FourierTables> BuildFourierTables(int l1, int l2, int lout, bool
         for (int up = -l; up <= l; ++up) {
           s += t->a[TriIndex(l, k) * nu + up + la] * IntegralSinExp(u + up);
         }
-        t->w[TriIndex(l, k) * nw + u + uu] = s;
+        t->wc[TriIndex(l, k) * nw + u + uu] = WIsReal(l, k, u) ? s.real() : s.imag();
       }
     }
   }
@@ -321,28 +327,41 @@ void ShToFourierHalf(const FourierTables& t, int lx, const double* x, Complex* f
   }
 }
 
-// f2sh from H[u][v] given for |u| ≤ U and 0 ≤ v ≤ lout via the accessor h(u, v).
+// f2sh from H[u][v] given for |u| ≤ U and 0 ≤ v ≤ lout via the accessor h(u, v)
+// (H[u][−v] = conj H[−u][v] since h is real). Per order k the complex sums of spec 1.3
+// reduce to real dot products of length 2U+1 with wc, one per output coefficient.
 template <typename HAt>
 void FourierToSh(const FourierTables& t, HAt h, double* z) {
   const int uu = t.u_max, nw = 2 * uu + 1;
-  for (int l = 0; l <= t.lout; ++l) {
-    {
-      const Complex* w = &t.w[TriIndex(l, 0) * nw + uu];
-      Complex s(0, 0);
-      for (int u = -uu; u <= uu; ++u) s += h(u, 0) * w[u];
-      z[ShIndex(l, 0)] = 2 * kPi * s.real();
-    }
-    for (int k = 1; k <= l; ++k) {
-      const Complex* w = &t.w[TriIndex(l, k) * nw + uu];
-      Complex sp(0, 0), sm(0, 0);
-      for (int u = -uu; u <= uu; ++u) {
-        const Complex hp = h(u, k);
-        const Complex hm = std::conj(h(-u, k));  // H[u][−k]
-        sp += (hp + hm) * w[u];
-        sm += (hp - hm) * w[u];
+  std::vector<double> cos_part(2 * nw), sin_part(2 * nw);  // [l parity][u + U]
+  for (int k = 0; k <= t.lout; ++k) {
+    for (int u = -uu; u <= uu; ++u) {
+      const Complex hp = h(u, k);
+      const Complex hm = std::conj(h(-u, k));  // H[u][−k]
+      const Complex p = (k == 0) ? hp : hp + hm;
+      const Complex q = hp - hm;
+      for (int parity = 0; parity < 2; ++parity) {
+        // Re(P·W) and Re(i·Q·W) with W = wc (real) or W = i·wc (imaginary).
+        const bool real = WIsReal(parity, k, u);
+        cos_part[parity * nw + u + uu] = real ? p.real() : -p.imag();
+        sin_part[parity * nw + u + uu] = real ? -q.imag() : -q.real();
       }
-      z[ShIndex(l, k)] = kSqrt2 * kPi * sp.real();
-      z[ShIndex(l, -k)] = kSqrt2 * kPi * (Complex(0, 1) * sm).real();
+    }
+    for (int l = k; l <= t.lout; ++l) {
+      const double* wc = &t.wc[static_cast<size_t>(TriIndex(l, k)) * nw];
+      const double* cp = &cos_part[(l % 2) * nw];
+      const double* sp = &sin_part[(l % 2) * nw];
+      double zc = 0, zs = 0;
+      for (int i = 0; i < nw; ++i) {
+        zc += wc[i] * cp[i];
+        zs += wc[i] * sp[i];
+      }
+      if (k == 0) {
+        z[ShIndex(l, 0)] = 2 * kPi * zc;
+      } else {
+        z[ShIndex(l, k)] = kSqrt2 * kPi * zc;
+        z[ShIndex(l, -k)] = kSqrt2 * kPi * zs;
+      }
     }
   }
 }
