@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "kernels/fno/spectral_conv.h"
 #include "kernels/int8/gemm.h"
 #include "kernels/int8/maxsim.h"
 #include "kernels/int8/mixed_linear.h"
@@ -278,7 +279,133 @@ absl::Status DoInt8MaxSim(const v1::Int8MaxSimRequest& req, v1::Int8MaxSimRespon
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- SpectralConv2d
+absl::StatusOr<int> OutSize(int32_t requested, int64_t in, std::string_view field) {
+  if (requested < 0) return Invalid(fmt::format("{} is negative ({})", field, requested));
+  if (requested == 0) return static_cast<int>(in);
+  return requested;
+}
+
+absl::Status DoSpectralConv2d(const v1::SpectralConv2dRequest& req,
+                              v1::SpectralConv2dResponse* resp) {
+  RETURN_IF_ERROR(CheckMethod(req.method()));
+  ASSIGN_OR_RETURN(const int threads, Threads(req.threads()));
+  if (!req.has_x()) return Invalid("x is required");
+  ASSIGN_OR_RETURN(auto x, DecodeF64(req.x(), "x"));
+  RETURN_IF_ERROR(CheckRank(x.shape, 4, "x"));
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  if (!req.has_weights_pos() || !req.has_weights_neg()) {
+    return Invalid("weights_pos and weights_neg are required");
+  }
+  ASSIGN_OR_RETURN(auto wp, DecodeC128(req.weights_pos(), "weights_pos"));
+  RETURN_IF_ERROR(CheckRank(wp.shape, 4, "weights_pos"));
+  RETURN_IF_ERROR(CheckShape(wp.shape, {x.shape[1], -1, -1, -1}, "weights_pos"));
+  ASSIGN_OR_RETURN(auto wn, DecodeC128(req.weights_neg(), "weights_neg"));
+  RETURN_IF_ERROR(CheckShape(wn.shape, wp.shape, "weights_neg"));
+  for (const auto* w : {&wp, &wn}) {
+    for (int64_t t = 0; t < w->numel(); ++t) {
+      if (!std::isfinite(w->data[t].real()) || !std::isfinite(w->data[t].imag())) {
+        return Invalid(fmt::format("{} has a non-finite value at flat index {}",
+                                   w == &wp ? "weights_pos" : "weights_neg", t));
+      }
+    }
+  }
+  fno::SpectralConv2dShape s;
+  s.batch = x.shape[0];
+  s.in_channels = x.shape[1];
+  s.height = x.shape[2];
+  s.width = x.shape[3];
+  s.out_channels = wp.shape[1];
+  s.modes1 = wp.shape[2];
+  s.modes2 = wp.shape[3];
+  ASSIGN_OR_RETURN(const int ho, OutSize(req.out_height(), s.height, "out_height"));
+  ASSIGN_OR_RETURN(const int wo, OutSize(req.out_width(), s.width, "out_width"));
+  s.out_height = ho;
+  s.out_width = wo;
+  RETURN_IF_ERROR(fno::ValidateSpectralConv2dShape(s));
+  HostTensor<double> bias;
+  if (req.has_bias()) {
+    ASSIGN_OR_RETURN(bias, DecodeF64(req.bias(), "bias"));
+    RETURN_IF_ERROR(CheckShape(bias.shape, {static_cast<int64_t>(s.out_channels)}, "bias"));
+    RETURN_IF_ERROR(CheckFinite(bias.data.data(), bias.numel(), "bias"));
+  }
+  fno::FftNorm norm;
+  switch (req.norm()) {
+    case v1::FFT_NORM_FORWARD: norm = fno::FftNorm::kForward; break;
+    case v1::FFT_NORM_BACKWARD: norm = fno::FftNorm::kBackward; break;
+    case v1::FFT_NORM_ORTHO: norm = fno::FftNorm::kOrtho; break;
+    default: return Invalid("norm is unknown");
+  }
+  const double out_elems = static_cast<double>(s.batch) * s.out_channels * s.out_height * s.out_width;
+  if (out_elems > static_cast<double>(kMaxTensorElements)) {
+    return TooMuch(fmt::format("output [B, Cout, H', W'] would have {:.3g} elements, over the cap {}",
+                               out_elems, kMaxTensorElements));
+  }
+  const double modes = 2.0 * s.modes1 * s.modes2;
+  const bool direct = req.method() == v1::NUMERIC_METHOD_REFERENCE;
+  if (direct) {
+    RETURN_IF_ERROR(CheckWork(static_cast<double>(s.batch) *
+                                  (s.in_channels * s.height * s.width +
+                                   s.out_channels * s.out_height * s.out_width) * modes,
+                              std::ldexp(1.0, 31), "SpectralConv2d direct DFT"));
+  } else {
+    RETURN_IF_ERROR(CheckWork(static_cast<double>(s.batch) * s.in_channels * s.out_channels * modes,
+                              std::ldexp(1.0, 32), "SpectralConv2d contraction"));
+  }
+  std::vector<double> y(static_cast<size_t>(out_elems));
+  const double* b = req.has_bias() ? bias.data.data() : nullptr;
+  if (direct) {
+    fno::SpectralConv2dDirect(s, norm, x.data.data(), wp.data.data(), wn.data.data(), b, y.data());
+  } else {
+    fno::SpectralConv2d(s, norm, x.data.data(), wp.data.data(), wn.data.data(), b, y.data(), threads);
+  }
+  EncodeF64({static_cast<int64_t>(s.batch), static_cast<int64_t>(s.out_channels), ho, wo}, y.data(),
+            resp->mutable_y());
+  return absl::OkStatus();
+}
+
+absl::Status DoFourierResample(const v1::FourierResampleRequest& req,
+                               v1::FourierResampleResponse* resp) {
+  ASSIGN_OR_RETURN(const int threads, Threads(req.threads()));
+  if (!req.has_x()) return Invalid("x is required");
+  ASSIGN_OR_RETURN(auto x, DecodeF64(req.x(), "x"));
+  if (x.rank() < 2) return Invalid(fmt::format("x must have rank >= 2, got {}", x.rank()));
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  const int64_t h = x.shape[x.rank() - 2], w = x.shape[x.rank() - 1];
+  if (h == 0 || w == 0) return Invalid("x has an empty grid dimension");
+  if (req.out_height() < 1 || req.out_width() < 1) {
+    return Invalid(fmt::format("out_height and out_width must be >= 1, got {} and {}",
+                               req.out_height(), req.out_width()));
+  }
+  const int64_t planes = x.numel() / (h * w);
+  const double out_elems = static_cast<double>(planes) * req.out_height() * req.out_width();
+  if (out_elems > static_cast<double>(kMaxTensorElements)) {
+    return TooMuch(fmt::format("output would have {:.3g} elements, over the cap {}", out_elems,
+                               kMaxTensorElements));
+  }
+  std::vector<double> y(static_cast<size_t>(out_elems));
+  fno::FourierResample2d(planes, h, w, req.out_height(), req.out_width(), x.data.data(), y.data(),
+                         threads);
+  std::vector<int64_t> shape = x.shape;
+  shape[shape.size() - 2] = req.out_height();
+  shape[shape.size() - 1] = req.out_width();
+  EncodeF64(shape, y.data(), resp->mutable_y());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status NumericKernelsService::SpectralConv2d(grpc::ServerContext* ctx,
+                                                   const v1::SpectralConv2dRequest* req,
+                                                   v1::SpectralConv2dResponse* resp) {
+  return RunHandler(ctx, "SpectralConv2d", [&] { return DoSpectralConv2d(*req, resp); });
+}
+
+grpc::Status NumericKernelsService::FourierResample(grpc::ServerContext* ctx,
+                                                    const v1::FourierResampleRequest* req,
+                                                    v1::FourierResampleResponse* resp) {
+  return RunHandler(ctx, "FourierResample", [&] { return DoFourierResample(*req, resp); });
+}
 
 grpc::Status NumericKernelsService::Int8MixedLinear(grpc::ServerContext* ctx,
                                                     const v1::Int8MixedLinearRequest* req,

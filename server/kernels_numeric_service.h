@@ -21,6 +21,10 @@ class NumericKernelsService : public GeometryKernelsService {
                                v1::Int8MixedLinearResponse* resp) override;
   grpc::Status Int8MaxSim(grpc::ServerContext* ctx, const v1::Int8MaxSimRequest* req,
                           v1::Int8MaxSimResponse* resp) override;
+  grpc::Status SpectralConv2d(grpc::ServerContext* ctx, const v1::SpectralConv2dRequest* req,
+                              v1::SpectralConv2dResponse* resp) override;
+  grpc::Status FourierResample(grpc::ServerContext* ctx, const v1::FourierResampleRequest* req,
+                               v1::FourierResampleResponse* resp) override;
 };
 
 }  // namespace chamferdb

@@ -141,6 +141,83 @@ class NumericKernelsTest(unittest.TestCase):
         self.assertCode(INV, call, knp.Int8MaxSimRequest(
             query=T(q), doc_offsets=T(offsets.astype(np.int32)), doc_tokens=T(tok), k=1))
 
+    # ------------------------------------------------------------ SpectralConv2d
+    @staticmethod
+    def _numpy_spectral_conv(x, wp, wn, bias, out_hw, norm):
+        """neuraloperator's SpectralConv written with numpy's FFT (independent of FFTW)."""
+        b, ci, h, w = x.shape
+        co, m1, m2 = wp.shape[1], wp.shape[2], wp.shape[3]
+        ho, wo = out_hw
+        xf = np.fft.rfft2(x, norm=norm)
+        out = np.zeros((b, co, ho, wo // 2 + 1), complex)
+        out[:, :, :m1, :m2] = np.einsum("bixy,ioxy->boxy", xf[:, :, :m1, :m2], wp)
+        out[:, :, ho - m1:, :m2] = np.einsum("bixy,ioxy->boxy", xf[:, :, h - m1:, :m2], wn)
+        return np.fft.irfft2(out, s=(ho, wo), norm=norm) + bias[None, :, None, None]
+
+    def test_spectral_conv2d_matches_numpy_fft_pipeline(self):
+        rng = np.random.default_rng(5)
+        b, ci, co, h, w, m1, m2 = 2, 3, 4, 12, 9, 3, 4
+        x = rng.standard_normal((b, ci, h, w))
+        wp = rng.standard_normal((ci, co, m1, m2)) + 1j * rng.standard_normal((ci, co, m1, m2))
+        wn = rng.standard_normal((ci, co, m1, m2)) + 1j * rng.standard_normal((ci, co, m1, m2))
+        bias = rng.standard_normal(co)
+        for norm, enum in (("forward", knp.FFT_NORM_FORWARD), ("backward", knp.FFT_NORM_BACKWARD),
+                           ("ortho", knp.FFT_NORM_ORTHO)):
+            for (ho, wo) in ((h, w), (20, 16)):
+                for method in (knp.NUMERIC_METHOD_FAST, knp.NUMERIC_METHOD_REFERENCE):
+                    resp = self.stub.SpectralConv2d(knp.SpectralConv2dRequest(
+                        x=T(x), weights_pos=T(wp), weights_neg=T(wn), bias=T(bias),
+                        out_height=ho, out_width=wo, norm=enum, method=method, threads=2))
+                    y = A(resp.y)
+                    ref = self._numpy_spectral_conv(x, wp, wn, bias, (ho, wo), norm)
+                    self.assertEqual(y.shape, (b, co, ho, wo))
+                    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-11 * np.abs(ref).max())
+
+    def test_spectral_conv2d_super_resolution_is_exact_for_band_limited_input(self):
+        rng = np.random.default_rng(6)
+        wp = rng.standard_normal((1, 1, 4, 4)) + 1j * rng.standard_normal((1, 1, 4, 4))
+        wn = rng.standard_normal((1, 1, 4, 4)) + 1j * rng.standard_normal((1, 1, 4, 4))
+
+        def grid(n):
+            u, v = np.meshgrid(np.arange(n) / n, np.arange(n) / n, indexing="ij")
+            return (np.cos(2 * np.pi * (2 * u - v)) + np.sin(2 * np.pi * 3 * v))[None, None]
+
+        up = A(self.stub.SpectralConv2d(knp.SpectralConv2dRequest(
+            x=T(grid(16)), weights_pos=T(wp), weights_neg=T(wn), out_height=64, out_width=64)).y)
+        native = A(self.stub.SpectralConv2d(knp.SpectralConv2dRequest(
+            x=T(grid(64)), weights_pos=T(wp), weights_neg=T(wn))).y)
+        np.testing.assert_allclose(up, native, atol=1e-12)
+
+    def test_spectral_conv2d_bad_input(self):
+        x = np.zeros((1, 2, 8, 8))
+        wp = np.zeros((2, 3, 5, 2), complex)  # m1 = 5 > H/2
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        call = self.stub.SpectralConv2d
+        self.assertIn("modes1", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(wp), weights_neg=T(wp))))
+        ok = np.zeros((2, 3, 2, 2), complex)
+        self.assertIn("weights_pos", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(np.zeros((3, 3, 2, 2), complex)), weights_neg=T(ok))))
+        self.assertIn("weights_pos", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(ok.real.copy()), weights_neg=T(ok))))
+        self.assertIn("x", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(np.zeros((2, 8, 8))), weights_pos=T(ok), weights_neg=T(ok))))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(ok), weights_neg=T(ok), out_height=20000, out_width=20000))
+
+    # ------------------------------------------------------------ FourierResample
+    def test_fourier_resample_band_limited_exact(self):
+        def grid(n, m):
+            u, v = np.meshgrid(np.arange(n) / n, np.arange(m) / m, indexing="ij")
+            return np.cos(2 * np.pi * (3 * u + 2 * v)) + 0.3 * np.sin(2 * np.pi * (u - 4 * v))
+
+        x = np.stack([grid(16, 12), 2 * grid(16, 12)])
+        y = A(self.stub.FourierResample(knp.FourierResampleRequest(
+            x=T(x), out_height=40, out_width=27)).y)
+        np.testing.assert_allclose(y, np.stack([grid(40, 27), 2 * grid(40, 27)]), atol=1e-12)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.FourierResample,
+                        knp.FourierResampleRequest(x=T(x), out_height=0, out_width=4))
+
 
 if __name__ == "__main__":
     unittest.main()
