@@ -10,6 +10,7 @@
 
 #include "common/status_macros.h"
 #include "kernels/gaunt/gaunt.h"
+#include "kernels/tinv/invariant_mds.h"
 #include "server/handler.h"
 #include "server/tensor_convert.h"
 
@@ -18,6 +19,9 @@ namespace {
 
 // Per-request work cap of GauntTP, in estimated flops.
 constexpr double kGauntMaxWork = 34359738368.0;  // 2^35
+
+// Per-request work cap of the O(N³) MDS route: B·N³.
+constexpr double kMdsMaxCubicWork = 17179869184.0;  // 2^34
 
 // Request threads: 0 means 1; never more than the machine's cores.
 int RequestThreads(int32_t requested) {
@@ -133,7 +137,94 @@ absl::Status RunGauntTP(const v1::GauntTPRequest& req, v1::GauntTPResponse* resp
   return absl::OkStatus();
 }
 
+absl::Status RunInvariantMDS(const v1::InvariantMDSRequest& req, v1::InvariantMDSResponse* resp) {
+  const bool has_points = req.has_points(), has_dist = req.has_dist();
+  if (has_points == has_dist) {
+    return absl::InvalidArgumentError("points / dist: give exactly one of them");
+  }
+  tinv::MdsOptions o;
+  o.k = req.k();
+  o.threads = RequestThreads(req.threads());
+  o.tol = req.has_degeneracy_tol() ? req.degeneracy_tol() : 1e-8;
+  if (!(o.tol > 0 && o.tol < 1)) {
+    return absl::InvalidArgumentError(
+        fmt::format("degeneracy_tol must be in (0, 1); got {}", o.tol));
+  }
+  switch (req.sign_rule()) {
+    case v1::MDS_SIGN_THIRD_MOMENT: o.sign_rule = tinv::SignRule::kThirdMoment; break;
+    case v1::MDS_SIGN_MAX_ABS: o.sign_rule = tinv::SignRule::kMaxAbs; break;
+    default: return absl::InvalidArgumentError("sign_rule: unknown value");
+  }
+  switch (req.scale()) {
+    case v1::MDS_SCALE_NONE: o.scale = tinv::ScaleNorm::kNone; break;
+    case v1::MDS_SCALE_RMS: o.scale = tinv::ScaleNorm::kRms; break;
+    default: return absl::InvalidArgumentError("scale: unknown value");
+  }
+  tinv::MdsMethod method;
+  switch (req.method()) {
+    case v1::MDS_METHOD_FAST: method = tinv::MdsMethod::kCoordinates; break;
+    case v1::MDS_METHOD_NAIVE: method = tinv::MdsMethod::kDistance; break;
+    default: return absl::InvalidArgumentError("method: unknown value");
+  }
+  const v1::Tensor& in = has_points ? req.points() : req.dist();
+  const char* field = has_points ? "points" : "dist";
+  ASSIGN_OR_RETURN(HostTensor<double> t, DecodeF64(in, field));
+  RETURN_IF_ERROR(CheckShape(t.shape, {-1, -1, -1}, field));
+  RETURN_IF_ERROR(CheckFinite(t.data.data(), t.numel(), field));
+  const int64_t b = t.shape[0], n = t.shape[1];
+  if (n < 1) return absl::InvalidArgumentError(fmt::format("{}: N must be ≥ 1", field));
+  if (has_dist) {
+    RETURN_IF_ERROR(CheckShape(t.shape, {b, n, n}, field));
+    if (o.k < 1 || o.k > n) {
+      return absl::InvalidArgumentError(
+          fmt::format("k must be in [1, N = {}] for dist input; got {}", n, o.k));
+    }
+    method = tinv::MdsMethod::kDistance;
+  } else {
+    const int64_t d = t.shape[2];
+    if (d < 1 || d > tinv::kMaxDim) {
+      return absl::InvalidArgumentError(
+          fmt::format("points: d must be in [1, {}]; got {}", tinv::kMaxDim, d));
+    }
+    if (o.k == 0) o.k = static_cast<int>(d);
+    if (o.k < 1 || o.k > d) {
+      return absl::InvalidArgumentError(fmt::format("k must be in [1, d = {}]; got {}", d, o.k));
+    }
+  }
+  if (method == tinv::MdsMethod::kDistance) {
+    const double work = static_cast<double>(b) * n * n * n;
+    if (n > tinv::kMaxDistanceN || work > kMdsMaxCubicWork) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "{}: the O(N³) route with B={} N={} exceeds the cap (N ≤ {}, B·N³ ≤ {:.3g})", field,
+          b, n, tinv::kMaxDistanceN, kMdsMaxCubicWork));
+    }
+  }
+  const int k = o.k;
+  std::vector<double> y(static_cast<size_t>(b * n * k)), eig(b * k), stress(b);
+  std::vector<int32_t> flags(b * k);
+  const tinv::MdsOutput out{y.data(), eig.data(), flags.data(), stress.data()};
+  if (has_points) {
+    RETURN_IF_ERROR(tinv::InvariantMdsFromPoints(b, n, static_cast<int>(t.shape[2]),
+                                                 t.data.data(), o, method, out));
+  } else {
+    RETURN_IF_ERROR(tinv::InvariantMdsFromDistances(b, n, t.data.data(), o, out));
+  }
+  EncodeLike(in, {b, n, k}, y, resp->mutable_y());
+  EncodeF64({b, k}, eig.data(), resp->mutable_eigvals());
+  EncodeI32({b, k}, flags.data(), resp->mutable_flags());
+  EncodeF64({b}, stress.data(), resp->mutable_stress());
+  resp->set_method(method == tinv::MdsMethod::kCoordinates ? "fast" : "naive");
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status GeometryKernelsService::InvariantMDS(grpc::ServerContext* ctx,
+                                                  const v1::InvariantMDSRequest* req,
+                                                  v1::InvariantMDSResponse* resp) {
+  return RunHandler(ctx, "InvariantMDS",
+                    [&]() -> absl::Status { return RunInvariantMDS(*req, resp); });
+}
 
 grpc::Status GeometryKernelsService::GauntTP(grpc::ServerContext* ctx,
                                              const v1::GauntTPRequest* req,

@@ -18,6 +18,9 @@ class GeometryKernelsService : public v1::Kernels::Service {
   // Gaunt tensor product (kernels/gaunt/gaunt.h).
   grpc::Status GauntTP(grpc::ServerContext* ctx, const v1::GauntTPRequest* req,
                        v1::GauntTPResponse* resp) override;
+  // TinvNN invariant MDS (kernels/tinv/invariant_mds.h).
+  grpc::Status InvariantMDS(grpc::ServerContext* ctx, const v1::InvariantMDSRequest* req,
+                            v1::InvariantMDSResponse* resp) override;
 };
 
 }  // namespace chamferdb

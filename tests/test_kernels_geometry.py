@@ -162,6 +162,80 @@ class GeometryKernelsTest(unittest.TestCase):
                                               y=T(np.zeros((1, 1, 49 * 49)))))
         self.assertIn("cap", d)
 
+    # ------------------------------------------------------------ InvariantMDS
+    @staticmethod
+    def numpy_mds(p, k):
+        """Classical MDS by a full numpy eigendecomposition + third-moment signs."""
+        d2 = ((p[:, None, :] - p[None, :, :]) ** 2).sum(-1)
+        n = len(p)
+        j = np.eye(n) - np.ones((n, n)) / n
+        lam, u = np.linalg.eigh(-0.5 * j @ d2 @ j)
+        lam, u = lam[::-1][:k], u[:, ::-1][:, :k]
+        y = u * np.sqrt(np.maximum(lam, 0))
+        y *= np.where((y ** 3).sum(0) < 0, -1.0, 1.0)
+        return y, lam
+
+    def test_invariant_mds_matches_numpy_mds_and_is_invariant(self):
+        rng = np.random.default_rng(3)
+        b, n = 2, 60
+        p = rng.standard_normal((b, n, 3)) * np.array([3.0, 2.0, 1.0])
+        p[..., 2] += 0.5 * np.abs(rng.standard_normal((b, n)))
+        resp = self.stub.InvariantMDS(kg.InvariantMDSRequest(points=T(p), threads=2))
+        self.assertEqual(resp.method, "fast")
+        y = A(resp.y)
+        self.assertEqual(y.shape, (b, n, 3))
+        self.assertTrue((A(resp.flags) == 0).all())
+        for i in range(b):
+            ref, lam = self.numpy_mds(p[i], 3)
+            np.testing.assert_allclose(y[i], ref, atol=1e-10)
+            np.testing.assert_allclose(A(resp.eigvals)[i], lam, rtol=1e-10)
+        # Reflection + rotation (det −1), translation, permutation.
+        q_mat, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+        if np.linalg.det(q_mat) > 0:
+            q_mat[:, 0] *= -1
+        perm = rng.permutation(n)
+        moved = (p @ q_mat.T + np.array([5.0, -1.0, 2.0]))[:, perm, :]
+        for method in (kg.MDS_METHOD_FAST, kg.MDS_METHOD_NAIVE):
+            r2 = self.stub.InvariantMDS(kg.InvariantMDSRequest(points=T(moved), method=method))
+            np.testing.assert_allclose(A(r2.y), y[:, perm, :], atol=1e-10)
+
+    def test_invariant_mds_graph_distances(self):
+        n = 10
+        h = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+        dist = np.minimum(h, n - h).astype(np.float64)[None]  # cycle graph geodesics
+        resp = self.stub.InvariantMDS(kg.InvariantMDSRequest(dist=T(dist), k=n))
+        self.assertEqual(resp.method, "naive")
+        y, lam, flags = A(resp.y)[0], A(resp.eigvals)[0], A(resp.flags)[0]
+        neg = lam < -1e-9
+        self.assertTrue(neg.any())
+        self.assertTrue(((flags[neg] & 4) != 0).all())
+        self.assertTrue((y[:, neg] == 0).all())
+        dy = np.linalg.norm(y[:, None, :] - y[None, :, :], axis=-1)
+        self.assertAlmostEqual(A(resp.stress)[0], np.linalg.norm(dist[0] - dy), places=10)
+        # The cycle is symmetric: degenerate eigenvalue pairs must be flagged.
+        self.assertTrue((flags[:2] & 1).all())
+
+    def test_invariant_mds_rejects_bad_input(self):
+        inv = grpc.StatusCode.INVALID_ARGUMENT
+        p = np.zeros((1, 5, 3))
+        d = self.assertCode(inv, self.stub.InvariantMDS, kg.InvariantMDSRequest(
+            points=T(p), dist=T(np.zeros((1, 5, 5))), k=2))
+        self.assertIn("points", d)
+        d = self.assertCode(inv, self.stub.InvariantMDS,
+                            kg.InvariantMDSRequest(points=T(p), k=4))
+        self.assertIn("k", d)
+        asym = np.array([[[0, 1, 2], [1, 0, 1], [2.5, 1, 0]]], dtype=np.float64)
+        d = self.assertCode(inv, self.stub.InvariantMDS,
+                            kg.InvariantMDSRequest(dist=T(asym), k=2))
+        self.assertIn("symmetric", d)
+        d = self.assertCode(inv, self.stub.InvariantMDS,
+                            kg.InvariantMDSRequest(points=T(p), degeneracy_tol=2.0))
+        self.assertIn("degeneracy_tol", d)
+        d = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.InvariantMDS,
+                            kg.InvariantMDSRequest(points=T(np.zeros((1, 3000, 1))),
+                                                   method=kg.MDS_METHOD_NAIVE))
+        self.assertIn("cap", d)
+
 
 if __name__ == "__main__":
     unittest.main()
