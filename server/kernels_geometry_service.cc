@@ -21,7 +21,7 @@ namespace {
 constexpr double kGauntMaxWork = 34359738368.0;  // 2^35
 
 // Per-request work cap of the O(N³) MDS route: B·N³.
-constexpr double kMdsMaxCubicWork = 17179869184.0;  // 2^34
+constexpr double kMdsMaxCubicWork = 4294967296.0;  // 2^32 (≈ 10 s single-threaded)
 
 // Request threads: 0 means 1; never more than the machine's cores.
 int RequestThreads(int32_t requested) {
