@@ -10,7 +10,9 @@
 
 #include "common/status_macros.h"
 #include "kernels/gaunt/gaunt.h"
+#include "kernels/sphere/frames.h"
 #include "kernels/tinv/invariant_mds.h"
+#include "kernels/vfn/vfn.h"
 #include "server/handler.h"
 #include "server/tensor_convert.h"
 
@@ -217,7 +219,267 @@ absl::Status RunInvariantMDS(const v1::InvariantMDSRequest& req, v1::InvariantMD
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- VFN helpers
+
+constexpr int64_t kVfnMaxResidues = 65536;
+constexpr int64_t kVfnMaxKnnResidues = 16384;
+constexpr int64_t kVfnMaxAllPairsResidues = 4096;
+constexpr int64_t kVfnMaxEdges = int64_t{1} << 24;
+constexpr double kVfnMaxWork = 17179869184.0;  // 2^34
+
+// Integer tensor as int64 (I64 or I32 accepted).
+absl::StatusOr<HostTensor<int64_t>> DecodeIndex(const v1::Tensor& t, std::string_view field) {
+  if (t.dtype() == v1::I32) {
+    ASSIGN_OR_RETURN(HostTensor<int32_t> h, DecodeI32(t, field));
+    return HostTensor<int64_t>{h.shape, std::vector<int64_t>(h.data.begin(), h.data.end())};
+  }
+  return DecodeI64(t, field);
+}
+
+struct FrameData {
+  int64_t n = 0;
+  std::vector<double> rot, trans;
+};
+
+template <typename Req>
+absl::StatusOr<FrameData> DecodeFrames(const Req& req) {
+  FrameData f;
+  if (req.has_backbone() == (req.has_rot() || req.has_trans())) {
+    return absl::InvalidArgumentError("backbone / rot + trans: give exactly one of them");
+  }
+  if (req.has_backbone()) {
+    ASSIGN_OR_RETURN(HostTensor<double> bb, DecodeReal(req.backbone(), "backbone", {-1, 3, 3}));
+    f.n = bb.shape[0];
+    f.rot.resize(f.n * 9);
+    f.trans.resize(f.n * 3);
+    if (f.n > kVfnMaxResidues) {
+      return absl::ResourceExhaustedError(
+          fmt::format("backbone: N = {} exceeds {}", f.n, kVfnMaxResidues));
+    }
+    RETURN_IF_ERROR(
+        sphere::FramesFromBackbone(f.n, bb.data.data(), f.rot.data(), f.trans.data()));
+  } else {
+    ASSIGN_OR_RETURN(HostTensor<double> r, DecodeReal(req.rot(), "rot", {-1, 3, 3}));
+    f.n = r.shape[0];
+    if (f.n > kVfnMaxResidues) {
+      return absl::ResourceExhaustedError(
+          fmt::format("rot: N = {} exceeds {}", f.n, kVfnMaxResidues));
+    }
+    ASSIGN_OR_RETURN(HostTensor<double> t, DecodeReal(req.trans(), "trans", {f.n, 3}));
+    for (int64_t i = 0; i < f.n; ++i) {
+      const double* m = &r.data[i * 9];
+      double worst = 0;
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) {
+          double dot = 0;
+          for (int k = 0; k < 3; ++k) dot += m[k * 3 + a] * m[k * 3 + b];
+          worst = std::max(worst, std::abs(dot - (a == b ? 1.0 : 0.0)));
+        }
+      const double det = m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) +
+                         m[2] * (m[3] * m[7] - m[4] * m[6]);
+      if (worst > 1e-6 || det < 0) {
+        return absl::InvalidArgumentError(
+            fmt::format("rot: frame {} is not a rotation (‖RᵀR − I‖ = {:.2g}, det = {:.3g})", i,
+                        worst, det));
+      }
+    }
+    f.rot = std::move(r.data);
+    f.trans = std::move(t.data);
+  }
+  if (f.n < 1) return absl::InvalidArgumentError("frames: N must be ≥ 1");
+  return f;
+}
+
+template <typename Req>
+absl::StatusOr<std::vector<int64_t>> DecodeEdges(const Req& req, const FrameData& f) {
+  const int given = (req.has_edges() ? 1 : 0) + (req.all_pairs() ? 1 : 0) + (req.knn() != 0 ? 1 : 0);
+  if (given != 1) {
+    return absl::InvalidArgumentError("edges / all_pairs / knn: give exactly one of them");
+  }
+  std::vector<int64_t> ij;
+  if (req.has_edges()) {
+    ASSIGN_OR_RETURN(HostTensor<int64_t> e, DecodeIndex(req.edges(), "edges"));
+    RETURN_IF_ERROR(CheckShape(e.shape, {-1, 2}, "edges"));
+    if (e.shape[0] > kVfnMaxEdges) {
+      return absl::ResourceExhaustedError(
+          fmt::format("edges: E = {} exceeds {}", e.shape[0], kVfnMaxEdges));
+    }
+    ij = std::move(e.data);
+  } else if (req.all_pairs()) {
+    if (f.n > kVfnMaxAllPairsResidues) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "all_pairs: N = {} exceeds {} (E = N(N−1))", f.n, kVfnMaxAllPairsResidues));
+    }
+    ij.resize(f.n * (f.n - 1) * 2);
+    vfn::AllPairsEdges(f.n, ij.data());
+  } else {
+    if (req.knn() < 1 || req.knn() >= f.n) {
+      return absl::InvalidArgumentError(
+          fmt::format("knn must be in [1, N−1 = {}]; got {}", f.n - 1, req.knn()));
+    }
+    if (f.n > kVfnMaxKnnResidues) {
+      return absl::ResourceExhaustedError(
+          fmt::format("knn: N = {} exceeds {}", f.n, kVfnMaxKnnResidues));
+    }
+    ij.resize(f.n * req.knn() * 2);
+    vfn::KnnEdges(f.n, f.trans.data(), req.knn(), ij.data());
+  }
+  return ij;
+}
+
+template <typename Req>
+absl::StatusOr<vfn::VfnMethod> ToVfnMethod(const Req& req, int64_t n) {
+  switch (req.method()) {
+    case v1::VFN_METHOD_FAST: return vfn::VfnMethod::kFast;
+    case v1::VFN_METHOD_NAIVE:
+      if (n > vfn::kMaxNaiveResidues) {
+        return absl::ResourceExhaustedError(fmt::format(
+            "method naive materialises N×N tensors: N = {} exceeds {}", n,
+            vfn::kMaxNaiveResidues));
+      }
+      return vfn::VfnMethod::kNaive;
+    default: break;
+  }
+  return absl::InvalidArgumentError("method: unknown value");
+}
+
+absl::Status RunVFNEdgeFeatures(const v1::VFNEdgeFeaturesRequest& req,
+                                v1::VFNEdgeFeaturesResponse* resp) {
+  ASSIGN_OR_RETURN(FrameData f, DecodeFrames(req));
+  ASSIGN_OR_RETURN(std::vector<int64_t> ij, DecodeEdges(req, f));
+  ASSIGN_OR_RETURN(vfn::VfnMethod method, ToVfnMethod(req, f.n));
+  ASSIGN_OR_RETURN(HostTensor<double> q, DecodeReal(req.q(), "q", {f.n, -1, 3}));
+  const int64_t k = q.shape[1];
+  ASSIGN_OR_RETURN(HostTensor<double> v, DecodeReal(req.v(), "v", {f.n, k, 3}));
+  ASSIGN_OR_RETURN(HostTensor<double> w, DecodeReal(req.w(), "w", {-1, 2 * k}));
+  const int64_t kp = w.shape[0];
+  if (k < 1 || k > vfn::kMaxAtoms || kp < 1 || kp > vfn::kMaxAtoms) {
+    return absl::InvalidArgumentError(fmt::format(
+        "q / w: K and K' must be in [1, {}]; got K = {}, K' = {}", vfn::kMaxAtoms, k, kp));
+  }
+  HostTensor<double> mu, sigma;
+  if (req.has_mu() != req.has_sigma()) {
+    return absl::InvalidArgumentError("mu / sigma: give both or neither");
+  }
+  int64_t g = 0;
+  if (req.has_mu()) {
+    ASSIGN_OR_RETURN(mu, DecodeReal(req.mu(), "mu", {kp, -1}));
+    g = mu.shape[1];
+    ASSIGN_OR_RETURN(sigma, DecodeReal(req.sigma(), "sigma", {kp, g}));
+  }
+  const int64_t e = static_cast<int64_t>(ij.size() / 2);
+  const double work = static_cast<double>(e) * (6.0 * k * kp + 45.0 * k + 20.0 * kp * (g + 1)) +
+                      (method == vfn::VfnMethod::kNaive ? 100.0 * f.n * f.n * k : 0.0);
+  if (work > kVfnMaxWork) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "edges: estimated work {:.3g} flops (E = {}, K = {}, K' = {}) exceeds the cap {:.3g}",
+        work, e, k, kp, kVfnMaxWork));
+  }
+  vfn::EdgeFeatureParams p;
+  p.k = static_cast<int>(k);
+  p.kp = static_cast<int>(kp);
+  p.g = static_cast<int>(g);
+  p.w = w.data.data();
+  p.residual = req.residual();
+  p.mu = g > 0 ? mu.data.data() : nullptr;
+  p.sigma = g > 0 ? sigma.data.data() : nullptr;
+  const vfn::Frames frames{f.n, f.rot.data(), f.trans.data(),
+                           req.has_coord_scale() ? req.coord_scale() : 1.0};
+  std::vector<double> u(e * kp * 3), len(e * kp), dir(e * kp * 3), rbf(e * kp * g);
+  RETURN_IF_ERROR(vfn::VfnEdgeFeatures(frames, q.data.data(), v.data.data(), {e, ij.data()}, p,
+                                       method, RequestThreads(req.threads()),
+                                       {u.data(), len.data(), dir.data(), rbf.data()}));
+  EncodeLike(req.q(), {e, kp, 3}, u, resp->mutable_u());
+  EncodeLike(req.q(), {e, kp}, len, resp->mutable_len());
+  EncodeLike(req.q(), {e, kp, 3}, dir, resp->mutable_dir());
+  EncodeLike(req.q(), {e, kp, g}, rbf, resp->mutable_rbf());
+  EncodeI64({e, 2}, ij.data(), resp->mutable_edges());
+  EncodeF64({f.n, 3, 3}, f.rot.data(), resp->mutable_rot());
+  EncodeF64({f.n, 3}, f.trans.data(), resp->mutable_trans());
+  return absl::OkStatus();
+}
+
+absl::Status RunVFNAggregate(const v1::VFNAggregateRequest& req, v1::VFNAggregateResponse* resp) {
+  ASSIGN_OR_RETURN(FrameData f, DecodeFrames(req));
+  ASSIGN_OR_RETURN(std::vector<int64_t> ij, DecodeEdges(req, f));
+  ASSIGN_OR_RETURN(vfn::VfnMethod method, ToVfnMethod(req, f.n));
+  const int64_t e = static_cast<int64_t>(ij.size() / 2);
+  ASSIGN_OR_RETURN(HostTensor<double> logits, DecodeReal(req.logits(), "logits", {e, -1}));
+  const int64_t h = logits.shape[1];
+  if (h < 1 || h > 256) {
+    return absl::InvalidArgumentError(fmt::format("logits: H must be in [1, 256]; got {}", h));
+  }
+  std::vector<uint8_t> mask;
+  if (req.has_edge_mask()) {
+    HostTensor<int64_t> m;
+    if (req.edge_mask().dtype() == v1::U8) {
+      if (static_cast<int64_t>(req.edge_mask().data().size()) != e ||
+          req.edge_mask().shape_size() != 1 || req.edge_mask().shape(0) != e) {
+        return absl::InvalidArgumentError(fmt::format("edge_mask: expected U8 [{}]", e));
+      }
+      mask.assign(req.edge_mask().data().begin(), req.edge_mask().data().end());
+    } else {
+      ASSIGN_OR_RETURN(m, DecodeIndex(req.edge_mask(), "edge_mask"));
+      RETURN_IF_ERROR(CheckShape(m.shape, {e}, "edge_mask"));
+      for (int64_t x : m.data) mask.push_back(x != 0 ? 1 : 0);
+    }
+  }
+  HostTensor<double> val, vv;
+  int64_t d = 0, kv = 0;
+  if (req.has_val()) {
+    ASSIGN_OR_RETURN(val, DecodeReal(req.val(), "val", {f.n, h, -1}));
+    d = val.shape[2];
+  }
+  if (req.has_vv()) {
+    ASSIGN_OR_RETURN(vv, DecodeReal(req.vv(), "vv", {f.n, -1, 3}));
+    kv = vv.shape[1];
+    if (kv > vfn::kMaxAtoms) {
+      return absl::InvalidArgumentError(
+          fmt::format("vv: Kv must be ≤ {}; got {}", vfn::kMaxAtoms, kv));
+    }
+  }
+  const double work = static_cast<double>(e) * h * (10.0 + d + 3.0 * kv) +
+                      (method == vfn::VfnMethod::kNaive ? 50.0 * f.n * f.n * (h + kv) : 0.0);
+  if (work > kVfnMaxWork) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "logits: estimated work {:.3g} flops exceeds the cap {:.3g}", work, kVfnMaxWork));
+  }
+  const vfn::Frames frames{f.n, f.rot.data(), f.trans.data(),
+                           req.has_coord_scale() ? req.coord_scale() : 1.0};
+  std::vector<double> alpha(e * h), os(f.n * h * d), ov(f.n * h * kv * 3);
+  vfn::AggregateInput in;
+  in.h = static_cast<int>(h);
+  in.d = static_cast<int>(d);
+  in.kv = static_cast<int>(kv);
+  in.logits = logits.data.data();
+  in.edge_mask = mask.empty() ? nullptr : mask.data();
+  in.val = d > 0 ? val.data.data() : nullptr;
+  in.vv = kv > 0 ? vv.data.data() : nullptr;
+  RETURN_IF_ERROR(vfn::VfnAggregate(frames, {e, ij.data()}, in, method,
+                                    RequestThreads(req.threads()),
+                                    {alpha.data(), os.data(), ov.data()}));
+  EncodeF64({e, h}, alpha.data(), resp->mutable_alpha());
+  EncodeF64({f.n, h, d}, os.data(), resp->mutable_o_scalar());
+  EncodeF64({f.n, h, kv, 3}, ov.data(), resp->mutable_o_vec());
+  EncodeI64({e, 2}, ij.data(), resp->mutable_edges());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status GeometryKernelsService::VFNEdgeFeatures(grpc::ServerContext* ctx,
+                                                     const v1::VFNEdgeFeaturesRequest* req,
+                                                     v1::VFNEdgeFeaturesResponse* resp) {
+  return RunHandler(ctx, "VFNEdgeFeatures",
+                    [&]() -> absl::Status { return RunVFNEdgeFeatures(*req, resp); });
+}
+
+grpc::Status GeometryKernelsService::VFNAggregate(grpc::ServerContext* ctx,
+                                                  const v1::VFNAggregateRequest* req,
+                                                  v1::VFNAggregateResponse* resp) {
+  return RunHandler(ctx, "VFNAggregate",
+                    [&]() -> absl::Status { return RunVFNAggregate(*req, resp); });
+}
 
 grpc::Status GeometryKernelsService::InvariantMDS(grpc::ServerContext* ctx,
                                                   const v1::InvariantMDSRequest* req,

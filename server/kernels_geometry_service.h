@@ -21,6 +21,11 @@ class GeometryKernelsService : public v1::Kernels::Service {
   // TinvNN invariant MDS (kernels/tinv/invariant_mds.h).
   grpc::Status InvariantMDS(grpc::ServerContext* ctx, const v1::InvariantMDSRequest* req,
                             v1::InvariantMDSResponse* resp) override;
+  // VFN edge features and aggregation (kernels/vfn/vfn.h).
+  grpc::Status VFNEdgeFeatures(grpc::ServerContext* ctx, const v1::VFNEdgeFeaturesRequest* req,
+                               v1::VFNEdgeFeaturesResponse* resp) override;
+  grpc::Status VFNAggregate(grpc::ServerContext* ctx, const v1::VFNAggregateRequest* req,
+                            v1::VFNAggregateResponse* resp) override;
 };
 
 }  // namespace chamferdb

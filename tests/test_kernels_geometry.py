@@ -236,6 +236,117 @@ class GeometryKernelsTest(unittest.TestCase):
                                                    method=kg.MDS_METHOD_NAIVE))
         self.assertIn("cap", d)
 
+    # ------------------------------------------------------------ VFN
+    @staticmethod
+    def numpy_frames(bb):
+        """Gram–Schmidt frames (origin CA, e1 = CA − C, e2 towards N), [N,3,3] and [N,3]."""
+        n_at, ca, c = bb[:, 0], bb[:, 1], bb[:, 2]
+        e1 = ca - c
+        e1 /= np.linalg.norm(e1, axis=1, keepdims=True)
+        u = n_at - ca
+        e2 = u - (u * e1).sum(1, keepdims=True) * e1
+        e2 /= np.linalg.norm(e2, axis=1, keepdims=True)
+        return np.stack([e1, e2, np.cross(e1, e2)], axis=2), ca.copy()
+
+    def test_vfn_edge_features_ipa_identity_and_invariance(self):
+        rng = np.random.default_rng(4)
+        n, k, s = 8, 3, 0.1
+        bb = 5 * rng.standard_normal((n, 3, 3))
+        q = rng.standard_normal((n, k, 3))
+        v = rng.standard_normal((n, k, 3))
+        w = np.concatenate([np.eye(k), -np.eye(k)], axis=1)
+        req = kg.VFNEdgeFeaturesRequest(backbone=T(bb), q=T(q), v=T(v), all_pairs=True, w=T(w),
+                                        coord_scale=s, threads=2)
+        resp = self.stub.VFNEdgeFeatures(req)
+        ij = A(resp.edges)
+        self.assertEqual(ij.shape, (n * (n - 1), 2))
+        rot, tr = self.numpy_frames(bb)
+        np.testing.assert_allclose(A(resp.rot), rot, atol=1e-13)
+        gq = np.einsum("nab,nkb->nka", rot, q) + s * tr[:, None, :]
+        gv = np.einsum("nab,nkb->nka", rot, v) + s * tr[:, None, :]
+        ipa = np.linalg.norm(gv[ij[:, 1]] - gq[ij[:, 0]], axis=-1)
+        np.testing.assert_allclose(A(resp.len), ipa, atol=1e-12)
+        # Naive route agrees; a global rigid motion changes nothing.
+        naive = self.stub.VFNEdgeFeatures(kg.VFNEdgeFeaturesRequest(
+            backbone=T(bb), q=T(q), v=T(v), all_pairs=True, w=T(w), coord_scale=s,
+            method=kg.VFN_METHOD_NAIVE))
+        np.testing.assert_allclose(A(naive.u), A(resp.u), atol=1e-12)
+        qm, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+        qm *= np.sign(np.linalg.det(qm))
+        moved = bb @ qm.T + np.array([1.0, 20.0, -3.0])
+        w2 = rng.standard_normal((4, 2 * k))
+        mu, sig = rng.standard_normal((4, 3)), np.full((4, 3), 0.7)
+        a = self.stub.VFNEdgeFeatures(kg.VFNEdgeFeaturesRequest(
+            backbone=T(bb), q=T(q), v=T(v), knn=3, w=T(w2), mu=T(mu), sigma=T(sig)))
+        b = self.stub.VFNEdgeFeatures(kg.VFNEdgeFeaturesRequest(
+            backbone=T(moved), q=T(q), v=T(v), knn=3, w=T(w2), mu=T(mu), sigma=T(sig)))
+        np.testing.assert_array_equal(A(a.edges), A(b.edges))
+        np.testing.assert_allclose(A(a.u), A(b.u), atol=1e-11)
+        np.testing.assert_allclose(A(a.rbf), np.exp(-0.5 * ((A(a.len)[..., None] - mu) / sig) ** 2),
+                                   atol=1e-14)
+
+    def test_vfn_aggregate_matches_numpy_attention(self):
+        rng = np.random.default_rng(5)
+        n, h, d, kv = 7, 2, 3, 2
+        rot = np.linalg.qr(rng.standard_normal((n, 3, 3)))[0]
+        rot *= np.sign(np.linalg.det(rot))[:, None, None]
+        tr = 3 * rng.standard_normal((n, 3))
+        ij = np.array([(i, j) for i in range(n) for j in range(n) if (i + 2 * j) % 3 != 0])
+        e = len(ij)
+        logits = rng.standard_normal((e, h))
+        mask = (rng.random(e) > 0.2).astype(np.uint8)
+        val = rng.standard_normal((n, h, d))
+        vv = rng.standard_normal((n, kv, 3))
+        resp = self.stub.VFNAggregate(kg.VFNAggregateRequest(
+            rot=T(rot), trans=T(tr), edges=T(ij), logits=T(logits), edge_mask=T(mask),
+            val=T(val), vv=T(vv)))
+        alpha = np.zeros((e, h))
+        os_ref = np.zeros((n, h, d))
+        ov_ref = np.zeros((n, h, kv, 3))
+        for i in range(n):
+            idx = np.where((ij[:, 0] == i) & (mask == 1))[0]
+            if len(idx) == 0:
+                continue
+            ex = np.exp(logits[idx] - logits[idx].max(0))
+            alpha[idx] = ex / ex.sum(0)
+            for x in idx:
+                j = ij[x, 1]
+                glob = vv[j] @ rot[j].T + tr[j]
+                local = (glob - tr[i]) @ rot[i]
+                os_ref[i] += alpha[x][:, None] * val[j]
+                ov_ref[i] += alpha[x][:, None, None] * local[None]
+        np.testing.assert_allclose(A(resp.alpha), alpha, atol=1e-14)
+        np.testing.assert_allclose(A(resp.o_scalar), os_ref, atol=1e-12)
+        np.testing.assert_allclose(A(resp.o_vec), ov_ref, atol=1e-12)
+
+    def test_vfn_rejects_bad_input(self):
+        inv = grpc.StatusCode.INVALID_ARGUMENT
+        rng = np.random.default_rng(6)
+        bb = rng.standard_normal((4, 3, 3))
+        q = np.zeros((4, 2, 3))
+        w = np.zeros((2, 4))
+        d = self.assertCode(inv, self.stub.VFNEdgeFeatures, kg.VFNEdgeFeaturesRequest(
+            backbone=T(bb), rot=T(np.zeros((4, 3, 3))), q=T(q), v=T(q), all_pairs=True, w=T(w)))
+        self.assertIn("backbone", d)
+        d = self.assertCode(inv, self.stub.VFNEdgeFeatures, kg.VFNEdgeFeaturesRequest(
+            backbone=T(bb), q=T(q), v=T(q), edges=T(np.array([[0, 4]])), w=T(w)))
+        self.assertIn("edges", d)
+        d = self.assertCode(inv, self.stub.VFNEdgeFeatures, kg.VFNEdgeFeaturesRequest(
+            backbone=T(bb), q=T(q), v=T(q), all_pairs=True, w=T(np.zeros((1, 4))),
+            residual=True))
+        self.assertIn("residual", d)
+        d = self.assertCode(inv, self.stub.VFNAggregate, kg.VFNAggregateRequest(
+            rot=T(np.ones((4, 3, 3))), trans=T(np.zeros((4, 3))), all_pairs=True,
+            logits=T(np.zeros((12, 1)))))
+        self.assertIn("rot", d)
+        big = np.tile(np.array([[1.0, 0, 0], [0, 0, 0], [0, 1.0, 0]]), (300, 1, 1))
+        big[:, :, 2] += np.arange(300)[:, None]
+        d = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.VFNAggregate,
+                            kg.VFNAggregateRequest(backbone=T(big), knn=2,
+                                                   logits=T(np.zeros((600, 1))),
+                                                   method=kg.VFN_METHOD_NAIVE))
+        self.assertIn("naive", d)
+
 
 if __name__ == "__main__":
     unittest.main()
