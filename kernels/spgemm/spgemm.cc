@@ -22,6 +22,17 @@ uint32_t HashSlot(uint32_t key, int log2_size) {
   return (key * 0x9E3779B1u) >> (32 - log2_size);
 }
 
+// Rows of B are visited in A's (random) column order: fetch ahead to hide the latency.
+inline void PrefetchBRow(const CsrView& a, const CsrView& b, int64_t t) {
+  const int64_t nnz_a = a.row_ptr[a.rows];
+  if (t + 8 < nnz_a) __builtin_prefetch(b.row_ptr + a.col[t + 8]);
+  if (t + 2 < nnz_a) {
+    const int64_t start = b.row_ptr[a.col[t + 2]];
+    __builtin_prefetch(b.col + start);
+    __builtin_prefetch(b.val + start);
+  }
+}
+
 int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   int64_t ub = 0;
   for (int64_t t = a.row_ptr[i]; t < a.row_ptr[i + 1]; ++t) {
@@ -88,35 +99,37 @@ class RowAccumulator {
 
   int64_t count() const { return static_cast<int64_t>(touched_.size()); }
 
-  // Writes the row sorted by column and resets the table.
+  // Writes the row sorted by column and resets the table. Entries are sorted as packed
+  // 64-bit words (column << 32 | slot), cheaper to compare than (column, value) pairs.
   void Emit(int32_t* col, double* val) {
-    scratch_.clear();
-    if (dense_) {
-      for (int32_t c : touched_) {
-        scratch_.push_back({c, dval_[c]});
-        dflag_[c] = 0;
-      }
-    } else {
-      for (int32_t s : touched_) {
-        scratch_.push_back({keys_[s], vals_[s]});
-        keys_[s] = -1;
-      }
+    packed_.clear();
+    for (int32_t t : touched_) {
+      const int32_t c = dense_ ? t : keys_[t];
+      packed_.push_back((static_cast<uint64_t>(c) << 32) | static_cast<uint32_t>(t));
     }
-    if (scratch_.size() < 32) {
-      for (size_t i = 1; i < scratch_.size(); ++i) {
-        auto x = scratch_[i];
+    if (packed_.size() < 32) {
+      for (size_t i = 1; i < packed_.size(); ++i) {
+        const uint64_t x = packed_[i];
         size_t j = i;
-        for (; j > 0 && scratch_[j - 1].first > x.first; --j) scratch_[j] = scratch_[j - 1];
-        scratch_[j] = x;
+        for (; j > 0 && packed_[j - 1] > x; --j) packed_[j] = packed_[j - 1];
+        packed_[j] = x;
       }
     } else {
-      std::sort(scratch_.begin(), scratch_.end(),
-                [](const auto& x, const auto& y) { return x.first < y.first; });
+      std::sort(packed_.begin(), packed_.end());
     }
-    for (size_t i = 0; i < scratch_.size(); ++i) {
-      if (col != nullptr) col[i] = scratch_[i].first;
-      if (val != nullptr) val[i] = scratch_[i].second;
+    for (size_t i = 0; i < packed_.size(); ++i) {
+      const int32_t c = static_cast<int32_t>(packed_[i] >> 32);
+      const uint32_t slot = static_cast<uint32_t>(packed_[i]);
+      col[i] = c;
+      if (dense_) {
+        val[i] = dval_[c];
+        dflag_[c] = 0;
+      } else {
+        val[i] = vals_[slot];
+        keys_[slot] = -1;
+      }
     }
+    touched_.clear();
   }
 
   // Resets without emitting (after a symbolic pass).
@@ -139,7 +152,7 @@ class RowAccumulator {
   std::vector<char> dflag_;
   std::vector<double> dval_;
   std::vector<int32_t> touched_;  // slots (hash) or columns (dense)
-  std::vector<std::pair<int32_t, double>> scratch_;
+  std::vector<uint64_t> packed_;
 };
 
 CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>& ub, int threads) {
@@ -157,6 +170,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       for (int64_t i = ch * kRowChunk; i < std::min(a.rows, (ch + 1) * kRowChunk); ++i) {
         acc.Begin(ub[i]);
         for (int64_t t = a.row_ptr[i]; t < a.row_ptr[i + 1]; ++t) {
+          PrefetchBRow(a, b, t);
           const int32_t k = a.col[t];
           for (int64_t u = b.row_ptr[k]; u < b.row_ptr[k + 1]; ++u) acc.Touch(b.col[u]);
         }
@@ -176,6 +190,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       for (int64_t i = ch * kRowChunk; i < std::min(a.rows, (ch + 1) * kRowChunk); ++i) {
         acc.Begin(ub[i]);
         for (int64_t t = a.row_ptr[i]; t < a.row_ptr[i + 1]; ++t) {
+          PrefetchBRow(a, b, t);
           const int32_t k = a.col[t];
           const double av = a.val[t];
           for (int64_t u = b.row_ptr[k]; u < b.row_ptr[k + 1]; ++u) acc.Add(b.col[u], av * b.val[u]);
