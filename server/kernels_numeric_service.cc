@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <thread>
 
 #include "common/status_macros.h"
@@ -12,6 +13,7 @@
 #include "kernels/int8/maxsim.h"
 #include "kernels/int8/mixed_linear.h"
 #include "kernels/int8/quantize.h"
+#include "kernels/spgemm/spgemm.h"
 #include "server/handler.h"
 #include "server/tensor_convert.h"
 
@@ -393,7 +395,92 @@ absl::Status DoFourierResample(const v1::FourierResampleRequest& req,
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- SpGemm
+struct DecodedCsr {
+  HostTensor<int64_t> row_ptr;
+  HostTensor<int32_t> col;
+  HostTensor<double> val;
+  spgemm::CsrView view;
+};
+
+absl::StatusOr<DecodedCsr> DecodeCsr(const v1::Tensor& row_ptr, const v1::Tensor& col,
+                                     const v1::Tensor& val, int64_t cols, std::string_view name) {
+  DecodedCsr m;
+  ASSIGN_OR_RETURN(m.row_ptr, DecodeI64(row_ptr, fmt::format("{}_row_ptr", name)));
+  RETURN_IF_ERROR(CheckRank(m.row_ptr.shape, 1, fmt::format("{}_row_ptr", name)));
+  if (m.row_ptr.numel() < 1) {
+    return Invalid(fmt::format("{}_row_ptr needs rows + 1 >= 1 entries", name));
+  }
+  ASSIGN_OR_RETURN(m.col, DecodeI32(col, fmt::format("{}_col", name)));
+  RETURN_IF_ERROR(CheckRank(m.col.shape, 1, fmt::format("{}_col", name)));
+  ASSIGN_OR_RETURN(m.val, DecodeF64(val, fmt::format("{}_val", name)));
+  RETURN_IF_ERROR(CheckShape(m.val.shape, m.col.shape, fmt::format("{}_val", name)));
+  RETURN_IF_ERROR(CheckFinite(m.val.data.data(), m.val.numel(), fmt::format("{}_val", name)));
+  if (cols < 0 || cols > std::numeric_limits<int32_t>::max()) {
+    return Invalid(fmt::format("{}_cols = {} is out of range", name, cols));
+  }
+  const int64_t rows = m.row_ptr.numel() - 1;
+  if (m.row_ptr.data.back() != m.col.numel()) {
+    return Invalid(fmt::format("{}_row_ptr ends at {} but {}_col has {} entries", name,
+                               m.row_ptr.data.back(), name, m.col.numel()));
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    if (m.row_ptr.data[i] < 0 || m.row_ptr.data[i] > m.col.numel()) {
+      return Invalid(fmt::format("{}_row_ptr[{}] is out of range", name, i));
+    }
+  }
+  m.view = {rows, cols, m.row_ptr.data.data(), m.col.data.data(), m.val.data.data()};
+  RETURN_IF_ERROR(spgemm::ValidateCsr(m.view, name));
+  return m;
+}
+
+absl::Status DoSpGemm(const v1::SpGemmRequest& req, v1::SpGemmResponse* resp) {
+  ASSIGN_OR_RETURN(const int threads, Threads(req.threads()));
+  ASSIGN_OR_RETURN(auto a, DecodeCsr(req.a_row_ptr(), req.a_col(), req.a_val(), req.a_cols(), "a"));
+  ASSIGN_OR_RETURN(auto b, DecodeCsr(req.b_row_ptr(), req.b_col(), req.b_val(), req.b_cols(), "b"));
+  if (a.view.cols != b.view.rows) {
+    return Invalid(fmt::format("a_cols = {} must equal the rows of b ({})", a.view.cols, b.view.rows));
+  }
+  spgemm::Options opt;
+  switch (req.method()) {
+    case v1::SpGemmRequest::ROW_HASH: opt.method = spgemm::Method::kRowHash; break;
+    case v1::SpGemmRequest::SMASH_ATOMIC: opt.method = spgemm::Method::kSmashAtomic; break;
+    case v1::SpGemmRequest::DENSE_SPA: opt.method = spgemm::Method::kDenseSpa; break;
+    case v1::SpGemmRequest::REFERENCE: opt.method = spgemm::Method::kReference; break;
+    default: return Invalid("method is unknown");
+  }
+  opt.prune_zeros = req.prune_zeros();
+  opt.threads = threads;
+  const spgemm::Stats bound = spgemm::ComputeUpperBounds(a.view, b.view);
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(bound.flops),
+                            opt.method == spgemm::Method::kReference ? std::ldexp(1.0, 25)
+                                                                     : std::ldexp(1.0, 30),
+                            "SpGemm (partial products)"));
+  if (bound.nnz_upper > kMaxTensorElements) {
+    return TooMuch(fmt::format("C could have up to {} nonzeros, over the cap {}", bound.nnz_upper,
+                               kMaxTensorElements));
+  }
+  spgemm::Stats st;
+  const spgemm::CsrMatrix c = spgemm::SpGemm(a.view, b.view, opt, &st);
+  EncodeI64({static_cast<int64_t>(c.row_ptr.size())}, c.row_ptr.data(), resp->mutable_row_ptr());
+  EncodeI32({static_cast<int64_t>(c.col.size())}, c.col.data(), resp->mutable_col());
+  EncodeF64({static_cast<int64_t>(c.val.size())}, c.val.data(), resp->mutable_val());
+  resp->set_rows(c.rows);
+  resp->set_cols(c.cols);
+  resp->set_flops(st.flops);
+  resp->set_nnz(st.nnz);
+  resp->set_compression(st.compression);
+  resp->set_max_row_ub(st.max_row_ub);
+  resp->set_mean_row_ub(st.mean_row_ub);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status NumericKernelsService::SpGemm(grpc::ServerContext* ctx, const v1::SpGemmRequest* req,
+                                           v1::SpGemmResponse* resp) {
+  return RunHandler(ctx, "SpGemm", [&] { return DoSpGemm(*req, resp); });
+}
 
 grpc::Status NumericKernelsService::SpectralConv2d(grpc::ServerContext* ctx,
                                                    const v1::SpectralConv2dRequest* req,

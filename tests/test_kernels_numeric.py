@@ -218,6 +218,70 @@ class NumericKernelsTest(unittest.TestCase):
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.FourierResample,
                         knp.FourierResampleRequest(x=T(x), out_height=0, out_width=4))
 
+    # ------------------------------------------------------------ SpGemm
+    @staticmethod
+    def _csr(dense):
+        row_ptr, cols, vals = [0], [], []
+        for row in dense:
+            nz = np.nonzero(row)[0]
+            cols.extend(nz)
+            vals.extend(row[nz])
+            row_ptr.append(len(cols))
+        return (np.array(row_ptr, np.int64), np.array(cols, np.int32), np.array(vals, np.float64))
+
+    def _spgemm(self, a, b, **kw):
+        ar, ac, av = self._csr(a)
+        br, bc, bv = self._csr(b)
+        return self.stub.SpGemm(knp.SpGemmRequest(
+            a_row_ptr=T(ar), a_col=T(ac), a_val=T(av), a_cols=a.shape[1],
+            b_row_ptr=T(br), b_col=T(bc), b_val=T(bv), b_cols=b.shape[1], **kw))
+
+    def test_spgemm_matches_dense_product_for_every_method(self):
+        rng = np.random.default_rng(7)
+        a = rng.standard_normal((23, 31)) * (rng.random((23, 31)) < 0.15)
+        b = rng.standard_normal((31, 17)) * (rng.random((31, 17)) < 0.2)
+        a[4] = 0  # an empty row
+        pattern = (a != 0).astype(int) @ (b != 0).astype(int) > 0
+        for method in (knp.SpGemmRequest.ROW_HASH, knp.SpGemmRequest.SMASH_ATOMIC,
+                       knp.SpGemmRequest.DENSE_SPA, knp.SpGemmRequest.REFERENCE):
+            r = self._spgemm(a, b, method=method, threads=2)
+            row_ptr, col, val = A(r.row_ptr), A(r.col), A(r.val)
+            dense = np.zeros((23, 17))
+            got = np.zeros((23, 17), bool)
+            for i in range(23):
+                cols = col[row_ptr[i]:row_ptr[i + 1]]
+                self.assertTrue(np.all(np.diff(cols) > 0))
+                dense[i, cols] = val[row_ptr[i]:row_ptr[i + 1]]
+                got[i, cols] = True
+            np.testing.assert_array_equal(got, pattern)
+            np.testing.assert_allclose(dense, a @ b, rtol=1e-13, atol=1e-13)
+            self.assertEqual(r.nnz, pattern.sum())
+            self.assertEqual(r.flops, int(((a != 0).sum(0) * (b != 0).sum(1)).sum()))
+
+    def test_spgemm_bad_input(self):
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        ok = dict(a_row_ptr=T(np.array([0, 2], np.int64)), a_col=T(np.array([0, 1], np.int32)),
+                  a_val=T(np.ones(2)), a_cols=2,
+                  b_row_ptr=T(np.array([0, 1, 2], np.int64)), b_col=T(np.array([0, 0], np.int32)),
+                  b_val=T(np.ones(2)), b_cols=1)
+        self.assertEqual(A(self.stub.SpGemm(knp.SpGemmRequest(**ok)).val).tolist(), [2.0])
+        bad = dict(ok, a_col=T(np.array([1, 0], np.int32)))
+        self.assertIn("unsorted", self.assertCode(INV, self.stub.SpGemm, knp.SpGemmRequest(**bad)))
+        bad = dict(ok, a_cols=3)
+        self.assertIn("a_cols", self.assertCode(INV, self.stub.SpGemm, knp.SpGemmRequest(**bad)))
+        bad = dict(ok, b_col=T(np.array([0, 5], np.int32)))
+        self.assertIn("b", self.assertCode(INV, self.stub.SpGemm, knp.SpGemmRequest(**bad)))
+        bad = dict(ok, a_row_ptr=T(np.array([0, 3], np.int64)))
+        self.assertIn("a_row_ptr", self.assertCode(INV, self.stub.SpGemm, knp.SpGemmRequest(**bad)))
+        # Output cap: 8192 rows each hitting one B row of 131072 entries: nnz(C) up to 2^30.
+        n = 1 << 13
+        col_a = np.zeros(n, np.int32)
+        req = knp.SpGemmRequest(
+            a_row_ptr=T(np.arange(n + 1, dtype=np.int64)), a_col=T(col_a), a_val=T(np.ones(n)), a_cols=1,
+            b_row_ptr=T(np.array([0, n * 16], np.int64)), b_col=T(np.arange(n * 16, dtype=np.int32)),
+            b_val=T(np.ones(n * 16)), b_cols=n * 16)
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.SpGemm, req)
+
 
 if __name__ == "__main__":
     unittest.main()

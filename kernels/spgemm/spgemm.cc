@@ -415,6 +415,7 @@ Stats ComputeUpperBounds(const CsrView& a, const CsrView& b) {
     const int64_t ub = RowUb(a, b, i);
     s.flops += ub;
     s.max_row_ub = std::max(s.max_row_ub, ub);
+    s.nnz_upper += std::min(ub, b.cols);
   }
   s.mean_row_ub = a.rows > 0 ? static_cast<double>(s.flops) / static_cast<double>(a.rows) : 0.0;
   return s;
@@ -436,6 +437,7 @@ CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Sta
     for (int64_t u : ub) {
       stats->flops += u;
       stats->max_row_ub = std::max(stats->max_row_ub, u);
+      stats->nnz_upper += std::min(u, b.cols);
     }
     stats->mean_row_ub = a.rows > 0 ? static_cast<double>(stats->flops) / a.rows : 0.0;
     stats->nnz = static_cast<int64_t>(c.col.size());

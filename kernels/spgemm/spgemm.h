@@ -64,13 +64,14 @@ struct Stats {
   double compression = 0.0;  // flops / nnz(C) (0 when C is empty)
   int64_t max_row_ub = 0;
   double mean_row_ub = 0.0;
+  int64_t nnz_upper = 0;     // Σ_i min(ub_i, n) ≥ nnz(C): sizes the output before the run
 };
 
 // OK, or INVALID_ARGUMENT naming `name` and the first violation of the CSR layout above.
 // Cols must fit int32; rows/cols ≥ 0.
 absl::Status ValidateCsr(const CsrView& m, std::string_view name);
 
-// Σ_i ub_i (the partial products), and the largest ub_i. REQUIRES a.cols == b.rows and
+// Σ_i ub_i (the partial products), the largest ub_i and Σ_i min(ub_i, n). REQUIRES a.cols == b.rows and
 // valid matrices. O(nnz(A)).
 Stats ComputeUpperBounds(const CsrView& a, const CsrView& b);
 
