@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "kernels/evonorm/evonorm.h"
 #include "kernels/fno/spectral_conv.h"
 #include "kernels/int8/gemm.h"
 #include "kernels/int8/maxsim.h"
@@ -475,7 +476,94 @@ absl::Status DoSpGemm(const v1::SpGemmRequest& req, v1::SpGemmResponse* resp) {
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- EvoNorm
+absl::StatusOr<HostTensor<float>> DecodeChannelVector(const v1::Tensor& t, int64_t c,
+                                                      std::string_view field) {
+  ASSIGN_OR_RETURN(auto v, DecodeF32(t, field));
+  RETURN_IF_ERROR(CheckShape(v.shape, {c}, field));
+  RETURN_IF_ERROR(CheckFinite(v.data.data(), v.numel(), field));
+  return v;
+}
+
+absl::Status DoEvoNorm(const v1::EvoNormRequest& req, v1::EvoNormResponse* resp) {
+  RETURN_IF_ERROR(CheckMethod(req.method()));
+  ASSIGN_OR_RETURN(const int threads, Threads(req.threads()));
+  if (!req.has_x()) return Invalid("x is required");
+  ASSIGN_OR_RETURN(auto x, DecodeF32(req.x(), "x"));
+  RETURN_IF_ERROR(CheckRank(x.shape, 4, "x"));
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  const evonorm::Shape s{static_cast<size_t>(x.shape[0]), static_cast<size_t>(x.shape[1]),
+                         static_cast<size_t>(x.shape[2]), static_cast<size_t>(x.shape[3])};
+  const int64_t c = x.shape[1];
+  if (!req.has_gamma() || !req.has_beta() || !req.has_v()) return Invalid("gamma, beta and v are required");
+  ASSIGN_OR_RETURN(auto gamma, DecodeChannelVector(req.gamma(), c, "gamma"));
+  ASSIGN_OR_RETURN(auto beta, DecodeChannelVector(req.beta(), c, "beta"));
+  ASSIGN_OR_RETURN(auto v, DecodeChannelVector(req.v(), c, "v"));
+  evonorm::Params p;
+  switch (req.variant()) {
+    case v1::EvoNormRequest::B0: p.variant = evonorm::Variant::kB0; break;
+    case v1::EvoNormRequest::S0: p.variant = evonorm::Variant::kS0; break;
+    default: return Invalid("variant is unknown");
+  }
+  switch (req.convention()) {
+    case v1::EvoNormRequest::TF_OFFICIAL: p.convention = evonorm::Convention::kTfOfficial; break;
+    case v1::EvoNormRequest::TIMM: p.convention = evonorm::Convention::kTimm; break;
+    default: return Invalid("convention is unknown");
+  }
+  switch (req.mode()) {
+    case v1::EvoNormRequest::TRAIN: p.mode = evonorm::Mode::kTrain; break;
+    case v1::EvoNormRequest::EVAL: p.mode = evonorm::Mode::kEval; break;
+    default: return Invalid("mode is unknown");
+  }
+  if (req.has_eps()) {
+    if (!(req.eps() > 0.0) || !std::isfinite(req.eps())) {
+      return Invalid(fmt::format("eps must be positive and finite, got {}", req.eps()));
+    }
+    p.eps = req.eps();
+  }
+  p.groups = req.groups();
+  if (req.has_momentum()) p.momentum = req.momentum();
+  p.nonlinearity = req.has_nonlinearity() ? req.nonlinearity() : true;
+  RETURN_IF_ERROR(evonorm::ResolveParams(s, &p));
+  HostTensor<float> rv;
+  const bool b0 = p.variant == evonorm::Variant::kB0;
+  if (req.has_running_var()) {
+    ASSIGN_OR_RETURN(rv, DecodeChannelVector(req.running_var(), c, "running_var"));
+    for (int64_t i = 0; i < c; ++i) {
+      if (rv.data[i] < 0) return Invalid(fmt::format("running_var[{}] is negative", i));
+    }
+  } else if (b0) {
+    return Invalid("running_var is required for B0");
+  }
+  const bool reference = req.method() == v1::NUMERIC_METHOD_REFERENCE;
+  if (reference && b0) {
+    RETURN_IF_ERROR(CheckWork(static_cast<double>(x.numel()) * s.h * s.w, std::ldexp(1.0, 30),
+                              "EvoNorm reference"));
+  }
+  std::vector<float> y(x.numel()), batch_var(c, 0.0f);
+  float* rvp = req.has_running_var() ? rv.data.data() : nullptr;
+  if (reference) {
+    evonorm::EvoNormReference(s, p, x.data.data(), gamma.data.data(), beta.data.data(), v.data.data(), rvp, y.data());
+  } else {
+    evonorm::EvoNorm(s, p, x.data.data(), gamma.data.data(), beta.data.data(), v.data.data(), rvp, y.data(),
+                     threads, batch_var.data());
+  }
+  EncodeF32(x.shape, y.data(), resp->mutable_y());
+  if (rvp != nullptr) EncodeF32({c}, rvp, resp->mutable_running_var());
+  if (b0 && p.mode == evonorm::Mode::kTrain && !reference && p.nonlinearity) {
+    EncodeF32({c}, batch_var.data(), resp->mutable_batch_var());
+  }
+  resp->set_eps(p.eps);
+  resp->set_groups(p.groups);
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status NumericKernelsService::EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,
+                                            v1::EvoNormResponse* resp) {
+  return RunHandler(ctx, "EvoNorm", [&] { return DoEvoNorm(*req, resp); });
+}
 
 grpc::Status NumericKernelsService::SpGemm(grpc::ServerContext* ctx, const v1::SpGemmRequest* req,
                                            v1::SpGemmResponse* resp) {

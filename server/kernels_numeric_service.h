@@ -27,6 +27,8 @@ class NumericKernelsService : public GeometryKernelsService {
                                v1::FourierResampleResponse* resp) override;
   grpc::Status SpGemm(grpc::ServerContext* ctx, const v1::SpGemmRequest* req,
                       v1::SpGemmResponse* resp) override;
+  grpc::Status EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,
+                       v1::EvoNormResponse* resp) override;
 };
 
 }  // namespace chamferdb

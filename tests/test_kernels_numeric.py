@@ -282,6 +282,52 @@ class NumericKernelsTest(unittest.TestCase):
             b_val=T(np.ones(n * 16)), b_cols=n * 16)
         self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.SpGemm, req)
 
+    # ------------------------------------------------------------ EvoNorm
+    def test_evonorm_b0_and_s0_match_direct_numpy_formulas(self):
+        rng = np.random.default_rng(8)
+        n, c, h, w = 3, 8, 5, 6
+        x = (2 * rng.standard_normal((n, c, h, w)) + 0.3).astype(np.float32)
+        g = (1 + 0.2 * rng.standard_normal(c)).astype(np.float32)
+        b = (0.1 * rng.standard_normal(c)).astype(np.float32)
+        v = (1 + 0.3 * rng.standard_normal(c)).astype(np.float32)
+        rv = (0.5 + rng.random(c)).astype(np.float32)
+        xd = x.astype(np.float64)
+        sh = (1, c, 1, 1)
+        # B0, timm convention, TRAIN.
+        r = self.stub.EvoNorm(knp.EvoNormRequest(
+            x=T(x), variant=knp.EvoNormRequest.B0, convention=knp.EvoNormRequest.TIMM,
+            gamma=T(g), beta=T(b), v=T(v), running_var=T(rv), threads=2))
+        self.assertEqual(r.eps, 1e-3)
+        var_b = xd.var(axis=(0, 2, 3))
+        left = np.sqrt(var_b + 1e-3).reshape(sh)
+        right = xd * v.reshape(sh) + np.sqrt(xd.var(axis=(2, 3), keepdims=True) + 1e-3)
+        ref = xd / np.maximum(left, right) * g.reshape(sh) + b.reshape(sh)
+        np.testing.assert_allclose(A(r.y), ref, rtol=1e-5, atol=1e-6)
+        cnt = n * h * w
+        np.testing.assert_allclose(A(r.running_var), 0.9 * rv + 0.1 * var_b * cnt / (cnt - 1), rtol=1e-6)
+        # S0, TF convention, 4 groups.
+        r = self.stub.EvoNorm(knp.EvoNormRequest(
+            x=T(x), variant=knp.EvoNormRequest.S0, gamma=T(g), beta=T(b), v=T(v), groups=4))
+        gv = xd.reshape(n, 4, c // 4, h, w).var(axis=(2, 3, 4), keepdims=True)
+        gstd = np.broadcast_to(np.sqrt(gv + 1e-5), (n, 4, c // 4, h, w)).reshape(n, c, h, w)
+        ref = xd / (1 + np.exp(-v.reshape(sh) * xd)) / gstd * g.reshape(sh) + b.reshape(sh)
+        np.testing.assert_allclose(A(r.y), ref, rtol=1e-5, atol=1e-6)
+        self.assertEqual(r.groups, 4)
+
+    def test_evonorm_bad_input(self):
+        x = np.ones((2, 6, 3, 3), np.float32)
+        cvec = T(np.ones(6, np.float32))
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        self.assertIn("running_var", self.assertCode(INV, self.stub.EvoNorm, knp.EvoNormRequest(
+            x=T(x), gamma=cvec, beta=cvec, v=cvec)))
+        self.assertIn("gamma", self.assertCode(INV, self.stub.EvoNorm, knp.EvoNormRequest(
+            x=T(x), gamma=T(np.ones(5, np.float32)), beta=cvec, v=cvec, running_var=cvec)))
+        self.assertIn("groups", self.assertCode(INV, self.stub.EvoNorm, knp.EvoNormRequest(
+            x=T(x), variant=knp.EvoNormRequest.S0, convention=knp.EvoNormRequest.TIMM, groups=4,
+            gamma=cvec, beta=cvec, v=cvec)))
+        self.assertIn("eps", self.assertCode(INV, self.stub.EvoNorm, knp.EvoNormRequest(
+            x=T(x), gamma=cvec, beta=cvec, v=cvec, running_var=cvec, eps=-1.0)))
+
 
 if __name__ == "__main__":
     unittest.main()
