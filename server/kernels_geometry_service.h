@@ -3,8 +3,10 @@
 // The Kernels service is one gRPC service whose handlers are split by family into a chain
 // of classes (geometry <- numeric <- applied); KernelsService (kernels_service.h) is the
 // last link. Each family overrides only its own RPCs; an RPC nobody overrides answers
-// UNIMPLEMENTED. Handlers are thin: decode tensors (tensor_convert.h), call the library in
-// kernels/, encode, all inside RunHandler (handler.h).
+// UNIMPLEMENTED. Handlers are thin: decode tensors (tensor_convert.h), validate shapes
+// and the per-request work cap, call the library in kernels/, encode — all inside
+// RunHandler (handler.h). Handlers keep no state; the kernels' table caches are
+// process-wide and thread-safe, so any number of RPCs may run concurrently.
 #pragma once
 
 #include "chamferdb/v1/kernels.grpc.pb.h"
@@ -13,6 +15,12 @@ namespace chamferdb {
 
 class GeometryKernelsService : public v1::Kernels::Service {
  public:
+  // Gaunt tensor product (kernels/gaunt/gaunt.h).
+  grpc::Status GauntTP(grpc::ServerContext* ctx, const v1::GauntTPRequest* req,
+                       v1::GauntTPResponse* resp) override;
+  // TinvNN invariant MDS (kernels/tinv/invariant_mds.h).
+  grpc::Status InvariantMDS(grpc::ServerContext* ctx, const v1::InvariantMDSRequest* req,
+                            v1::InvariantMDSResponse* resp) override;
 };
 
 }  // namespace chamferdb

@@ -3,8 +3,12 @@
 // The Kernels service is one gRPC service whose handlers are split by family into a chain
 // of classes (geometry <- numeric <- applied); KernelsService (kernels_service.h) is the
 // last link. Each family overrides only its own RPCs; an RPC nobody overrides answers
-// UNIMPLEMENTED. Handlers are thin: decode tensors (tensor_convert.h), call the library in
-// kernels/, encode, all inside RunHandler (handler.h).
+// UNIMPLEMENTED. Handlers are thin: decode tensors (tensor_convert.h), validate, call the
+// library in kernels/, encode, all inside RunHandler (handler.h).
+//
+// Threads: each request runs on its gRPC thread; a request's `threads` (capped at the core
+// count) sizes the OpenMP team of that one call. Results never depend on it.
+// Thread-safety: stateless; every handler may run concurrently.
 #pragma once
 
 #include "server/kernels_geometry_service.h"
@@ -13,6 +17,14 @@ namespace chamferdb {
 
 class NumericKernelsService : public GeometryKernelsService {
  public:
+  grpc::Status Int8MixedLinear(grpc::ServerContext* ctx, const v1::Int8MixedLinearRequest* req,
+                               v1::Int8MixedLinearResponse* resp) override;
+  grpc::Status Int8MaxSim(grpc::ServerContext* ctx, const v1::Int8MaxSimRequest* req,
+                          v1::Int8MaxSimResponse* resp) override;
+  grpc::Status SpectralConv2d(grpc::ServerContext* ctx, const v1::SpectralConv2dRequest* req,
+                              v1::SpectralConv2dResponse* resp) override;
+  grpc::Status FourierResample(grpc::ServerContext* ctx, const v1::FourierResampleRequest* req,
+                               v1::FourierResampleResponse* resp) override;
 };
 
 }  // namespace chamferdb

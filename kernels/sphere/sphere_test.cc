@@ -1,5 +1,7 @@
 #include "kernels/sphere/sphere.h"
 
+#include "kernels/sphere/frames.h"
+
 #include <cmath>
 #include <numbers>
 #include <vector>
@@ -153,6 +155,40 @@ TEST(NextSmoothSize, PadsPrimesToSevenSmooth) {
   EXPECT_EQ(NextSmoothSize(11), 12);
   EXPECT_EQ(NextSmoothSize(64), 64);
   EXPECT_EQ(NextSmoothSize(65), 70);
+}
+
+TEST(Frames, GramSchmidtFrameIsRightHandedAndPutsNInThePlane) {
+  Rng rng(21);
+  const int n = 10;
+  std::vector<double> bb(n * 9), rot(n * 9), t(n * 3);
+  for (double& v : bb) v = 3 * rng.Normal();
+  ASSERT_TRUE(FramesFromBackbone(n, bb.data(), rot.data(), t.data()).ok());
+  for (int i = 0; i < n; ++i) {
+    const double* r = &rot[i * 9];
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b) {
+        double dot = 0;
+        for (int k = 0; k < 3; ++k) dot += r[k * 3 + a] * r[k * 3 + b];
+        EXPECT_NEAR(dot, a == b ? 1.0 : 0.0, 1e-14);
+      }
+    const double det = r[0] * (r[4] * r[8] - r[5] * r[7]) - r[1] * (r[3] * r[8] - r[5] * r[6]) +
+                       r[2] * (r[3] * r[7] - r[4] * r[6]);
+    EXPECT_NEAR(det, 1.0, 1e-14);
+    double c_local[3], n_local[3], ca_local[3];
+    ToLocal(r, &t[i * 3], &bb[i * 9 + 6], c_local);
+    ToLocal(r, &t[i * 3], &bb[i * 9], n_local);
+    ToLocal(r, &t[i * 3], &bb[i * 9 + 3], ca_local);
+    // C on the −e1 axis, N in the e1–e2 half-plane with e2 > 0, CA at the origin.
+    EXPECT_LT(c_local[0], 0);
+    EXPECT_NEAR(c_local[1], 0, 1e-12);
+    EXPECT_NEAR(c_local[2], 0, 1e-12);
+    EXPECT_GT(n_local[1], 0);
+    EXPECT_NEAR(n_local[2], 0, 1e-12);
+    for (double v : ca_local) EXPECT_NEAR(v, 0, 1e-15);
+  }
+  bb[0] = bb[3] + 1, bb[1] = bb[4], bb[2] = bb[5];        // N = CA + x̂
+  bb[6] = bb[3] - 2, bb[7] = bb[4], bb[8] = bb[5];        // C = CA − 2x̂: collinear
+  EXPECT_FALSE(FramesFromBackbone(n, bb.data(), rot.data(), t.data()).ok());
 }
 
 }  // namespace

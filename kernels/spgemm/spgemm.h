@@ -1,0 +1,80 @@
+// Sparse × sparse matrix product C = A·B on CSR matrices: row-wise (Gustavson) SpGEMM with
+// hash accumulators, after SMASH (Shivdikar, "SMASH: Sparse Matrix Atomic Scratchpad
+// Hashing", 2021) rendered for CPUs.
+//
+// Data layout (CSR): row_ptr[rows + 1] (int64, row_ptr[0] = 0, non-decreasing, last = nnz),
+// col[nnz] (int32, strictly increasing inside each row, in [0, cols)), val[nnz] (double).
+// Semantics: C has the *structural* pattern of A·B — an entry exists wherever at least one
+// product a_it·b_tc contributes, even if the values cancel to 0 (Eigen's conservative
+// product does the same); `prune_zeros` drops exact zeros afterwards. Columns of every
+// output row are sorted ascending.
+//
+// Methods:
+//   kRowHash     symbolic pass (hash set per row, dense bitmap for rows with ub > n/4) to
+//                size C exactly, then a numeric pass (hash map col → value). Each row is
+//                accumulated by one thread in A's column order, then B's: deterministic,
+//                bit-identical for any thread count (and to kReference, which sums in the
+//                same order).
+//   kSmashAtomic the thesis idea: rows grouped into windows whose hash table fits in L2;
+//                the partial products of a window are split evenly across threads
+//                ignoring row boundaries and merged into one shared table with CAS on
+//                the key (row << 32 | col) and atomic adds on the value. The pattern is
+//                deterministic; values with ≥ 3 contributions may differ in the last ulps
+//                from run to run (summation order follows thread timing).
+//   kDenseSpa    Eigen-style dense accumulator of length n per row (single thread).
+//   kReference   std::map<int, double> per row, O(flops log) — the independent reference.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace chamferdb::spgemm {
+
+struct CsrView {
+  int64_t rows = 0, cols = 0;
+  const int64_t* row_ptr = nullptr;
+  const int32_t* col = nullptr;
+  const double* val = nullptr;
+  int64_t nnz() const { return row_ptr[rows]; }
+};
+
+struct CsrMatrix {
+  int64_t rows = 0, cols = 0;
+  std::vector<int64_t> row_ptr;  // rows + 1
+  std::vector<int32_t> col;
+  std::vector<double> val;
+  CsrView view() const { return {rows, cols, row_ptr.data(), col.data(), val.data()}; }
+};
+
+enum class Method { kRowHash, kSmashAtomic, kDenseSpa, kReference };
+
+struct Options {
+  Method method = Method::kRowHash;
+  bool prune_zeros = false;
+  int threads = 1;
+};
+
+struct Stats {
+  int64_t flops = 0;         // Σ_i ub_i = number of partial products
+  int64_t nnz = 0;           // nnz(C) (before pruning)
+  double compression = 0.0;  // flops / nnz(C) (0 when C is empty)
+  int64_t max_row_ub = 0;
+  double mean_row_ub = 0.0;
+};
+
+// OK, or INVALID_ARGUMENT naming `name` and the first violation of the CSR layout above.
+// Cols must fit int32; rows/cols ≥ 0.
+absl::Status ValidateCsr(const CsrView& m, std::string_view name);
+
+// Σ_i ub_i (the partial products), and the largest ub_i. REQUIRES a.cols == b.rows and
+// valid matrices. O(nnz(A)).
+Stats ComputeUpperBounds(const CsrView& a, const CsrView& b);
+
+// C = A·B. REQUIRES a.cols == b.rows, both valid (ValidateCsr).
+CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Stats* stats);
+
+}  // namespace chamferdb::spgemm

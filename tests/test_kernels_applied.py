@@ -1,0 +1,289 @@
+"""End-to-end round trips of the applied kernel family through the real server.
+
+Each test checks a property of the answer against an independent numpy computation
+(float64): Bures–Wasserstein maps from numpy eigendecompositions and their closed forms,
+a dense numpy sheaf diffusion, numpy argsort top-k and metric formulas, plus the bad-input
+paths (INVALID_ARGUMENT / RESOURCE_EXHAUSTED / UNIMPLEMENTED).
+"""
+import math
+import unittest
+
+import grpc
+import numpy as np
+
+import harness
+from chamferdb.v1 import kernels_applied_pb2 as ka
+from chamferdb.v1 import kernels_pb2_grpc
+
+T = harness.tensor
+A = harness.array
+
+
+def spd(n, rng, kappa=10.0):
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    lam = kappa ** rng.uniform(0, 1, n)
+    return (q * lam) @ q.T
+
+
+def sqrtm(x):
+    w, u = np.linalg.eigh((x + x.T) / 2)
+    return (u * np.sqrt(np.maximum(w, 0))) @ u.T
+
+
+def invsqrtm(x):
+    w, u = np.linalg.eigh((x + x.T) / 2)
+    return (u / np.sqrt(w)) @ u.T
+
+
+def bw_dist_sq(x, y):
+    xh = sqrtm(x)
+    return np.trace(x) + np.trace(y) - 2 * np.trace(sqrtm(xh @ y @ xh))
+
+
+def ot_map(x, y):
+    xh, xih = sqrtm(x), invsqrtm(x)
+    return xih @ sqrtm(xh @ y @ xh) @ xih
+
+
+def lyap(x, v):
+    w, u = np.linalg.eigh(x)
+    return u @ ((u.T @ v @ u) / (w[:, None] + w[None, :])) @ u.T
+
+
+class AppliedKernelsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Server()
+        cls.srv.__enter__()
+        cls.stub = kernels_pb2_grpc.KernelsStub(cls.srv.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def assertCode(self, code, fn, *args):
+        with self.assertRaises(grpc.RpcError) as cm:
+            fn(*args)
+        self.assertEqual(cm.exception.code(), code, cm.exception.details())
+
+    # ---------------------------------------------------------------- Bures–Wasserstein
+
+    def test_bw_distance_matches_numpy_and_commuting_closed_form(self):
+        rng = np.random.default_rng(1)
+        xs = np.stack([spd(5, rng) for _ in range(4)])
+        ys = np.stack([spd(5, rng) for _ in range(4)])
+        for formula in (ka.BW_TRACE, ka.BW_LOG_NORM):
+            r = self.stub.BWDistance(ka.BWDistanceRequest(x=T(xs), y=T(ys), formula=formula))
+            want = np.array([bw_dist_sq(a, b) for a, b in zip(xs, ys)])
+            np.testing.assert_allclose(A(r.dist_sq), want, rtol=1e-10)
+        # Commuting pair with condition number 1e8: d² = ‖X^½ − Y^½‖²_F.
+        q, _ = np.linalg.qr(rng.standard_normal((6, 6)))
+        a, b = 10.0 ** rng.uniform(-4, 4, 6), 10.0 ** rng.uniform(-4, 4, 6)
+        r = self.stub.BWDistance(ka.BWDistanceRequest(x=T((q * a) @ q.T), y=T((q * b) @ q.T)))
+        want = np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+        self.assertAlmostEqual(A(r.dist_sq)[0] / want, 1.0, delta=1e-8)
+        # Generalized BW = BW after congruence by M^{-1/2}.
+        m = spd(5, rng)
+        mi = invsqrtm(m)
+        r = self.stub.BWDistance(ka.BWDistanceRequest(x=T(xs[0]), y=T(ys[0]), m=T(m)))
+        self.assertAlmostEqual(A(r.dist_sq)[0], bw_dist_sq(mi @ xs[0] @ mi, mi @ ys[0] @ mi),
+                               delta=1e-10 * A(r.dist_sq)[0])
+
+    def test_bw_barycenter_two_points_is_geodesic_midpoint_and_optimal(self):
+        rng = np.random.default_rng(2)
+        x, y = spd(4, rng), spd(4, rng)
+        t = ot_map(x, y)
+        a = 0.5 * (np.eye(4) + t)
+        midpoint = a @ x @ a
+        for method in (ka.BW_FAST, ka.BW_REFERENCE):
+            r = self.stub.BWBarycenter(ka.BWBarycenterRequest(x=T(np.stack([x, y])), tol=1e-14,
+                                                              method=method))
+            self.assertTrue(r.converged)
+            np.testing.assert_allclose(A(r.mean), midpoint, rtol=1e-10, atol=1e-12)
+        xs = np.stack([spd(4, rng) for _ in range(6)])
+        w = rng.uniform(0.1, 1.0, 6)
+        r = self.stub.BWBarycenter(ka.BWBarycenterRequest(x=T(xs), weights=T(w), tol=1e-13))
+        s = A(r.mean)
+        resid = sum(wi * ot_map(s, xi) for wi, xi in zip(w / w.sum(), xs)) - np.eye(4)
+        self.assertLess(np.linalg.norm(resid), 1e-10)
+        self.assertLess(r.residual, 1e-10)
+        one = self.stub.BWBarycenter(ka.BWBarycenterRequest(x=T(xs), weights=T(w), iters=1))
+        self.assertEqual(one.iterations, 1)
+
+    def test_bw_geodesic_matches_transport_form(self):
+        rng = np.random.default_rng(3)
+        x, y = spd(5, rng), spd(5, rng)
+        ts = np.array([0.0, 0.3, 1.0, 1.5])
+        r = self.stub.BWGeodesic(ka.BWGeodesicRequest(x=T(x), y=T(y), t=T(ts)))
+        pts = A(r.points)
+        tm = ot_map(x, y)
+        for k, t in enumerate(ts):
+            a = (1 - t) * np.eye(5) + t * tm
+            np.testing.assert_allclose(pts[k], a @ x @ a, rtol=1e-10, atol=1e-11)
+
+    def test_bw_exp_inverts_log_and_solves_lyapunov(self):
+        rng = np.random.default_rng(4)
+        x = spd(5, rng)
+        ys = np.stack([spd(5, rng) for _ in range(3)])
+        logs = self.stub.BWExpLog(ka.BWExpLogRequest(op=ka.BW_LOG, base=T(x), inputs=T(ys)))
+        v = A(logs.outputs)
+        self.assertTrue(np.all(A(logs.margin) > 0))
+        exps = self.stub.BWExpLog(ka.BWExpLogRequest(op=ka.BW_EXP, base=T(x), inputs=T(v)))
+        np.testing.assert_allclose(A(exps.outputs), ys, rtol=1e-9, atol=1e-10)
+        for vi, yi in zip(v, A(exps.outputs)):
+            lv = lyap(x, vi)
+            np.testing.assert_allclose(yi, x + vi + lv @ x @ lv, rtol=1e-10, atol=1e-10)
+
+    def test_bw_batchnorm_centered_batch_has_identity_barycenter(self):
+        rng = np.random.default_rng(5)
+        xs = np.stack([spd(4, rng, kappa=3.0) for _ in range(8)])
+        probe = self.stub.BWBatchNorm(ka.BWBatchNormRequest(x=T(xs), bary_iters=0, eps=0.0))
+        r = self.stub.BWBatchNorm(ka.BWBatchNormRequest(
+            x=T(xs), bary_iters=0, bary_tol=1e-14, eps=0.0, s=math.sqrt(probe.var)))
+        y = A(r.y)
+        self.assertTrue(np.all(A(r.center_margin) >= 0))
+        # The BW barycenter is I iff Σ T_{I→Y_i}/N = mean Y_i^{1/2} = I.
+        np.testing.assert_allclose(np.mean([sqrtm(yi) for yi in y], axis=0), np.eye(4),
+                                   atol=1e-11)
+        # var (code parity: centered at I) = mean d²(X_i, I).
+        self.assertAlmostEqual(probe.var, np.mean([bw_dist_sq(xi, np.eye(4)) for xi in xs]),
+                               delta=1e-10 * probe.var)
+        # Running mean moved 0.1 of the way from I to G along the geodesic.
+        g = A(probe.mean)
+        a = 0.9 * np.eye(4) + 0.1 * ot_map(np.eye(4), g)
+        np.testing.assert_allclose(A(probe.running_mean), a @ a, rtol=1e-10, atol=1e-12)
+        # Reference and fast paths agree, including M, θ and eval mode.
+        req = ka.BWBatchNormRequest(x=T(xs), m=T(spd(4, rng)), b=T(spd(4, rng)), theta=0.5,
+                                    s=1.2, eval=True, running_mean=T(spd(4, rng)),
+                                    running_var=0.8)
+        fast = self.stub.BWBatchNorm(req)
+        req.method = ka.BW_REFERENCE
+        ref = self.stub.BWBatchNorm(req)
+        np.testing.assert_allclose(A(fast.y), A(ref.y), rtol=1e-9, atol=1e-12)
+
+    def test_bw_bad_input(self):
+        rng = np.random.default_rng(6)
+        bad = np.array([[[1.0, 2.0], [2.0, 1.0]]])
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.BWBatchNorm,
+                        ka.BWBatchNormRequest(x=T(bad)))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.BWDistance,
+                        ka.BWDistanceRequest(x=T(spd(3, rng)), y=T(spd(4, rng))))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.BWDistance,
+                        ka.BWDistanceRequest(x=T(np.eye(300)), y=T(np.eye(300))))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.BWBarycenter,
+                        ka.BWBarycenterRequest(x=T(np.stack([np.eye(3)] * 2)), iters=5000))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.BWExpLog,
+                        ka.BWExpLogRequest(base=T(np.eye(2)), inputs=T(np.stack([np.eye(2)]))))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.BWGeodesic,
+                        ka.BWGeodesicRequest(x=T(np.eye(2)), y=T(np.eye(2)),
+                                             t=T(np.array([np.nan]))))
+
+    # ---------------------------------------------------------------- Sheaf4Rec
+
+    def sheaf_case(self, rng, users=6, items=9, d=4, layers=2):
+        mask = rng.uniform(size=(users, items)) < 0.4
+        edges = np.argwhere(mask).astype(np.int32)
+        x0 = 0.3 * rng.standard_normal((users + items, d))
+        ls = [(rng.standard_normal(2 * d) / math.sqrt(2 * d),
+               rng.standard_normal((d, d)) / math.sqrt(d), 0.1 * rng.standard_normal(d))
+              for _ in range(layers)]
+        return edges, x0, ls
+
+    def numpy_sheaf(self, users, items, edges, x0, ls, alpha):
+        n = users + items
+        x = x0.copy()
+        outs = [x.copy()]
+        for w, wm, b in ls:
+            lap = np.zeros((n, n))
+            for u, i in edges:
+                a, c = u, users + i
+                fa = math.tanh(w @ np.concatenate([x[a], x[c]]))
+                fc = math.tanh(w @ np.concatenate([x[c], x[a]]))
+                lap[a, a] += fa * fa
+                lap[c, c] += fc * fc
+                lap[a, c] -= fa * fc
+                lap[c, a] -= fa * fc
+            dt = 1 / np.sqrt(np.diag(lap) + 1)
+            x = x - alpha * (dt[:, None] * lap * dt[None, :]) @ (x @ wm.T + b)
+            outs.append(x.copy())
+        return np.mean(outs, axis=0)
+
+    def test_sheaf_diffusion_matches_dense_numpy(self):
+        rng = np.random.default_rng(7)
+        edges, x0, ls = self.sheaf_case(rng)
+        layers = [ka.SheafLayerWeights(w=T(w), weight=T(wm), bias=T(b)) for w, wm, b in ls]
+        want = self.numpy_sheaf(6, 9, edges, x0, ls, 0.8)
+        for method in (ka.SHEAF_FAST, ka.SHEAF_REFERENCE):
+            r = self.stub.SheafDiffusion(ka.SheafDiffusionRequest(
+                edges=T(edges), num_users=6, num_items=9, x0=T(x0), layers=layers, alpha=0.8,
+                method=method, return_maps=True))
+            np.testing.assert_allclose(A(r.h), want, rtol=1e-10, atol=1e-12)
+            self.assertEqual(list(A(r.maps).shape), [2, 2 * len(edges)])
+
+    def test_sheaf_bad_input(self):
+        rng = np.random.default_rng(8)
+        edges, x0, ls = self.sheaf_case(rng)
+        layers = [ka.SheafLayerWeights(w=T(w), weight=T(wm), bias=T(b)) for w, wm, b in ls]
+        bad = edges.copy()
+        bad[0, 1] = 99
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.SheafDiffusion,
+                        ka.SheafDiffusionRequest(edges=T(bad), num_users=6, num_items=9,
+                                                 x0=T(x0), layers=layers))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.SheafDiffusion,
+                        ka.SheafDiffusionRequest(edges=T(edges), num_users=6, num_items=9,
+                                                 x0=T(x0[:5]), layers=layers))
+        self.assertCode(grpc.StatusCode.UNIMPLEMENTED, self.stub.SheafDiffusion,
+                        ka.SheafDiffusionRequest(edges=T(edges), num_users=6, num_items=9,
+                                                 x0=T(x0), layers=layers, stalk_dim=2))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.RecommendTopK,
+                        ka.RecommendTopKRequest(h_users=T(x0), h_items=T(x0), k=5000))
+
+    def test_recommend_topk_matches_numpy_argsort_with_mask(self):
+        rng = np.random.default_rng(9)
+        hu, hi = rng.standard_normal((20, 5)), rng.standard_normal((30, 5))
+        train = np.argwhere(rng.uniform(size=(20, 30)) < 0.3).astype(np.int64)
+        for method in (ka.SHEAF_FAST, ka.SHEAF_REFERENCE):
+            r = self.stub.RecommendTopK(ka.RecommendTopKRequest(
+                h_users=T(hu), h_items=T(hi), train_edges=T(train), k=7, method=method))
+            s = hu @ hi.T
+            s[train[:, 0], train[:, 1]] = -np.inf
+            want = np.argsort(-s, axis=1, kind="stable")[:, :7]
+            np.testing.assert_array_equal(A(r.items), want)
+            np.testing.assert_allclose(A(r.scores), np.take_along_axis(s, want, 1), rtol=1e-12)
+
+    def test_ranking_metrics_match_numpy_formulas(self):
+        rng = np.random.default_rng(10)
+        users, items, kmax = 15, 40, 10
+        topk = np.stack([rng.permutation(items)[:kmax] for _ in range(users)]).astype(np.int32)
+        test = np.argwhere(rng.uniform(size=(users, items)) < 0.15).astype(np.int32)
+        pos, neg = rng.standard_normal(50) + 1, rng.standard_normal(200)
+        r = self.stub.RankingMetrics(ka.RankingMetricsRequest(
+            topk_items=T(topk), test_edges=T(test), ks=[5, 10], pos_scores=T(pos),
+            neg_scores=T(neg), hits_ks=[20]))
+        for m in r.at_k:
+            p, rc, nd, hit = [], [], [], []
+            for u in range(users):
+                truth = set(test[test[:, 0] == u, 1])
+                if not truth:
+                    continue
+                rel = [1.0 if it in truth else 0.0 for it in topk[u, :m.k]]
+                p.append(sum(rel) / m.k)
+                rc.append(sum(rel) / len(truth))
+                dcg = sum(v / math.log2(i + 2) for i, v in enumerate(rel))
+                idcg = sum(1 / math.log2(i + 2) for i in range(min(m.k, len(truth))))
+                nd.append(dcg / idcg)
+                hit.append(1.0 if sum(rel) > 0 else 0.0)
+            self.assertAlmostEqual(m.precision, np.mean(p), places=12)
+            self.assertAlmostEqual(m.recall, np.mean(rc), places=12)
+            self.assertAlmostEqual(m.ndcg, np.mean(nd), places=12)
+            self.assertAlmostEqual(m.hit_rate, np.mean(hit), places=12)
+            pm, rm = np.mean(p), np.mean(rc)
+            self.assertAlmostEqual(m.f1, 2 * pm * rm / (pm + rm), places=12)
+        kth = np.sort(neg)[::-1][19]
+        self.assertAlmostEqual(r.hits[0].hits, np.mean(pos > kth), places=12)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.RankingMetrics,
+                        ka.RankingMetricsRequest(topk_items=T(topk), test_edges=T(test), ks=[11]))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,223 @@
+"""End-to-end round trips of the numeric kernel family through the real server.
+
+Each test checks a property of the answer against an independent numpy computation
+(float64), plus the bad-input paths (INVALID_ARGUMENT / RESOURCE_EXHAUSTED).
+"""
+import unittest
+
+import grpc
+import numpy as np
+
+import harness
+from chamferdb.v1 import kernels_numeric_pb2 as knp
+from chamferdb.v1 import kernels_pb2_grpc
+
+T = harness.tensor
+A = harness.array
+
+
+class NumericKernelsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Server()
+        cls.srv.__enter__()
+        cls.stub = kernels_pb2_grpc.KernelsStub(cls.srv.channel)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def assertCode(self, code, fn, *args):
+        with self.assertRaises(grpc.RpcError) as cm:
+            fn(*args)
+        self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        return cm.exception.details()
+
+    # ------------------------------------------------------------ Int8MixedLinear
+    def test_int8_mixed_linear_within_analytic_bound(self):
+        rng = np.random.default_rng(1)
+        s, h, o = 24, 96, 40
+        x = rng.standard_normal((s, h)).astype(np.float32)
+        x[:, [5, 70]] *= 15.0
+        w = (0.02 * rng.standard_normal((o, h))).astype(np.float32)
+        b = (0.1 * rng.standard_normal(o)).astype(np.float32)
+        resp = self.stub.Int8MixedLinear(knp.Int8MixedLinearRequest(
+            x=T(x), w=T(w), bias=T(b), threshold=20.0, return_c=True, threads=2))
+        y = A(resp.y)
+        self.assertEqual(y.shape, (s, o))
+        self.assertEqual(list(A(resp.outlier_cols)), [5, 70])
+        self.assertAlmostEqual(resp.int8_fraction, 1 - 2 / h)
+        # Independent float64 reference and the LLM.int8 bound.
+        ref = x.astype(np.float64) @ w.astype(np.float64).T + b
+        cw = np.abs(w).max(axis=1).astype(np.float64)
+        np.testing.assert_array_equal(A(resp.cw), cw.astype(np.float32))
+        keep = np.ones(h, bool)
+        keep[[5, 70]] = False
+        cx = np.abs(x[:, keep]).max(axis=1).astype(np.float64)
+        np.testing.assert_array_equal(A(resp.cx), cx.astype(np.float32))
+        wq = np.rint(127.0 * w.astype(np.float64) / cw[:, None])
+        what = wq * cw[:, None] / 127.0
+        bound = (cw[None, :] * np.abs(x[:, keep]).sum(1)[:, None]
+                 + cx[:, None] * np.abs(what[:, keep]).sum(1)[None, :]) / 254.0
+        self.assertTrue(np.all(np.abs(y - ref) <= bound + 1e-6 * (np.abs(ref) + 1e-3)))
+        # The int32 C is exactly the integer product of the codes (numpy rint = half-even).
+        xq = np.rint(127.0 * x.astype(np.float64) / cx[:, None])
+        xq[:, ~keep] = 0
+        np.testing.assert_array_equal(A(resp.c), (xq @ wq.T).astype(np.int64))
+
+    def test_int8_mixed_linear_reference_method_and_prequantized_weights(self):
+        rng = np.random.default_rng(2)
+        x = rng.standard_normal((9, 33)).astype(np.float32)
+        w = rng.standard_normal((7, 33)).astype(np.float32)
+        fast = self.stub.Int8MixedLinear(knp.Int8MixedLinearRequest(x=T(x), w=T(w)))
+        ref = self.stub.Int8MixedLinear(knp.Int8MixedLinearRequest(
+            x=T(x), w=T(w), method=knp.NUMERIC_METHOD_REFERENCE))
+        np.testing.assert_array_equal(A(fast.y), A(ref.y))
+        self.assertEqual(ref.gemm_path, "naive")
+        cw = np.abs(w).max(1)
+        codes = np.rint(127.0 * w.astype(np.float64) / cw[:, None]).astype(np.int8)
+        pre = self.stub.Int8MixedLinear(knp.Int8MixedLinearRequest(
+            x=T(x), w_codes=T(codes), w_scales=T(cw),
+            outlier_weight=knp.Int8MixedLinearRequest.OUTLIER_WEIGHT_DEQUANT))
+        np.testing.assert_array_equal(A(pre.y), A(fast.y))  # no outliers at τ=6 here
+
+    def test_int8_mixed_linear_bad_input(self):
+        x = np.ones((4, 8), np.float32)
+        w = np.ones((3, 8), np.float32)
+        call = self.stub.Int8MixedLinear
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        self.assertIn("w", self.assertCode(INV, call, knp.Int8MixedLinearRequest(
+            x=T(x), w=T(np.ones((3, 7), np.float32)))))
+        self.assertIn("x", self.assertCode(INV, call, knp.Int8MixedLinearRequest(
+            x=T(np.ones(8, np.float32)), w=T(w))))
+        bad = x.copy()
+        bad[1, 2] = np.nan
+        self.assertIn("x", self.assertCode(INV, call, knp.Int8MixedLinearRequest(x=T(bad), w=T(w))))
+        self.assertCode(INV, call, knp.Int8MixedLinearRequest(x=T(x)))
+        self.assertCode(INV, call, knp.Int8MixedLinearRequest(x=T(x), w=T(w), threshold=-1))
+        self.assertCode(INV, call, knp.Int8MixedLinearRequest(
+            x=T(x), w_codes=T(np.ones((3, 8), np.int8)), w_scales=T(np.ones(3, np.float32))))
+        self.assertIn("bias", self.assertCode(INV, call, knp.Int8MixedLinearRequest(
+            x=T(x), w=T(w), bias=T(np.ones(4, np.float32)))))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, call, knp.Int8MixedLinearRequest(
+            x=T(np.ones((1, 70000), np.float32)), w=T(np.ones((1, 70000), np.float32))))
+
+    # ------------------------------------------------------------ Int8MaxSim
+    def _corpus(self, rng, docs, dim):
+        lens = rng.integers(1, 12, docs)
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        tok = rng.standard_normal((offsets[-1], dim))
+        tok /= np.linalg.norm(tok, axis=1, keepdims=True)
+        return offsets, tok.astype(np.float32)
+
+    def test_int8_maxsim_scores_within_bounds_of_exact(self):
+        rng = np.random.default_rng(3)
+        offsets, tok = self._corpus(rng, 120, 48)
+        q = rng.standard_normal((6, 48)).astype(np.float32)
+        sims = q.astype(np.float64) @ tok.astype(np.float64).T
+        exact = np.array([sims[:, a:b].max(axis=1).sum() for a, b in zip(offsets[:-1], offsets[1:])])
+        for asym in (False, True):
+            resp = self.stub.Int8MaxSim(knp.Int8MaxSimRequest(
+                query=T(q), doc_offsets=T(offsets), doc_tokens=T(tok), k=10, asymmetric=asym))
+            ids, sc, bd = A(resp.doc_ids), A(resp.scores), A(resp.bounds)
+            self.assertEqual(len(ids), 10)
+            self.assertTrue(np.all(np.abs(sc - exact[ids]) <= bd))
+            self.assertTrue(np.all(np.diff(sc) <= 0))
+            truth = set(np.argsort(-exact, kind="stable")[:10])
+            self.assertGreaterEqual(len(truth & set(ids)), 8)
+
+    def test_int8_maxsim_bad_input(self):
+        rng = np.random.default_rng(4)
+        offsets, tok = self._corpus(rng, 5, 8)
+        q = np.ones((2, 8), np.float32)
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        call = self.stub.Int8MaxSim
+        self.assertIn("doc_offsets", self.assertCode(INV, call, knp.Int8MaxSimRequest(
+            query=T(q), doc_offsets=T(offsets[:-1]), doc_tokens=T(tok), k=1)))
+        self.assertIn("k", self.assertCode(INV, call, knp.Int8MaxSimRequest(
+            query=T(q), doc_offsets=T(offsets), doc_tokens=T(tok), k=0)))
+        self.assertCode(INV, call, knp.Int8MaxSimRequest(
+            query=T(np.ones((2, 7), np.float32)), doc_offsets=T(offsets), doc_tokens=T(tok), k=1))
+        self.assertCode(INV, call, knp.Int8MaxSimRequest(
+            query=T(q), doc_offsets=T(offsets.astype(np.int32)), doc_tokens=T(tok), k=1))
+
+    # ------------------------------------------------------------ SpectralConv2d
+    @staticmethod
+    def _numpy_spectral_conv(x, wp, wn, bias, out_hw, norm):
+        """neuraloperator's SpectralConv written with numpy's FFT (independent of FFTW)."""
+        b, ci, h, w = x.shape
+        co, m1, m2 = wp.shape[1], wp.shape[2], wp.shape[3]
+        ho, wo = out_hw
+        xf = np.fft.rfft2(x, norm=norm)
+        out = np.zeros((b, co, ho, wo // 2 + 1), complex)
+        out[:, :, :m1, :m2] = np.einsum("bixy,ioxy->boxy", xf[:, :, :m1, :m2], wp)
+        out[:, :, ho - m1:, :m2] = np.einsum("bixy,ioxy->boxy", xf[:, :, h - m1:, :m2], wn)
+        return np.fft.irfft2(out, s=(ho, wo), norm=norm) + bias[None, :, None, None]
+
+    def test_spectral_conv2d_matches_numpy_fft_pipeline(self):
+        rng = np.random.default_rng(5)
+        b, ci, co, h, w, m1, m2 = 2, 3, 4, 12, 9, 3, 4
+        x = rng.standard_normal((b, ci, h, w))
+        wp = rng.standard_normal((ci, co, m1, m2)) + 1j * rng.standard_normal((ci, co, m1, m2))
+        wn = rng.standard_normal((ci, co, m1, m2)) + 1j * rng.standard_normal((ci, co, m1, m2))
+        bias = rng.standard_normal(co)
+        for norm, enum in (("forward", knp.FFT_NORM_FORWARD), ("backward", knp.FFT_NORM_BACKWARD),
+                           ("ortho", knp.FFT_NORM_ORTHO)):
+            for (ho, wo) in ((h, w), (20, 16)):
+                for method in (knp.NUMERIC_METHOD_FAST, knp.NUMERIC_METHOD_REFERENCE):
+                    resp = self.stub.SpectralConv2d(knp.SpectralConv2dRequest(
+                        x=T(x), weights_pos=T(wp), weights_neg=T(wn), bias=T(bias),
+                        out_height=ho, out_width=wo, norm=enum, method=method, threads=2))
+                    y = A(resp.y)
+                    ref = self._numpy_spectral_conv(x, wp, wn, bias, (ho, wo), norm)
+                    self.assertEqual(y.shape, (b, co, ho, wo))
+                    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-11 * np.abs(ref).max())
+
+    def test_spectral_conv2d_super_resolution_is_exact_for_band_limited_input(self):
+        rng = np.random.default_rng(6)
+        wp = rng.standard_normal((1, 1, 4, 4)) + 1j * rng.standard_normal((1, 1, 4, 4))
+        wn = rng.standard_normal((1, 1, 4, 4)) + 1j * rng.standard_normal((1, 1, 4, 4))
+
+        def grid(n):
+            u, v = np.meshgrid(np.arange(n) / n, np.arange(n) / n, indexing="ij")
+            return (np.cos(2 * np.pi * (2 * u - v)) + np.sin(2 * np.pi * 3 * v))[None, None]
+
+        up = A(self.stub.SpectralConv2d(knp.SpectralConv2dRequest(
+            x=T(grid(16)), weights_pos=T(wp), weights_neg=T(wn), out_height=64, out_width=64)).y)
+        native = A(self.stub.SpectralConv2d(knp.SpectralConv2dRequest(
+            x=T(grid(64)), weights_pos=T(wp), weights_neg=T(wn))).y)
+        np.testing.assert_allclose(up, native, atol=1e-12)
+
+    def test_spectral_conv2d_bad_input(self):
+        x = np.zeros((1, 2, 8, 8))
+        wp = np.zeros((2, 3, 5, 2), complex)  # m1 = 5 > H/2
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        call = self.stub.SpectralConv2d
+        self.assertIn("modes1", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(wp), weights_neg=T(wp))))
+        ok = np.zeros((2, 3, 2, 2), complex)
+        self.assertIn("weights_pos", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(np.zeros((3, 3, 2, 2), complex)), weights_neg=T(ok))))
+        self.assertIn("weights_pos", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(ok.real.copy()), weights_neg=T(ok))))
+        self.assertIn("x", self.assertCode(INV, call, knp.SpectralConv2dRequest(
+            x=T(np.zeros((2, 8, 8))), weights_pos=T(ok), weights_neg=T(ok))))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, call, knp.SpectralConv2dRequest(
+            x=T(x), weights_pos=T(ok), weights_neg=T(ok), out_height=20000, out_width=20000))
+
+    # ------------------------------------------------------------ FourierResample
+    def test_fourier_resample_band_limited_exact(self):
+        def grid(n, m):
+            u, v = np.meshgrid(np.arange(n) / n, np.arange(m) / m, indexing="ij")
+            return np.cos(2 * np.pi * (3 * u + 2 * v)) + 0.3 * np.sin(2 * np.pi * (u - 4 * v))
+
+        x = np.stack([grid(16, 12), 2 * grid(16, 12)])
+        y = A(self.stub.FourierResample(knp.FourierResampleRequest(
+            x=T(x), out_height=40, out_width=27)).y)
+        np.testing.assert_allclose(y, np.stack([grid(40, 27), 2 * grid(40, 27)]), atol=1e-12)
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.FourierResample,
+                        knp.FourierResampleRequest(x=T(x), out_height=0, out_width=4))
+
+
+if __name__ == "__main__":
+    unittest.main()
