@@ -1,0 +1,325 @@
+// VectorIndex on FAISS 1.7.3: IndexFlatIP, IndexHNSWFlat (inner product) and IndexIVFPQ
+// (inner product, trained once enough vectors exist; exact flat search until then).
+//
+// FAISS keeps its own sequential row ids; this adapter maps rows <-> labels and implements
+// Remove with tombstones (HNSW cannot delete), which searches skip through an IDSelector
+// passed in per-request SearchParameters. MaybeCompact rebuilds Flat/HNSW from their
+// stored vectors, and removes tombstoned entries from IVF inverted lists in place.
+// Every FAISS call goes through Guard(), so FAISS exceptions become absl::Status here.
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "index/index.h"
+
+namespace chamferdb {
+namespace {
+
+using idx_t = faiss::Index::idx_t;
+
+template <typename Fn>
+absl::Status Guard(const char* what, Fn&& fn) {
+  try {
+    fn();
+    return absl::OkStatus();
+  } catch (const faiss::FaissException& e) {
+    return absl::InternalError(fmt::format("faiss {}: {}", what, e.what()));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(fmt::format("faiss {}: out of memory", what));
+  } catch (const std::exception& e) {
+    return absl::InternalError(fmt::format("faiss {}: {}", what, e.what()));
+  }
+}
+
+// Members of the search: rows that are not tombstoned.
+struct LiveRows final : faiss::IDSelector {
+  const std::vector<uint8_t>* deleted = nullptr;
+  bool is_member(idx_t id) const override {
+    return id >= 0 && static_cast<size_t>(id) < deleted->size() && !(*deleted)[id];
+  }
+};
+
+class FaissIndex final : public VectorIndex {
+ public:
+  FaissIndex(const IndexConfig& config, size_t dim) : config_(config), dim_(dim) {}
+
+  absl::Status Init() { return Guard("create", [&] { index_ = NewEmpty(/*trained_ivf=*/false); }); }
+
+  size_t dim() const override { return dim_; }
+
+  absl::Status Add(const float* x, const Label* labels, size_t n) override {
+    for (size_t i = 0; i < n; ++i) {
+      if (label_row_.count(labels[i])) {
+        return absl::InvalidArgumentError(fmt::format("label {} is already in the index", labels[i]));
+      }
+    }
+    const idx_t first = static_cast<idx_t>(row_label_.size());
+    absl::Status s = Guard("add", [&] {
+      if (ivf_trained_) {
+        std::vector<idx_t> ids(n);
+        for (size_t i = 0; i < n; ++i) ids[i] = first + static_cast<idx_t>(i);
+        index_->add_with_ids(static_cast<idx_t>(n), x, ids.data());
+      } else {
+        index_->add(static_cast<idx_t>(n), x);
+      }
+    });
+    if (!s.ok()) return s;
+    for (size_t i = 0; i < n; ++i) {
+      label_row_[labels[i]] = first + static_cast<idx_t>(i);
+      row_label_.push_back(labels[i]);
+      deleted_.push_back(0);
+    }
+    live_ += n;
+    if (config_.kind == IndexKind::kIvfPq && !ivf_trained_ && live_ >= config_.ivf_train_threshold) {
+      return TrainIvf();
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Remove(const Label* labels, size_t n) override {
+    for (size_t i = 0; i < n; ++i) {
+      auto it = label_row_.find(labels[i]);
+      if (it == label_row_.end()) continue;
+      deleted_[it->second] = 1;
+      label_row_.erase(it);
+      --live_;
+      ++tombstones_;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Search(const float* queries, size_t nq, const IndexSearchParams& params,
+                      std::vector<std::vector<Neighbor>>* out) const override {
+    out->assign(nq, {});
+    if (live_ == 0 || params.k == 0) return absl::OkStatus();
+    const size_t k = std::min(params.k, live_);
+    std::vector<float> dist(nq * k);
+    std::vector<idx_t> rows(nq * k);
+    LiveRows sel;
+    sel.deleted = &deleted_;
+    faiss::IDSelector* selector = tombstones_ > 0 ? &sel : nullptr;
+    faiss::SearchParametersHNSW hnsw;
+    faiss::SearchParametersIVF ivf;
+    faiss::SearchParameters plain;
+    faiss::SearchParameters* sp = &plain;
+    if (config_.kind == IndexKind::kHnsw) {
+      hnsw.efSearch = static_cast<int>(std::max<size_t>(params.ef_search ? params.ef_search : config_.hnsw_ef_search, k));
+      sp = &hnsw;
+    } else if (ivf_trained_) {
+      ivf.nprobe = std::min<size_t>(params.nprobe ? params.nprobe : config_.ivf_nprobe, config_.ivf_nlist);
+      sp = &ivf;
+    }
+    sp->sel = selector;
+    absl::Status s = Guard("search", [&] {
+      index_->search(static_cast<idx_t>(nq), queries, static_cast<idx_t>(k), dist.data(), rows.data(), sp);
+    });
+    if (!s.ok()) return s;
+    for (size_t q = 0; q < nq; ++q) {
+      auto& hits = (*out)[q];
+      for (size_t j = 0; j < k; ++j) {
+        const idx_t r = rows[q * k + j];
+        if (r < 0 || static_cast<size_t>(r) >= deleted_.size() || deleted_[r]) continue;
+        hits.push_back({row_label_[r], dist[q * k + j]});
+      }
+      std::stable_sort(hits.begin(), hits.end(), [](const Neighbor& a, const Neighbor& b) {
+        return a.score != b.score ? a.score > b.score : a.label < b.label;
+      });
+    }
+    return absl::OkStatus();
+  }
+
+  size_t size() const override { return live_; }
+
+  IndexInfo info() const override {
+    IndexInfo i;
+    i.kind = config_.kind;
+    i.state = config_.kind == IndexKind::kIvfPq && !ivf_trained_ ? IndexState::kExact : IndexState::kReady;
+    i.live = live_;
+    i.tombstones = tombstones_;
+    const uint64_t rows = row_label_.size();
+    uint64_t bytes = rows * (sizeof(Label) + 1 + 16);  // maps and bitmap
+    if (ivf_trained_) {
+      const uint64_t code = (uint64_t{config_.pq_m} * config_.pq_nbits + 7) / 8;
+      bytes += (rows - compacted_ivf_) * (code + sizeof(idx_t)) + uint64_t{config_.ivf_nlist} * dim_ * 4 +
+               (uint64_t{1} << config_.pq_nbits) * dim_ * 4;
+    } else {
+      bytes += rows * dim_ * 4;
+      if (config_.kind == IndexKind::kHnsw) bytes += rows * config_.hnsw_m * 2 * 4 * 1.1;
+    }
+    i.memory_bytes = bytes;
+    return i;
+  }
+
+  absl::Status MaybeCompact() override {
+    if (tombstones_ < 1024 || tombstones_ < live_) return absl::OkStatus();
+    if (ivf_trained_) {
+      std::vector<idx_t> dead;
+      for (size_t r = 0; r < deleted_.size(); ++r)
+        if (deleted_[r] && row_label_[r] != kRemoved) dead.push_back(static_cast<idx_t>(r));
+      absl::Status s = Guard("remove", [&] {
+        faiss::IDSelectorBatch batch(dead.size(), dead.data());
+        index_->remove_ids(batch);
+      });
+      if (!s.ok()) return s;
+      for (idx_t r : dead) row_label_[r] = kRemoved;
+      compacted_ivf_ += dead.size();
+      tombstones_ = 0;
+      return absl::OkStatus();
+    }
+    // Flat / HNSW / untrained IVF: rebuild from the stored vectors of live rows.
+    std::vector<float> live_vectors;
+    std::vector<Label> live_labels;
+    absl::Status s = CollectLive(&live_vectors, &live_labels);
+    if (!s.ok()) return s;
+    std::unique_ptr<faiss::Index> fresh;
+    s = Guard("rebuild", [&] {
+      fresh = NewEmpty(false);
+      fresh->add(static_cast<idx_t>(live_labels.size()), live_vectors.data());
+    });
+    if (!s.ok()) return s;
+    index_ = std::move(fresh);
+    ResetRows(live_labels);
+    return absl::OkStatus();
+  }
+
+ private:
+  static constexpr Label kRemoved = -1;
+
+  std::unique_ptr<faiss::Index> NewEmpty(bool trained_ivf) const {
+    const int d = static_cast<int>(dim_);
+    if (config_.kind == IndexKind::kHnsw) {
+      auto h = std::make_unique<faiss::IndexHNSWFlat>(d, static_cast<int>(config_.hnsw_m),
+                                                      faiss::METRIC_INNER_PRODUCT);
+      h->hnsw.efConstruction = static_cast<int>(config_.hnsw_ef_construction);
+      h->hnsw.efSearch = static_cast<int>(config_.hnsw_ef_search);
+      return h;
+    }
+    return std::make_unique<faiss::IndexFlatIP>(d);
+  }
+
+  absl::Status CollectLive(std::vector<float>* vectors, std::vector<Label>* labels) const {
+    vectors->resize(live_ * dim_);
+    labels->clear();
+    labels->reserve(live_);
+    return Guard("reconstruct", [&] {
+      size_t j = 0;
+      for (size_t r = 0; r < row_label_.size(); ++r) {
+        if (deleted_[r]) continue;
+        index_->reconstruct(static_cast<idx_t>(r), vectors->data() + j * dim_);
+        labels->push_back(row_label_[r]);
+        ++j;
+      }
+    });
+  }
+
+  void ResetRows(const std::vector<Label>& labels) {
+    row_label_ = labels;
+    deleted_.assign(labels.size(), 0);
+    label_row_.clear();
+    for (size_t r = 0; r < labels.size(); ++r) label_row_[labels[r]] = static_cast<idx_t>(r);
+    live_ = labels.size();
+    tombstones_ = 0;
+  }
+
+  absl::Status TrainIvf() {
+    std::vector<float> live_vectors;
+    std::vector<Label> live_labels;
+    absl::Status s = CollectLive(&live_vectors, &live_labels);
+    if (!s.ok()) return s;
+    const size_t n = live_labels.size();
+    // Deterministic sample of at most kMaxTrain vectors, evenly strided.
+    constexpr size_t kMaxTrain = 20000;
+    std::vector<float> sample;
+    const float* train = live_vectors.data();
+    size_t n_train = n;
+    if (n > kMaxTrain) {
+      sample.resize(kMaxTrain * dim_);
+      for (size_t i = 0; i < kMaxTrain; ++i) {
+        const size_t src = i * n / kMaxTrain;
+        std::copy_n(live_vectors.data() + src * dim_, dim_, sample.data() + i * dim_);
+      }
+      train = sample.data();
+      n_train = kMaxTrain;
+    }
+    std::unique_ptr<faiss::IndexIVFPQ> ivf;
+    s = Guard("train", [&] {
+      auto* quantizer = new faiss::IndexFlatIP(static_cast<int>(dim_));
+      ivf = std::make_unique<faiss::IndexIVFPQ>(quantizer, dim_, config_.ivf_nlist, config_.pq_m,
+                                                config_.pq_nbits, faiss::METRIC_INNER_PRODUCT);
+      ivf->own_fields = true;
+      ivf->cp.seed = 1234;
+      ivf->pq.cp.seed = 1234;
+      ivf->train(static_cast<idx_t>(n_train), train);
+      std::vector<idx_t> ids(n);
+      for (size_t i = 0; i < n; ++i) ids[i] = static_cast<idx_t>(i);
+      ivf->add_with_ids(static_cast<idx_t>(n), live_vectors.data(), ids.data());
+    });
+    if (!s.ok()) return s;
+    index_ = std::move(ivf);
+    ivf_trained_ = true;
+    ResetRows(live_labels);
+    return absl::OkStatus();
+  }
+
+  IndexConfig config_;
+  size_t dim_;
+  std::unique_ptr<faiss::Index> index_;
+  bool ivf_trained_ = false;
+  std::vector<Label> row_label_;  // row -> label (kRemoved once purged from IVF lists)
+  std::vector<uint8_t> deleted_;  // row -> tombstoned
+  std::unordered_map<Label, idx_t> label_row_;
+  size_t live_ = 0;
+  size_t tombstones_ = 0;
+  size_t compacted_ivf_ = 0;
+};
+
+}  // namespace
+
+absl::Status IndexConfig::Normalize(size_t dim) {
+  auto bad = [](std::string m) { return absl::InvalidArgumentError(std::move(m)); };
+  if (hnsw_m == 0) hnsw_m = 32;
+  if (hnsw_ef_construction == 0) hnsw_ef_construction = 200;
+  if (hnsw_ef_search == 0) hnsw_ef_search = 128;
+  if (ivf_nlist == 0) ivf_nlist = 256;
+  if (pq_nbits == 0) pq_nbits = 8;
+  if (ivf_nprobe == 0) ivf_nprobe = std::min<uint32_t>(16, ivf_nlist);
+  if (hnsw_m < 4 || hnsw_m > 128) return bad(fmt::format("index.hnsw_m {} is outside 4..128", hnsw_m));
+  if (hnsw_ef_construction > 4096)
+    return bad(fmt::format("index.hnsw_ef_construction {} exceeds 4096", hnsw_ef_construction));
+  if (hnsw_ef_search > 4096) return bad(fmt::format("index.hnsw_ef_search {} exceeds 4096", hnsw_ef_search));
+  if (ivf_nlist > 65536) return bad(fmt::format("index.ivf_nlist {} exceeds 65536", ivf_nlist));
+  if (pq_nbits > 12) return bad(fmt::format("index.pq_nbits {} is outside 1..12", pq_nbits));
+  if (ivf_nprobe > ivf_nlist)
+    return bad(fmt::format("index.ivf_nprobe {} exceeds ivf_nlist {}", ivf_nprobe, ivf_nlist));
+  if (kind == IndexKind::kIvfPq) {
+    if (pq_m == 0) {
+      if (dim % 8 != 0)
+        return bad(fmt::format("index.pq_m must be set: the vector dimension {} is not a multiple of 8", dim));
+      pq_m = static_cast<uint32_t>(dim / 8);
+    }
+    if (dim % pq_m != 0)
+      return bad(fmt::format("index.pq_m {} does not divide the vector dimension {}", pq_m, dim));
+  }
+  if (ivf_train_threshold == 0) ivf_train_threshold = std::max<uint32_t>(39 * ivf_nlist, 2048);
+  if (ivf_train_threshold < ivf_nlist)
+    return bad(fmt::format("index.ivf_train_threshold {} is below ivf_nlist {}", ivf_train_threshold, ivf_nlist));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexConfig& config, size_t dim) {
+  if (dim == 0) return absl::InvalidArgumentError("index dimension is 0");
+  IndexConfig c = config;
+  if (absl::Status s = c.Normalize(dim); !s.ok()) return s;
+  auto index = std::make_unique<FaissIndex>(c, dim);
+  if (absl::Status s = index->Init(); !s.ok()) return s;
+  return std::unique_ptr<VectorIndex>(std::move(index));
+}
+
+}  // namespace chamferdb

@@ -1,0 +1,87 @@
+// The index layer: maximum-inner-product search over one collection's encoded vectors.
+//
+// Vectors are identified by Label (common/types.h), chosen by the caller; the index never
+// sees document ids. Data layout: n vectors of dim() floats, row-major (x[i·dim + j]).
+// Thread-safety: const methods (Search, size, info) may run concurrently with each other;
+// Add, Remove and MaybeCompact need exclusive access (the collection holds a writer lock).
+// A search never mutates shared state: per-request knobs travel in IndexSearchParams.
+// Threads: Search runs on the calling thread only (no OpenMP team per query); Add may use
+// OpenMP for large batches (index builds), see server/README section "Threads".
+// Errors: INVALID_ARGUMENT for bad arguments (dimension, duplicate label), INTERNAL if FAISS
+// reports a broken invariant (FAISS exceptions never escape this layer).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/types.h"
+
+namespace chamferdb {
+
+enum class IndexKind { kFlat, kHnsw, kIvfPq };
+
+struct IndexConfig {
+  IndexKind kind = IndexKind::kFlat;
+  // HNSW
+  uint32_t hnsw_m = 32;
+  uint32_t hnsw_ef_construction = 200;
+  uint32_t hnsw_ef_search = 128;
+  // IVF_PQ
+  uint32_t ivf_nlist = 256;
+  uint32_t pq_m = 0;  // 0: dim / 8
+  uint32_t pq_nbits = 8;
+  uint32_t ivf_nprobe = 0;  // 0: min(16, nlist)
+  uint32_t ivf_train_threshold = 0;  // 0: max(39 · nlist, 2048)
+
+  // Fills defaults and checks ranges against dim; INVALID_ARGUMENT names the field.
+  absl::Status Normalize(size_t dim);
+};
+
+struct IndexSearchParams {
+  size_t k = 10;
+  uint32_t ef_search = 0;  // 0: the index default
+  uint32_t nprobe = 0;     // 0: the index default
+};
+
+struct Neighbor {
+  Label label;
+  float score;  // inner product (approximate for IVF_PQ)
+};
+
+enum class IndexState { kReady, kExact };  // kExact: IVF_PQ not trained yet
+
+struct IndexInfo {
+  IndexKind kind;
+  IndexState state;
+  size_t live = 0;        // searchable vectors
+  size_t tombstones = 0;  // removed but not yet compacted
+  uint64_t memory_bytes = 0;
+};
+
+class VectorIndex {
+ public:
+  virtual ~VectorIndex() = default;
+
+  virtual size_t dim() const = 0;
+  // Adds n vectors with the given labels (each label new to the index).
+  virtual absl::Status Add(const float* x, const Label* labels, size_t n) = 0;
+  // Removes the labels present in the index; absent labels are ignored.
+  virtual absl::Status Remove(const Label* labels, size_t n) = 0;
+  // For each of nq queries, up to k neighbours by decreasing inner product (ties by label).
+  // out is resized to nq.
+  virtual absl::Status Search(const float* queries, size_t nq, const IndexSearchParams& params,
+                              std::vector<std::vector<Neighbor>>* out) const = 0;
+  virtual size_t size() const = 0;
+  virtual IndexInfo info() const = 0;
+  // Reclaims removed vectors when they make up a large share; may take long (rebuild).
+  virtual absl::Status MaybeCompact() = 0;
+};
+
+absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexConfig& config, size_t dim);
+
+}  // namespace chamferdb

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what is missing (Debian 12 packages) and builds chamferdb (Release) into ./build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build --parallel "$(nproc)" "$@"

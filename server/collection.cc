@@ -1,0 +1,587 @@
+#include "server/collection.h"
+
+#include <fmt/format.h>
+
+#include "common/absl_fmt.h"
+#include <omp.h>
+#include <spdlog/spdlog.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <unordered_set>
+
+#include "common/half.h"
+#include "kernels/chamfer/chamfer.h"
+#include "server/json_guard.h"
+
+namespace chamferdb {
+namespace {
+
+constexpr uint8_t kRecordVersion = 1;
+
+uint64_t MicrosSince(std::chrono::steady_clock::time_point t0) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count());
+}
+
+void PutU64BE(std::string* s, uint64_t v) {
+  for (int i = 7; i >= 0; --i) s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+template <typename T>
+void Append(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+uint32_t Crc(const char* p, size_t n) {
+  return static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)));
+}
+
+size_t ElementBytes(TokenStorage s) { return s == TokenStorage::kFloat16 ? 2 : 4; }
+
+// Record: u8 version | u8 storage | u32 n | u32 dim | u32 id_len | u32 meta_len | id | meta |
+// tokens (row-major, f32 or f16) | u32 crc32 of everything before it.
+std::string EncodeRecord(std::string_view id, std::string_view meta, const std::vector<float>& tokens,
+                         uint32_t n, uint32_t dim, TokenStorage storage) {
+  std::string r;
+  r.reserve(22 + id.size() + meta.size() + tokens.size() * ElementBytes(storage));
+  Append<uint8_t>(&r, kRecordVersion);
+  Append<uint8_t>(&r, static_cast<uint8_t>(storage));
+  Append<uint32_t>(&r, n);
+  Append<uint32_t>(&r, dim);
+  Append<uint32_t>(&r, static_cast<uint32_t>(id.size()));
+  Append<uint32_t>(&r, static_cast<uint32_t>(meta.size()));
+  r.append(id);
+  r.append(meta);
+  if (storage == TokenStorage::kFloat16) {
+    for (float v : tokens) Append<uint16_t>(&r, FloatToHalf(v));
+  } else {
+    r.append(reinterpret_cast<const char*>(tokens.data()), tokens.size() * 4);
+  }
+  Append<uint32_t>(&r, Crc(r.data(), r.size()));
+  return r;
+}
+
+struct DecodedRecord {
+  std::string_view id;
+  std::string_view meta;
+  uint32_t n = 0;
+  std::vector<float> tokens;  // only when requested
+};
+
+absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim, bool want_tokens,
+                          DecodedRecord* out) {
+  auto corrupt = [&](std::string_view why) {
+    return absl::DataLossError(fmt::format("document record {:?} is corrupt: {}", key, why));
+  };
+  if (r.size() < 22) return corrupt("truncated header");
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, r.data() + r.size() - 4, 4);
+  if (Crc(r.data(), r.size() - 4) != stored_crc) return corrupt("checksum mismatch");
+  const uint8_t version = static_cast<uint8_t>(r[0]);
+  const auto storage = static_cast<TokenStorage>(r[1]);
+  if (version != kRecordVersion) return corrupt(fmt::format("unknown version {}", version));
+  uint32_t n, d, id_len, meta_len;
+  std::memcpy(&n, r.data() + 2, 4);
+  std::memcpy(&d, r.data() + 6, 4);
+  std::memcpy(&id_len, r.data() + 10, 4);
+  std::memcpy(&meta_len, r.data() + 14, 4);
+  if (d != dim) return corrupt(fmt::format("dimension {} != collection's {}", d, dim));
+  const size_t eb = ElementBytes(storage);
+  const uint64_t need = 18ull + id_len + meta_len + uint64_t{n} * d * eb + 4;
+  if (need != r.size()) return corrupt("length mismatch");
+  out->id = r.substr(18, id_len);
+  out->meta = r.substr(18 + id_len, meta_len);
+  out->n = n;
+  if (want_tokens) {
+    const char* p = r.data() + 18 + id_len + meta_len;
+    out->tokens.resize(size_t{n} * d);
+    if (storage == TokenStorage::kFloat16) {
+      for (size_t i = 0; i < out->tokens.size(); ++i) {
+        uint16_t h;
+        std::memcpy(&h, p + 2 * i, 2);
+        out->tokens[i] = HalfToFloat(h);
+      }
+    } else {
+      std::memcpy(out->tokens.data(), p, out->tokens.size() * 4);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ---- spec ----
+
+std::string CollectionSpec::ToJson() const {
+  nlohmann::json j;
+  j["name"] = name;
+  j["id"] = id;
+  j["fde"] = {{"dim", fde.dim}, {"r_reps", fde.r_reps}, {"k_sim", fde.k_sim},
+              {"d_proj", fde.d_proj}, {"d_final", fde.d_final}, {"seed", fde.seed}};
+  j["index"] = {{"kind", static_cast<int>(index.kind)},
+                {"hnsw_m", index.hnsw_m},
+                {"hnsw_ef_construction", index.hnsw_ef_construction},
+                {"hnsw_ef_search", index.hnsw_ef_search},
+                {"ivf_nlist", index.ivf_nlist},
+                {"pq_m", index.pq_m},
+                {"pq_nbits", index.pq_nbits},
+                {"ivf_nprobe", index.ivf_nprobe},
+                {"ivf_train_threshold", index.ivf_train_threshold}};
+  j["token_storage"] = static_cast<int>(token_storage);
+  j["normalize"] = normalize;
+  return j.dump();
+}
+
+absl::StatusOr<CollectionSpec> CollectionSpec::FromJson(std::string_view json) {
+  auto j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return absl::DataLossError("collection spec is not valid JSON");
+  try {
+    CollectionSpec s;
+    s.name = j.at("name").get<std::string>();
+    s.id = j.at("id").get<uint64_t>();
+    const auto& f = j.at("fde");
+    s.fde.dim = f.at("dim");
+    s.fde.r_reps = f.at("r_reps");
+    s.fde.k_sim = f.at("k_sim");
+    s.fde.d_proj = f.at("d_proj");
+    s.fde.d_final = f.at("d_final");
+    s.fde.seed = f.at("seed");
+    const auto& x = j.at("index");
+    s.index.kind = static_cast<IndexKind>(x.at("kind").get<int>());
+    s.index.hnsw_m = x.at("hnsw_m");
+    s.index.hnsw_ef_construction = x.at("hnsw_ef_construction");
+    s.index.hnsw_ef_search = x.at("hnsw_ef_search");
+    s.index.ivf_nlist = x.at("ivf_nlist");
+    s.index.pq_m = x.at("pq_m");
+    s.index.pq_nbits = x.at("pq_nbits");
+    s.index.ivf_nprobe = x.at("ivf_nprobe");
+    s.index.ivf_train_threshold = x.at("ivf_train_threshold");
+    s.token_storage = static_cast<TokenStorage>(j.at("token_storage").get<int>());
+    s.normalize = j.at("normalize");
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    return absl::DataLossError(fmt::format("collection spec is malformed: {}", e.what()));
+  }
+}
+
+// ---- keys ----
+
+std::string Collection::SpecKey(std::string_view name) { return "C/" + std::string(name); }
+std::string Collection::EncoderKey(uint64_t id) {
+  std::string k = "E/";
+  PutU64BE(&k, id);
+  return k;
+}
+std::string Collection::DocPrefix(uint64_t id) {
+  std::string k = "D/";
+  PutU64BE(&k, id);
+  return k;
+}
+std::string Collection::DocKey(std::string_view id) const { return DocPrefix(spec_.id) + std::string(id); }
+
+// ---- lifecycle ----
+
+Collection::Collection(CollectionSpec spec, std::unique_ptr<MuveraFdeEncoder> encoder,
+                       std::unique_ptr<VectorIndex> index, Store* store)
+    : spec_(std::move(spec)), encoder_(std::move(encoder)), store_(store), index_(std::move(index)) {}
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const CollectionSpec& spec, Store* store,
+                                                                bool sync) {
+  if (spec.token_storage == TokenStorage::kInt8) {
+    return absl::UnimplementedError("token_storage INT8 is not supported by this server version");
+  }
+  auto encoder = MuveraFdeEncoder::Create(spec.fde);
+  if (!encoder.ok()) return encoder.status();
+  CollectionSpec normalized = spec;
+  if (absl::Status s = normalized.index.Normalize((*encoder)->output_dim()); !s.ok()) return s;
+  auto index = CreateIndex(normalized.index, (*encoder)->output_dim());
+  if (!index.ok()) return index.status();
+  WriteBatch batch;
+  batch.Put(SpecKey(spec.name), normalized.ToJson());
+  batch.Put(EncoderKey(spec.id), (*encoder)->Serialize());
+  if (absl::Status s = store->Write(batch, sync); !s.ok()) return s;
+  return std::unique_ptr<Collection>(
+      new Collection(normalized, std::move(encoder).value(), std::move(index).value(), store));
+}
+
+absl::StatusOr<std::unique_ptr<Collection>> Collection::Open(const CollectionSpec& spec, Store* store) {
+  auto blob = store->Get(EncoderKey(spec.id));
+  if (!blob.ok()) return blob.status();
+  if (!blob->has_value()) {
+    return absl::DataLossError(fmt::format("collection {:?}: encoder parameters are missing", spec.name));
+  }
+  auto encoder = MuveraFdeEncoder::Deserialize(**blob);
+  if (!encoder.ok()) {
+    return absl::Status(encoder.status().code(),
+                        fmt::format("collection {:?}: {}", spec.name, encoder.status().message()));
+  }
+  if ((*encoder)->config().dim != spec.fde.dim || (*encoder)->config().seed != spec.fde.seed) {
+    return absl::DataLossError(fmt::format("collection {:?}: encoder parameters do not match its spec", spec.name));
+  }
+  auto index = CreateIndex(spec.index, (*encoder)->output_dim());
+  if (!index.ok()) return index.status();
+  std::unique_ptr<Collection> c(
+      new Collection(spec, std::move(encoder).value(), std::move(index).value(), store));
+  if (absl::Status s = c->Rebuild(); !s.ok()) return s;
+  return c;
+}
+
+absl::Status Collection::Rebuild() {
+  std::unique_lock lock(mu_);
+  const size_t dim = spec_.fde.dim;
+  const size_t out_dim = encoder_->output_dim();
+  struct Pending {
+    std::string id;
+    uint32_t n;
+    std::vector<float> tokens;
+  };
+  std::vector<Pending> pending;
+  absl::Status error;
+  auto flush = [&]() -> absl::Status {
+    const size_t m = pending.size();
+    std::vector<float> fdes(m * out_dim);
+    std::vector<std::vector<uint8_t>> packed(m);
+    std::vector<absl::Status> statuses(m);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (size_t i = 0; i < m; ++i) {
+      statuses[i] = encoder_->EncodeDocument({pending[i].tokens.data(), pending[i].n, dim},
+                                             fdes.data() + i * out_dim);
+      Pack(pending[i].tokens, pending[i].n, &packed[i]);
+    }
+    std::vector<Label> labels(m);
+    for (size_t i = 0; i < m; ++i) {
+      if (!statuses[i].ok()) return statuses[i];
+      labels[i] = static_cast<Label>(slots_.size());
+      labels_[pending[i].id] = labels[i];
+      token_vectors_ += pending[i].n;
+      packed_bytes_ += packed[i].size();
+      slots_.push_back(Slot{std::move(pending[i].id), pending[i].n, std::move(packed[i])});
+    }
+    pending.clear();
+    return index_->Add(fdes.data(), labels.data(), m);
+  };
+  const std::string prefix = DocPrefix(spec_.id);
+  absl::Status scan = store_->Scan(prefix, "", [&](std::string_view key, std::string_view value) {
+    DecodedRecord rec;
+    error = DecodeRecord(key, value, static_cast<uint32_t>(dim), true, &rec);
+    if (error.ok() && rec.id != key.substr(prefix.size())) {
+      error = absl::DataLossError(fmt::format("document record {:?} holds id {:?}", key, rec.id));
+    }
+    if (!error.ok()) return false;
+    pending.push_back({std::string(rec.id), rec.n, std::move(rec.tokens)});
+    if (pending.size() >= 4096) error = flush();
+    return error.ok();
+  });
+  if (!scan.ok()) return scan;
+  if (!error.ok()) return error;
+  if (!pending.empty()) {
+    if (absl::Status s = flush(); !s.ok()) return s;
+  }
+  spdlog::info("collection {:?}: rebuilt {} documents, {} token vectors", spec_.name, labels_.size(),
+               token_vectors_);
+  return absl::OkStatus();
+}
+
+// ---- validation and preparation ----
+
+absl::Status Collection::ValidateTokens(std::string_view what, uint32_t num_tokens, std::string_view bytes,
+                                        size_t max_tokens, std::vector<float>* out) const {
+  const size_t dim = spec_.fde.dim;
+  if (num_tokens == 0) return absl::InvalidArgumentError(fmt::format("{}: num_tokens is 0 (a multi-vector needs at least one token)", what));
+  if (num_tokens > max_tokens) {
+    return absl::InvalidArgumentError(fmt::format("{}: num_tokens {} exceeds the limit of {}", what, num_tokens, max_tokens));
+  }
+  if (bytes.size() != size_t{num_tokens} * dim * 4) {
+    return absl::InvalidArgumentError(fmt::format(
+        "{}: vectors has {} bytes, expected num_tokens {} x dim {} x 4 = {} (dimension mismatch?)", what,
+        bytes.size(), num_tokens, dim, size_t{num_tokens} * dim * 4));
+  }
+  out->resize(size_t{num_tokens} * dim);
+  std::memcpy(out->data(), bytes.data(), bytes.size());
+  for (size_t t = 0; t < num_tokens; ++t) {
+    float* row = out->data() + t * dim;
+    double norm2 = 0;
+    for (size_t j = 0; j < dim; ++j) {
+      if (!std::isfinite(row[j])) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}: token {} coordinate {} is {} (NaN/Inf are not allowed)", what, t, j, row[j]));
+      }
+      norm2 += double(row[j]) * row[j];
+    }
+    if (spec_.normalize) {
+      if (!(norm2 > 1e-30) || !std::isfinite(norm2)) {
+        return absl::InvalidArgumentError(fmt::format("{}: token {} has zero norm and cannot be normalized", what, t));
+      }
+      const float inv = static_cast<float>(1.0 / std::sqrt(norm2));
+      for (size_t j = 0; j < dim; ++j) row[j] *= inv;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out) const {
+  if (in.id.empty()) return absl::InvalidArgumentError("document id is empty");
+  if (in.id.size() > Limits::kMaxIdBytes) {
+    return absl::InvalidArgumentError(fmt::format("document id of {} bytes exceeds the limit of {}", in.id.size(), Limits::kMaxIdBytes));
+  }
+  const std::string what = fmt::format("document {:?}", in.id.substr(0, 64));
+  if (in.metadata_json.size() > Limits::kMaxMetadataBytes) {
+    return absl::InvalidArgumentError(fmt::format("{}: metadata_json of {} bytes exceeds the limit of {}", what, in.metadata_json.size(), Limits::kMaxMetadataBytes));
+  }
+  if (!in.metadata_json.empty()) {
+    if (absl::Status s = ValidateJsonObject(in.metadata_json, what + ": metadata_json"); !s.ok()) return s;
+  }
+  if (absl::Status s = ValidateTokens(what, in.num_tokens, in.vectors, Limits::kMaxTokensPerDocument, &out->tokens); !s.ok()) return s;
+  out->id = std::string(in.id);
+  out->num_tokens = in.num_tokens;
+  out->fde.resize(encoder_->output_dim());
+  if (spec_.token_storage == TokenStorage::kFloat16) {
+    // Score and encode what is stored, so a restart rebuilds exactly the same vectors.
+    for (float& v : out->tokens) v = HalfToFloat(FloatToHalf(v));
+  }
+  if (absl::Status s = encoder_->EncodeDocument({out->tokens.data(), in.num_tokens, spec_.fde.dim}, out->fde.data()); !s.ok()) return s;
+  out->record = EncodeRecord(in.id, in.metadata_json, out->tokens, in.num_tokens, spec_.fde.dim, spec_.token_storage);
+  Pack(out->tokens, in.num_tokens, &out->packed);
+  return absl::OkStatus();
+}
+
+void Collection::Pack(const std::vector<float>& tokens, uint32_t n, std::vector<uint8_t>* out) const {
+  const size_t dim = spec_.fde.dim;
+  const size_t cols = PackedColumns(n);
+  if (spec_.token_storage == TokenStorage::kFloat16) {
+    out->resize(dim * cols * 2);
+    PackTokensF16(tokens.data(), n, dim, reinterpret_cast<uint16_t*>(out->data()));
+  } else {
+    out->resize(dim * cols * 4);
+    PackTokensF32(tokens.data(), n, dim, reinterpret_cast<float*>(out->data()));
+  }
+}
+
+float Collection::Score(const float* q, size_t nq, const Slot& slot) const {
+  const size_t cols = PackedColumns(slot.num_tokens);
+  if (spec_.token_storage == TokenStorage::kFloat16) {
+    return ChamferPackedF16(q, nq, reinterpret_cast<const uint16_t*>(slot.packed.data()), cols, spec_.fde.dim);
+  }
+  return ChamferPackedF32(q, nq, reinterpret_cast<const float*>(slot.packed.data()), cols, spec_.fde.dim);
+}
+
+// ---- writes ----
+
+absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool sync) {
+  if (docs.empty()) return absl::InvalidArgumentError("documents is empty");
+  if (docs.size() > Limits::kMaxDocumentsPerBatch) {
+    return absl::ResourceExhaustedError(fmt::format("{} documents in one batch exceed the limit of {}", docs.size(), Limits::kMaxDocumentsPerBatch));
+  }
+  {
+    std::unordered_set<std::string_view> seen;
+    for (const auto& d : docs) {
+      if (!seen.insert(d.id).second) {
+        return absl::InvalidArgumentError(fmt::format("document id {:?} appears twice in one batch", d.id.substr(0, 64)));
+      }
+    }
+  }
+  const size_t n = docs.size();
+  // Thread policy: bulk work (encoding, HNSW inserts inside FAISS) may use every core.
+  omp_set_num_threads(omp_get_num_procs());
+  std::vector<Prepared> prepared(n);
+  std::vector<absl::Status> statuses(n);
+  // Bulk work: OpenMP across documents for batches worth a team; small batches stay on
+  // this gRPC thread.
+#pragma omp parallel for schedule(dynamic, 4) if (n >= 16)
+  for (size_t i = 0; i < n; ++i) {
+    try {
+      statuses[i] = Prepare(docs[i], &prepared[i]);
+    } catch (const std::bad_alloc&) {
+      statuses[i] = absl::ResourceExhaustedError("out of memory preparing a document");
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!statuses[i].ok()) {
+      return absl::Status(statuses[i].code(), fmt::format("documents[{}]: {}", i, statuses[i].message()));
+    }
+  }
+  WriteBatch batch;
+  for (auto& p : prepared) batch.Put(DocKey(p.id), std::move(p.record));
+
+  std::unique_lock lock(mu_);
+  if (absl::Status s = store_->Write(batch, sync); !s.ok()) return s;
+  // Durable from here on. Swap into memory and the index.
+  std::vector<Label> old_labels, new_labels;
+  std::vector<float> fdes;
+  fdes.reserve(n * encoder_->output_dim());
+  for (auto& p : prepared) {
+    auto it = labels_.find(p.id);
+    if (it != labels_.end()) {
+      Slot& old = slots_[it->second];
+      token_vectors_ -= old.num_tokens;
+      packed_bytes_ -= old.packed.size();
+      old_labels.push_back(it->second);
+      old = Slot{};
+    }
+    const Label label = static_cast<Label>(slots_.size());
+    labels_[p.id] = label;
+    new_labels.push_back(label);
+    token_vectors_ += p.num_tokens;
+    packed_bytes_ += p.packed.size();
+    fdes.insert(fdes.end(), p.fde.begin(), p.fde.end());
+    slots_.push_back(Slot{std::move(p.id), p.num_tokens, std::move(p.packed)});
+  }
+  if (absl::Status s = index_->Remove(old_labels.data(), old_labels.size()); !s.ok()) return s;
+  if (absl::Status s = index_->Add(fdes.data(), new_labels.data(), new_labels.size()); !s.ok()) {
+    spdlog::error("collection {:?}: index add failed after a durable write: {}", spec_.name, s.ToString());
+    return s;
+  }
+  return index_->MaybeCompact();
+}
+
+absl::StatusOr<size_t> Collection::Delete(const std::vector<std::string>& ids, bool sync) {
+  if (ids.size() > Limits::kMaxIdsPerRequest) {
+    return absl::ResourceExhaustedError(fmt::format("{} ids exceed the limit of {}", ids.size(), Limits::kMaxIdsPerRequest));
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i].empty() || ids[i].size() > Limits::kMaxIdBytes) {
+      return absl::InvalidArgumentError(fmt::format("ids[{}] is empty or longer than {} bytes", i, Limits::kMaxIdBytes));
+    }
+  }
+  std::unique_lock lock(mu_);
+  WriteBatch batch;
+  std::vector<Label> dead;
+  std::unordered_set<std::string_view> seen;
+  for (const auto& id : ids) {
+    auto it = labels_.find(id);
+    if (it == labels_.end() || !seen.insert(id).second) continue;
+    batch.Delete(DocKey(id));
+    dead.push_back(it->second);
+  }
+  if (dead.empty()) return size_t{0};
+  if (absl::Status s = store_->Write(batch, sync); !s.ok()) return s;
+  for (Label l : dead) {
+    Slot& slot = slots_[l];
+    token_vectors_ -= slot.num_tokens;
+    packed_bytes_ -= slot.packed.size();
+    labels_.erase(slot.id);
+    slot = Slot{};
+  }
+  if (absl::Status s = index_->Remove(dead.data(), dead.size()); !s.ok()) return s;
+  if (absl::Status s = index_->MaybeCompact(); !s.ok()) return s;
+  return dead.size();
+}
+
+// ---- reads ----
+
+absl::StatusOr<std::vector<StoredDocument>> Collection::Get(const std::vector<std::string>& ids, bool include_vectors,
+                                                            std::vector<std::string>* missing) const {
+  if (ids.size() > Limits::kMaxIdsPerRequest) {
+    return absl::ResourceExhaustedError(fmt::format("{} ids exceed the limit of {}", ids.size(), Limits::kMaxIdsPerRequest));
+  }
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const auto& id : ids) keys.push_back(DocKey(id));
+  std::shared_lock lock(mu_);
+  auto values = store_->MultiGet(keys);
+  if (!values.ok()) return values.status();
+  std::vector<StoredDocument> out;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!(*values)[i].has_value()) {
+      missing->push_back(ids[i]);
+      continue;
+    }
+    DecodedRecord rec;
+    if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim, include_vectors, &rec); !s.ok()) return s;
+    out.push_back(StoredDocument{std::string(rec.id), rec.n, std::move(rec.tokens), std::string(rec.meta)});
+  }
+  return out;
+}
+
+absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Thread policy: a search runs on its gRPC thread alone. This sets the calling thread's
+  // OpenMP team size, so FAISS does not start a team per query (concurrency comes from
+  // gRPC's pool instead).
+  omp_set_num_threads(1);
+  if (query.k == 0 || query.k > Limits::kMaxK) {
+    return absl::InvalidArgumentError(fmt::format("k {} is outside 1..{}", query.k, Limits::kMaxK));
+  }
+  if (query.candidates > Limits::kMaxCandidates) {
+    return absl::InvalidArgumentError(fmt::format("candidates {} exceeds the limit of {}", query.candidates, Limits::kMaxCandidates));
+  }
+  std::vector<float> q;
+  const std::string_view bytes(reinterpret_cast<const char*>(query.tokens), query.num_tokens * spec_.fde.dim * 4);
+  if (query.num_tokens > Limits::kMaxTokensPerQuery) {
+    return absl::InvalidArgumentError(fmt::format("query: num_tokens {} exceeds the limit of {}", query.num_tokens, Limits::kMaxTokensPerQuery));
+  }
+  if (absl::Status s = ValidateTokens("query", static_cast<uint32_t>(query.num_tokens), bytes, Limits::kMaxTokensPerQuery, &q); !s.ok()) return s;
+  std::vector<float> fde(encoder_->output_dim());
+  if (absl::Status s = encoder_->EncodeQuery({q.data(), query.num_tokens, spec_.fde.dim}, fde.data()); !s.ok()) return s;
+  SearchResult result;
+  result.stats.encode_micros = MicrosSince(t0);
+
+  const size_t candidates = query.rerank ? std::max(query.k, query.candidates ? query.candidates : DefaultCandidates(query.k)) : query.k;
+  std::shared_lock lock(mu_);
+  const auto t1 = std::chrono::steady_clock::now();
+  std::vector<std::vector<Neighbor>> found;
+  IndexSearchParams params{.k = candidates, .ef_search = query.ef_search, .nprobe = query.nprobe};
+  if (absl::Status s = index_->Search(fde.data(), 1, params, &found); !s.ok()) return s;
+  result.stats.index_micros = MicrosSince(t1);
+  result.stats.candidates = found[0].size();
+
+  const auto t2 = std::chrono::steady_clock::now();
+  struct Scored {
+    float score;
+    float fde_score;
+    const std::string* id;
+  };
+  std::vector<Scored> scored;
+  scored.reserve(found[0].size());
+  for (const Neighbor& nb : found[0]) {
+    const Slot& slot = slots_[nb.label];
+    const float score = query.rerank ? Score(q.data(), query.num_tokens, slot) : nb.score;
+    scored.push_back({score, nb.score, &slot.id});
+  }
+  const size_t k = std::min(query.k, scored.size());
+  std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), [](const Scored& a, const Scored& b) {
+    return a.score != b.score ? a.score > b.score : *a.id < *b.id;
+  });
+  result.stats.rerank_micros = query.rerank ? MicrosSince(t2) : 0;
+  result.hits.resize(k);
+  for (size_t i = 0; i < k; ++i) {
+    result.hits[i].id = *scored[i].id;
+    result.hits[i].score = scored[i].score;
+    result.hits[i].fde_score = scored[i].fde_score;
+  }
+  if (query.include_metadata && k > 0) {
+    std::vector<std::string> keys;
+    for (const auto& h : result.hits) keys.push_back(DocKey(h.id));
+    auto values = store_->MultiGet(keys);
+    if (!values.ok()) return values.status();
+    for (size_t i = 0; i < k; ++i) {
+      if (!(*values)[i].has_value()) continue;
+      DecodedRecord rec;
+      if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim, false, &rec); !s.ok()) return s;
+      result.hits[i].metadata_json = std::string(rec.meta);
+    }
+  }
+  result.stats.total_micros = MicrosSince(t0);
+  return result;
+}
+
+CollectionStats Collection::Stats() const {
+  std::shared_lock lock(mu_);
+  CollectionStats s;
+  s.documents = labels_.size();
+  s.token_vectors = token_vectors_;
+  s.bytes_on_disk = store_->ApproximateSize(DocPrefix(spec_.id));
+  const IndexInfo info = index_->info();
+  s.bytes_in_memory = packed_bytes_ + info.memory_bytes + slots_.size() * sizeof(Slot);
+  s.index_state = info.state;
+  s.fde_dim = encoder_->output_dim();
+  return s;
+}
+
+}  // namespace chamferdb

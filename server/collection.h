@@ -1,0 +1,186 @@
+// A multi-vector collection: the core of chamferdb, independent of gRPC.
+//
+// Write path: validate the whole batch -> L2-normalize tokens -> encode MUVERA FDEs (OpenMP
+// across documents) -> one atomic storage batch (RocksDB WAL; fsync when sync) -> swap the
+// documents into the FAISS index and the in-memory packed tokens. A batch is all or
+// nothing: nothing in memory changes unless the storage write succeeded, and the storage
+// write is one atomic batch.
+// Read path: validate -> normalize -> query FDE -> FAISS candidates -> exact Chamfer rerank
+// over packed in-memory tokens -> top k (ties by id).
+// Durability: storage is the source of truth; the index and packed tokens are rebuilt from
+// it when the collection opens, so after any restart the index agrees with storage.
+// Thread-safety: all methods are thread-safe. Searches share a reader lock; writes take the
+// writer lock only to apply an already-encoded batch.
+// Threads: searches run on the calling (gRPC) thread only; Upsert batches and the rebuild
+// use OpenMP across documents (see README "Threads").
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "common/types.h"
+#include "encoders/muvera_fde.h"
+#include "index/index.h"
+#include "storage/store.h"
+
+namespace chamferdb {
+
+// Documented limits (README "Limits"); violations are INVALID_ARGUMENT or RESOURCE_EXHAUSTED.
+struct Limits {
+  static constexpr size_t kMaxIdBytes = 512;
+  static constexpr size_t kMaxTokensPerDocument = 4096;
+  static constexpr size_t kMaxTokensPerQuery = 1024;
+  static constexpr size_t kMaxMetadataBytes = 64 * 1024;
+  static constexpr size_t kMaxDocumentsPerBatch = 10000;
+  static constexpr size_t kMaxIdsPerRequest = 10000;
+  static constexpr size_t kMaxK = 1000;
+  static constexpr size_t kMaxCandidates = 10000;
+  static constexpr size_t kMaxNameBytes = 64;
+};
+
+struct CollectionSpec {
+  std::string name;
+  uint64_t id = 0;  // storage key prefix, unique for the life of the database
+  FdeConfig fde;    // fde.dim is the token dimension
+  IndexConfig index;
+  TokenStorage token_storage = TokenStorage::kFloat32;
+  bool normalize = true;
+
+  std::string ToJson() const;
+  static absl::StatusOr<CollectionSpec> FromJson(std::string_view json);
+};
+
+// One document of an upsert batch. vectors: num_tokens × dim float32, row-major, as raw
+// little-endian bytes (unaligned is fine). metadata_json: empty or a JSON object.
+struct DocumentInput {
+  std::string_view id;
+  uint32_t num_tokens = 0;
+  std::string_view vectors;
+  std::string_view metadata_json;
+};
+
+struct StoredDocument {
+  std::string id;
+  uint32_t num_tokens = 0;
+  std::vector<float> vectors;  // filled when requested: as stored (normalized, rounded)
+  std::string metadata_json;
+};
+
+struct SearchQuery {
+  const float* tokens = nullptr;  // num_tokens × dim
+  size_t num_tokens = 0;
+  size_t k = 10;
+  size_t candidates = 0;  // 0: DefaultCandidates(k)
+  bool rerank = true;
+  uint32_t ef_search = 0;
+  uint32_t nprobe = 0;
+  bool include_metadata = false;
+};
+
+struct SearchHit {
+  std::string id;
+  float score = 0;      // Chamfer (or FDE score without rerank)
+  float fde_score = 0;
+  std::string metadata_json;
+};
+
+struct SearchStats {
+  size_t candidates = 0;
+  uint64_t encode_micros = 0, index_micros = 0, rerank_micros = 0, total_micros = 0;
+};
+
+struct SearchResult {
+  std::vector<SearchHit> hits;
+  SearchStats stats;
+};
+
+struct CollectionStats {
+  uint64_t documents = 0;
+  uint64_t token_vectors = 0;
+  uint64_t bytes_on_disk = 0;
+  uint64_t bytes_in_memory = 0;
+  IndexState index_state = IndexState::kReady;
+  size_t fde_dim = 0;
+};
+
+inline size_t DefaultCandidates(size_t k) { return std::min<size_t>(std::max<size_t>(100, 10 * k), Limits::kMaxCandidates); }
+
+class Collection {
+ public:
+  // Creates the collection's storage records (spec and encoder) in `store`.
+  // INVALID_ARGUMENT for a bad spec. The caller guarantees name/id uniqueness.
+  static absl::StatusOr<std::unique_ptr<Collection>> Create(const CollectionSpec& spec, Store* store,
+                                                            bool sync);
+  // Opens a collection from storage and rebuilds its index. DATA_LOSS for corrupt records
+  // (naming the key), FAILED_PRECONDITION for encoder parameters of another code version.
+  static absl::StatusOr<std::unique_ptr<Collection>> Open(const CollectionSpec& spec, Store* store);
+
+  const CollectionSpec& spec() const { return spec_; }
+  size_t dim() const { return spec_.fde.dim; }
+
+  // Inserts or replaces (by id) every document, atomically. Within one batch a repeated id
+  // is INVALID_ARGUMENT.
+  absl::Status Upsert(const std::vector<DocumentInput>& docs, bool sync);
+  // Deletes the ids that exist; returns how many did.
+  absl::StatusOr<size_t> Delete(const std::vector<std::string>& ids, bool sync);
+  // Documents in request order; absent ids go to *missing.
+  absl::StatusOr<std::vector<StoredDocument>> Get(const std::vector<std::string>& ids,
+                                                  bool include_vectors,
+                                                  std::vector<std::string>* missing) const;
+  absl::StatusOr<SearchResult> Search(const SearchQuery& query) const;
+  CollectionStats Stats() const;
+
+  // Storage key helpers (also used by the registry to drop a collection).
+  static std::string SpecKey(std::string_view name);
+  static std::string EncoderKey(uint64_t id);
+  static std::string DocPrefix(uint64_t id);
+
+ private:
+  Collection(CollectionSpec spec, std::unique_ptr<MuveraFdeEncoder> encoder,
+             std::unique_ptr<VectorIndex> index, Store* store);
+
+  struct Slot {
+    std::string id;
+    uint32_t num_tokens = 0;
+    std::vector<uint8_t> packed;  // PackTokens* layout, in spec_.token_storage
+  };
+
+  // Validated, normalized, encoded documents ready to apply.
+  struct Prepared {
+    std::string id;
+    uint32_t num_tokens;
+    std::vector<float> tokens;  // normalized, row-major
+    std::vector<float> fde;
+    std::string record;         // the storage value
+    std::vector<uint8_t> packed;
+  };
+
+  absl::Status ValidateTokens(std::string_view what, uint32_t num_tokens, std::string_view bytes,
+                              size_t max_tokens, std::vector<float>* out) const;
+  absl::Status Prepare(const DocumentInput& in, Prepared* out) const;
+  void Pack(const std::vector<float>& tokens, uint32_t n, std::vector<uint8_t>* out) const;
+  float Score(const float* q, size_t nq, const Slot& slot) const;
+  std::string DocKey(std::string_view id) const;
+  absl::Status Rebuild();
+
+  const CollectionSpec spec_;
+  const std::unique_ptr<MuveraFdeEncoder> encoder_;
+  Store* const store_;
+
+  mutable std::shared_mutex mu_;
+  // Protected by mu_.
+  std::unique_ptr<VectorIndex> index_ ABSL_GUARDED_BY(mu_);
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // by label
+  std::unordered_map<std::string, Label> labels_ ABSL_GUARDED_BY(mu_);
+  uint64_t token_vectors_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t packed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace chamferdb

@@ -1,0 +1,143 @@
+#include "server/convert.h"
+
+#include <fmt/format.h>
+
+#include "common/absl_fmt.h"
+
+#include <cstring>
+
+namespace chamferdb {
+
+absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config) {
+  CollectionSpec spec;
+  spec.name = config.name();
+  if (config.kind() == v1::JSON) {
+    return absl::UnimplementedError("config.kind JSON collections are not supported by this server version");
+  }
+  if (config.kind() != v1::MULTI_VECTOR && config.kind() != v1::COLLECTION_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(fmt::format("config.kind {} is not a known kind", static_cast<int>(config.kind())));
+  }
+  if (config.dim() == 0) return absl::InvalidArgumentError("config.dim is required (the token dimension)");
+  FdeConfig& f = spec.fde;
+  f.dim = config.dim();
+  const auto& fp = config.fde();
+  f.r_reps = fp.r_reps() ? fp.r_reps() : 20;
+  f.k_sim = fp.has_k_sim() ? fp.k_sim() : 5;
+  f.d_proj = fp.d_proj() ? fp.d_proj() : std::min<uint32_t>(16, f.dim);
+  f.d_final = fp.d_final();
+  f.seed = fp.seed() ? fp.seed() : 1;
+  if (absl::Status s = f.Validate(); !s.ok()) return absl::InvalidArgumentError(fmt::format("config.{}", s.message()));
+
+  const auto& ip = config.index();
+  switch (ip.kind()) {
+    case v1::INDEX_KIND_UNSPECIFIED:
+    case v1::FLAT: spec.index.kind = IndexKind::kFlat; break;
+    case v1::HNSW: spec.index.kind = IndexKind::kHnsw; break;
+    case v1::IVF_PQ: spec.index.kind = IndexKind::kIvfPq; break;
+    default: return absl::InvalidArgumentError(fmt::format("config.index.kind {} is not a known kind", static_cast<int>(ip.kind())));
+  }
+  spec.index.hnsw_m = ip.hnsw_m();
+  spec.index.hnsw_ef_construction = ip.hnsw_ef_construction();
+  spec.index.hnsw_ef_search = ip.hnsw_ef_search();
+  spec.index.ivf_nlist = ip.ivf_nlist();
+  spec.index.pq_m = ip.pq_m();
+  spec.index.pq_nbits = ip.pq_nbits();
+  spec.index.ivf_nprobe = ip.ivf_nprobe();
+  spec.index.ivf_train_threshold = ip.ivf_train_threshold();
+  if (absl::Status s = spec.index.Normalize(f.output_dim()); !s.ok()) {
+    return absl::InvalidArgumentError(fmt::format("config.{}", s.message()));
+  }
+  switch (config.token_storage()) {
+    case v1::TOKEN_STORAGE_UNSPECIFIED:
+    case v1::FLOAT32: spec.token_storage = TokenStorage::kFloat32; break;
+    case v1::FLOAT16: spec.token_storage = TokenStorage::kFloat16; break;
+    case v1::INT8: spec.token_storage = TokenStorage::kInt8; break;
+    default: return absl::InvalidArgumentError(fmt::format("config.token_storage {} is not known", static_cast<int>(config.token_storage())));
+  }
+  spec.normalize = config.has_normalize() ? config.normalize() : true;
+  return spec;
+}
+
+void SpecToProto(const CollectionSpec& spec, v1::CollectionConfig* out) {
+  out->set_name(spec.name);
+  out->set_kind(v1::MULTI_VECTOR);
+  out->set_dim(spec.fde.dim);
+  auto* f = out->mutable_fde();
+  f->set_r_reps(spec.fde.r_reps);
+  f->set_k_sim(spec.fde.k_sim);
+  f->set_d_proj(spec.fde.d_proj);
+  f->set_d_final(spec.fde.d_final);
+  f->set_seed(spec.fde.seed);
+  auto* i = out->mutable_index();
+  i->set_kind(spec.index.kind == IndexKind::kHnsw ? v1::HNSW : spec.index.kind == IndexKind::kIvfPq ? v1::IVF_PQ : v1::FLAT);
+  i->set_hnsw_m(spec.index.hnsw_m);
+  i->set_hnsw_ef_construction(spec.index.hnsw_ef_construction);
+  i->set_hnsw_ef_search(spec.index.hnsw_ef_search);
+  i->set_ivf_nlist(spec.index.ivf_nlist);
+  i->set_pq_m(spec.index.pq_m);
+  i->set_pq_nbits(spec.index.pq_nbits);
+  i->set_ivf_nprobe(spec.index.ivf_nprobe);
+  i->set_ivf_train_threshold(spec.index.ivf_train_threshold);
+  out->set_token_storage(spec.token_storage == TokenStorage::kFloat16 ? v1::FLOAT16
+                         : spec.token_storage == TokenStorage::kInt8  ? v1::INT8
+                                                                      : v1::FLOAT32);
+  out->set_normalize(spec.normalize);
+}
+
+void InfoToProto(const Collection& c, v1::CollectionInfo* out) {
+  SpecToProto(c.spec(), out->mutable_config());
+  const CollectionStats s = c.Stats();
+  auto* st = out->mutable_stats();
+  st->set_documents(s.documents);
+  st->set_token_vectors(s.token_vectors);
+  st->set_bytes_on_disk(s.bytes_on_disk);
+  st->set_bytes_in_memory(s.bytes_in_memory);
+  st->set_index_kind(out->config().index().kind());
+  st->set_index_state(s.index_state == IndexState::kExact ? v1::EXACT : v1::READY);
+  st->set_fde_dim(static_cast<uint32_t>(s.fde_dim));
+}
+
+absl::StatusOr<SearchQuery> QueryFromProto(const v1::SearchRequest& request, size_t dim,
+                                           std::vector<float>* storage) {
+  SearchQuery q;
+  const auto& bytes = request.query().vectors();
+  const size_t n = request.query().num_tokens();
+  if (n == 0) return absl::InvalidArgumentError("query.num_tokens is 0 (a query needs at least one token)");
+  if (n > Limits::kMaxTokensPerQuery) {
+    return absl::InvalidArgumentError(fmt::format("query.num_tokens {} exceeds the limit of {}", n, Limits::kMaxTokensPerQuery));
+  }
+  if (bytes.size() != n * dim * 4) {
+    return absl::InvalidArgumentError(fmt::format(
+        "query.vectors has {} bytes, expected num_tokens {} x dim {} x 4 = {} (dimension mismatch?)", bytes.size(), n,
+        dim, n * dim * 4));
+  }
+  storage->resize(n * dim);
+  std::memcpy(storage->data(), bytes.data(), bytes.size());
+  q.tokens = storage->data();
+  q.num_tokens = n;
+  q.k = request.k();
+  q.candidates = request.candidates();
+  q.rerank = request.has_rerank() ? request.rerank() : true;
+  q.ef_search = request.ef_search();
+  q.nprobe = request.nprobe();
+  q.include_metadata = request.include_metadata();
+  return q;
+}
+
+void ResultToProto(const SearchResult& result, v1::SearchResponse* out) {
+  for (const auto& h : result.hits) {
+    auto* hit = out->add_hits();
+    hit->set_id(h.id);
+    hit->set_score(h.score);
+    hit->set_fde_score(h.fde_score);
+    if (!h.metadata_json.empty()) hit->set_metadata_json(h.metadata_json);
+  }
+  auto* st = out->mutable_stats();
+  st->set_candidates(static_cast<uint32_t>(result.stats.candidates));
+  st->set_encode_micros(result.stats.encode_micros);
+  st->set_index_micros(result.stats.index_micros);
+  st->set_rerank_micros(result.stats.rerank_micros);
+  st->set_total_micros(result.stats.total_micros);
+}
+
+}  // namespace chamferdb

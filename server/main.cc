@@ -1,0 +1,56 @@
+// chamferdb: multi-vector retrieval server. See README.md for flags and the API.
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/server.h"
+
+extern char** environ;
+
+int main(int argc, char** argv) {
+  // OpenMP workers must sleep, not spin, when idle: gRPC threads and OpenMP teams share the
+  // cores, and spinning teams starve the request threads. libgomp reads this only at load
+  // time, so set it and re-execute once.
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);  // on failure, carry on with the default policy
+  }
+  // Block termination signals in every thread; one thread waits for them below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string kv(*e);
+    if (auto eq = kv.find('='); eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  auto config = chamferdb::ServerConfig::Parse(std::vector<std::string>(argv, argv + argc), env);
+  if (!config.ok()) {
+    const bool help = config.status().code() == absl::StatusCode::kCancelled;
+    std::fprintf(help ? stdout : stderr, "%s\n", std::string(config.status().message()).c_str());
+    return help ? 0 : 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  auto server = chamferdb::Server::Start(*config);
+  if (!server.ok()) {
+    spdlog::critical("cannot start: {}", server.status().ToString());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received signal {}", sig);
+  const absl::Status s = (*server)->Shutdown();
+  if (!s.ok()) spdlog::error("shutdown: {}", s.ToString());
+  return s.ok() ? 0 : 1;
+}

@@ -1,0 +1,46 @@
+// The chamferdb server: owns the store, the registry, the gRPC services and the gRPC
+// server, all as members, and shuts them down in order.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "server/config.h"
+#include "server/kernels_service.h"
+#include "server/registry.h"
+#include "server/services.h"
+#include "storage/store.h"
+
+namespace chamferdb {
+
+class Server {
+ public:
+  // Opens the database (rebuilding indexes), then binds and starts serving. UNAVAILABLE if
+  // the port cannot be bound; DATA_LOSS / FAILED_PRECONDITION if the data cannot be served.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config);
+  ~Server();
+
+  // Stops accepting, lets in-flight requests finish until the grace deadline, cancels the
+  // rest, then flushes the store. Idempotent.
+  absl::Status Shutdown();
+  void Wait();
+  int port() const { return port_; }
+
+ private:
+  Server() = default;
+
+  ServerConfig config_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Registry> registry_;
+  std::unique_ptr<CollectionsService> collections_service_;
+  std::unique_ptr<DocumentsService> documents_service_;
+  std::unique_ptr<SearchService> search_service_;
+  std::unique_ptr<KernelsService> kernels_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace chamferdb

@@ -1,0 +1,58 @@
+// gRPC handlers of the data plane: Collections, Documents and Search. Each handler unpacks
+// the request, calls one Registry/Collection function and converts, inside RunHandler.
+#pragma once
+
+#include "chamferdb/v1/collections.grpc.pb.h"
+#include "chamferdb/v1/documents.grpc.pb.h"
+#include "chamferdb/v1/search.grpc.pb.h"
+#include "server/registry.h"
+
+namespace chamferdb {
+
+class CollectionsService final : public v1::Collections::Service {
+ public:
+  explicit CollectionsService(Registry* registry) : registry_(registry) {}
+  grpc::Status Create(grpc::ServerContext* ctx, const v1::CreateCollectionRequest* req,
+                      v1::CreateCollectionResponse* resp) override;
+  grpc::Status Get(grpc::ServerContext* ctx, const v1::GetCollectionRequest* req,
+                   v1::GetCollectionResponse* resp) override;
+  grpc::Status List(grpc::ServerContext* ctx, const v1::ListCollectionsRequest* req,
+                    v1::ListCollectionsResponse* resp) override;
+  grpc::Status Drop(grpc::ServerContext* ctx, const v1::DropCollectionRequest* req,
+                    v1::DropCollectionResponse* resp) override;
+
+ private:
+  Registry* const registry_;
+};
+
+class DocumentsService final : public v1::Documents::Service {
+ public:
+  explicit DocumentsService(Registry* registry) : registry_(registry) {}
+  grpc::Status Upsert(grpc::ServerContext* ctx, const v1::UpsertRequest* req,
+                      v1::UpsertResponse* resp) override;
+  grpc::Status UpsertStream(grpc::ServerContext* ctx, grpc::ServerReader<v1::UpsertRequest>* reader,
+                            v1::UpsertResponse* resp) override;
+  grpc::Status Delete(grpc::ServerContext* ctx, const v1::DeleteRequest* req,
+                      v1::DeleteResponse* resp) override;
+  grpc::Status Get(grpc::ServerContext* ctx, const v1::GetDocumentsRequest* req,
+                   v1::GetDocumentsResponse* resp) override;
+
+ private:
+  absl::Status ApplyUpsert(const v1::UpsertRequest& req);
+  Registry* const registry_;
+};
+
+class SearchService final : public v1::Search::Service {
+ public:
+  explicit SearchService(Registry* registry) : registry_(registry) {}
+  grpc::Status Search(grpc::ServerContext* ctx, const v1::SearchRequest* req,
+                      v1::SearchResponse* resp) override;
+  grpc::Status BatchSearch(grpc::ServerContext* ctx, const v1::BatchSearchRequest* req,
+                           v1::BatchSearchResponse* resp) override;
+
+ private:
+  absl::Status RunOne(const v1::SearchRequest& req, v1::SearchResponse* resp);
+  Registry* const registry_;
+};
+
+}  // namespace chamferdb
