@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libfaiss-dev libopenblas-dev librocksdb-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libeigen3-dev libfftw3-dev
+  libspdlog-dev libfmt-dev libcpp-httplib-dev nlohmann-json3-dev libeigen3-dev libfftw3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev
   python3-grpcio python3-numpy python3-protobuf
 )

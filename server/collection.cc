@@ -432,6 +432,7 @@ absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool syn
     fdes.insert(fdes.end(), p.fde.begin(), p.fde.end());
     slots_.push_back(Slot{std::move(p.id), p.num_tokens, std::move(p.packed)});
   }
+  ingested_total_ += n;
   if (absl::Status s = index_->Remove(old_labels.data(), old_labels.size()); !s.ok()) return s;
   if (absl::Status s = index_->Add(fdes.data(), new_labels.data(), new_labels.size()); !s.ok()) {
     spdlog::error("collection {:?}: index add failed after a durable write: {}", spec_.name, s.ToString());
@@ -581,6 +582,7 @@ CollectionStats Collection::Stats() const {
   s.bytes_in_memory = packed_bytes_ + info.memory_bytes + slots_.size() * sizeof(Slot);
   s.index_state = info.state;
   s.fde_dim = encoder_->output_dim();
+  s.ingested_total = ingested_total_;
   return s;
 }
 

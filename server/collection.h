@@ -108,6 +108,7 @@ struct CollectionStats {
   uint64_t bytes_in_memory = 0;
   IndexState index_state = IndexState::kReady;
   size_t fde_dim = 0;
+  uint64_t ingested_total = 0;  // documents upserted since the process started
 };
 
 inline size_t DefaultCandidates(size_t k) { return std::min<size_t>(std::max<size_t>(100, 10 * k), Limits::kMaxCandidates); }
@@ -181,6 +182,7 @@ class Collection {
   std::unordered_map<std::string, Label> labels_ ABSL_GUARDED_BY(mu_);
   uint64_t token_vectors_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t packed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t ingested_total_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace chamferdb

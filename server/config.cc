@@ -76,6 +76,38 @@ const std::vector<Option>& Options() {
          c->shutdown_grace_seconds = static_cast<uint32_t>(x);
          return absl::OkStatus();
        }},
+      {"tls-cert", "PEM certificate chain; with --tls-key turns TLS on", false,
+       [](ServerConfig* c, const std::string& v) {
+         c->tls_cert = v;
+         return absl::OkStatus();
+       }},
+      {"tls-key", "PEM private key of --tls-cert", false,
+       [](ServerConfig* c, const std::string& v) {
+         c->tls_key = v;
+         return absl::OkStatus();
+       }},
+      {"tls-client-ca", "PEM CA bundle; clients must present a certificate it signed (mutual TLS)", false,
+       [](ServerConfig* c, const std::string& v) {
+         c->tls_client_ca = v;
+         return absl::OkStatus();
+       }},
+      {"admin-key", "API key allowed every RPC (clients send `authorization: Bearer KEY`)", false,
+       [](ServerConfig* c, const std::string& v) {
+         c->admin_key = v;
+         return absl::OkStatus();
+       }},
+      {"read-key", "API key allowed reads only (get, list, search, kernels)", false,
+       [](ServerConfig* c, const std::string& v) {
+         c->read_key = v;
+         return absl::OkStatus();
+       }},
+      {"metrics-port", "serve Prometheus metrics on http://HOST:PORT/metrics (HOST of --listen); 0 = off", false,
+       [](ServerConfig* c, const std::string& v) {
+         uint64_t x;
+         if (absl::Status s = ParseUint("metrics-port", v, 65535, &x); !s.ok()) return s;
+         c->metrics_port = static_cast<uint32_t>(x);
+         return absl::OkStatus();
+       }},
   };
   return options;
 }
@@ -187,6 +219,26 @@ absl::StatusOr<ServerConfig> ServerConfig::Parse(const std::vector<std::string>&
     return absl::InvalidArgumentError(fmt::format("--log-level {:?} is not one of trace|debug|info|warn|error", c.log_level));
   }
   if (c.max_message_mb == 0) return absl::InvalidArgumentError("--max-message-mb must be at least 1");
+  if (c.tls_cert.empty() != c.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
+  }
+  if (!c.tls_client_ca.empty() && c.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
+  for (const auto* f : {&c.tls_cert, &c.tls_key, &c.tls_client_ca}) {
+    if (!f->empty() && !std::ifstream(*f)) {
+      return absl::InvalidArgumentError(fmt::format("TLS file {:?} cannot be read", *f));
+    }
+  }
+  if (!c.read_key.empty() && c.admin_key.empty()) {
+    return absl::InvalidArgumentError("--read-key needs --admin-key (otherwise nothing could write)");
+  }
+  if (!c.admin_key.empty() && c.admin_key == c.read_key) {
+    return absl::InvalidArgumentError("--admin-key and --read-key must differ");
+  }
+  if (c.metrics_port != 0 && c.metrics_port == port) {
+    return absl::InvalidArgumentError("--metrics-port must differ from the gRPC port");
+  }
   return c;
 }
 

@@ -21,6 +21,15 @@ struct ServerConfig {
   uint32_t max_message_mb = 64;             // --max-message-mb: largest request accepted
   uint64_t block_cache_mb = 256;            // --block-cache-mb: RocksDB block cache
   uint32_t shutdown_grace_seconds = 10;     // --shutdown-grace-seconds: in-flight deadline
+  // Security. TLS is on when both files are given; mutual TLS when a client CA is given too.
+  std::string tls_cert;       // --tls-cert FILE (PEM)
+  std::string tls_key;        // --tls-key FILE (PEM)
+  std::string tls_client_ca;  // --tls-client-ca FILE (PEM): require client certificates
+  // API keys, sent by clients as `authorization: Bearer <key>`. When admin_key is set every
+  // RPC needs a key; read_key allows only reads (get, list, search, kernels).
+  std::string admin_key;  // --admin-key KEY (or CHAMFERDB_ADMIN_KEY)
+  std::string read_key;   // --read-key KEY (or CHAMFERDB_READ_KEY)
+  uint32_t metrics_port = 0;  // --metrics-port: Prometheus /metrics over HTTP; 0 = off
 
   // Parses argv (argv[0] is skipped) plus the environment `env` (name -> value) and an
   // optional --config file. INVALID_ARGUMENT names the flag and value; `--help` returns

@@ -2,9 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/metrics.h"
+
 namespace chamferdb {
 
-void LogRpcFailure(std::string_view rpc, const absl::Status& status) {
+void FinishRpc(std::string_view rpc, const absl::Status& status, std::chrono::steady_clock::time_point start) {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Metrics::Global().ObserveRpc(rpc, absl::StatusCodeToString(status.code()), seconds);
+  if (status.ok()) return;
   switch (status.code()) {
     case absl::StatusCode::kInternal:
     case absl::StatusCode::kDataLoss:

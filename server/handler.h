@@ -1,5 +1,6 @@
-// The shared wrapper every RPC handler runs in: deadline check, exception barrier,
-// logging of failures, and the single absl -> gRPC status conversion.
+// The shared wrapper every RPC handler runs in: authorization (API keys), deadline check,
+// exception barrier, metrics, logging of failures, and the single absl -> gRPC status
+// conversion.
 //
 //   grpc::Status Foo(grpc::ServerContext* ctx, const Req* req, Resp* resp) override {
 //     return RunHandler(ctx, "Foo", [&]() -> absl::Status { ... });
@@ -8,33 +9,39 @@
 
 #include <grpcpp/server_context.h>
 
+#include <chrono>
 #include <exception>
+#include <string>
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "server/auth.h"
 #include "server/grpc_status.h"
 
 namespace chamferdb {
 
-// Logs a non-OK status of an RPC (warning for client errors, error for server errors).
-void LogRpcFailure(std::string_view rpc, const absl::Status& status);
+// Logs a non-OK status and records the RPC's metrics.
+void FinishRpc(std::string_view rpc, const absl::Status& status, std::chrono::steady_clock::time_point start);
 
 template <typename Fn>
 grpc::Status RunHandler(grpc::ServerContext* ctx, std::string_view rpc, Fn&& fn) {
-  if (ctx != nullptr && ctx->IsCancelled()) {
-    return grpc::Status(grpc::StatusCode::CANCELLED, "request cancelled or past its deadline");
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = Authorize(ctx, rpc);
+  if (status.ok() && ctx != nullptr && ctx->IsCancelled()) {
+    status = absl::DeadlineExceededError(std::string(rpc) + ": cancelled or past its deadline before it started");
   }
-  absl::Status status;
-  try {
-    status = fn();
-  } catch (const std::bad_alloc&) {
-    status = absl::ResourceExhaustedError(std::string(rpc) + ": out of memory");
-  } catch (const std::exception& e) {
-    status = absl::InternalError(std::string(rpc) + ": unexpected exception: " + e.what());
-  } catch (...) {
-    status = absl::InternalError(std::string(rpc) + ": unexpected exception");
+  if (status.ok()) {
+    try {
+      status = fn();
+    } catch (const std::bad_alloc&) {
+      status = absl::ResourceExhaustedError(std::string(rpc) + ": out of memory");
+    } catch (const std::exception& e) {
+      status = absl::InternalError(std::string(rpc) + ": unexpected exception: " + e.what());
+    } catch (...) {
+      status = absl::InternalError(std::string(rpc) + ": unexpected exception");
+    }
   }
-  if (!status.ok()) LogRpcFailure(rpc, status);
+  FinishRpc(rpc, status, start);
   return ToGrpcStatus(status);
 }
 

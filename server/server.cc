@@ -9,8 +9,43 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "server/auth.h"
+#include "server/metrics.h"
 
 namespace chamferdb {
+
+void RenderCollectionGauges(const Registry& registry, std::string* out) {
+  const auto collections = registry.List();
+  struct Gauge {
+    const char* name;
+    const char* help;
+    const char* type;
+    uint64_t (*get)(const CollectionStats&);
+  };
+  static const Gauge gauges[] = {
+      {"chamferdb_collection_documents", "Documents per collection.", "gauge",
+       [](const CollectionStats& s) { return s.documents; }},
+      {"chamferdb_collection_token_vectors", "Token vectors per collection.", "gauge",
+       [](const CollectionStats& s) { return s.token_vectors; }},
+      {"chamferdb_collection_bytes_on_disk", "RocksDB bytes per collection (estimate).", "gauge",
+       [](const CollectionStats& s) { return s.bytes_on_disk; }},
+      {"chamferdb_collection_bytes_in_memory", "Tokens and index bytes in memory per collection.", "gauge",
+       [](const CollectionStats& s) { return s.bytes_in_memory; }},
+      {"chamferdb_collection_index_trained", "1 when the index serves approximately (trained), 0 while exact.",
+       "gauge", [](const CollectionStats& s) { return uint64_t{s.index_state == IndexState::kReady}; }},
+      {"chamferdb_documents_ingested_total", "Documents upserted since start (rate = ingest rate).", "counter",
+       [](const CollectionStats& s) { return s.ingested_total; }},
+  };
+  std::vector<std::pair<std::string, CollectionStats>> stats;
+  for (const auto& c : collections) stats.emplace_back(c->spec().name, c->Stats());
+  for (const Gauge& g : gauges) {
+    *out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", g.name, g.help, g.name, g.type);
+    for (const auto& [name, st] : stats) *out += fmt::format("{}{{collection=\"{}\"}} {}\n", g.name, name, g.get(st));
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   std::unique_ptr<Server> s(new Server());
@@ -32,10 +67,32 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   s->search_service_ = std::make_unique<SearchService>(s->registry_.get());
   s->kernels_service_ = std::make_unique<KernelsService>();
 
+  SetAuthPolicy({config.admin_key, config.read_key});
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!config.tls_cert.empty()) {
+    auto read = [](const std::string& path, std::string* out) {
+      std::ifstream in(path);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      *out = ss.str();
+      return in.good() || in.eof();
+    };
+    grpc::SslServerCredentialsOptions ssl;
+    grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+    if (!read(config.tls_key, &pair.private_key) || !read(config.tls_cert, &pair.cert_chain)) {
+      return absl::InvalidArgumentError("cannot read --tls-cert / --tls-key");
+    }
+    ssl.pem_key_cert_pairs.push_back(pair);
+    if (!config.tls_client_ca.empty()) {
+      if (!read(config.tls_client_ca, &ssl.pem_root_certs)) return absl::InvalidArgumentError("cannot read --tls-client-ca");
+      ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    }
+    creds = grpc::SslServerCredentials(ssl);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &s->port_);
+  builder.AddListeningPort(config.listen, creds, &s->port_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_message_mb) << 20);
   builder.SetMaxSendMessageSize(256 << 20);
   builder.RegisterService(s->collections_service_.get());
@@ -47,6 +104,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     return absl::UnavailableError(fmt::format("cannot listen on {:?} (address in use or invalid)", config.listen));
   }
   s->grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  if (config.metrics_port != 0) {
+    const std::string host = config.listen.substr(0, config.listen.rfind(':'));
+    Registry* registry = s->registry_.get();
+    auto metrics = MetricsHttpServer::Start(host, static_cast<int>(config.metrics_port), [registry] {
+      return Metrics::Global().Render([registry](std::string* out) { RenderCollectionGauges(*registry, out); });
+    });
+    if (!metrics.ok()) return metrics.status();
+    s->metrics_server_ = std::move(metrics).value();
+    spdlog::info("metrics on http://{}:{}/metrics", host, config.metrics_port);
+  }
   spdlog::info("chamferdb serving gRPC on {} (data in {:?}, sync={})", config.listen, config.data_dir, config.sync);
   return s;
 }
@@ -55,6 +122,7 @@ absl::Status Server::Shutdown() {
   if (shut_down_) return absl::OkStatus();
   shut_down_ = true;
   spdlog::info("shutting down: finishing in-flight requests (up to {} s)", config_.shutdown_grace_seconds);
+  if (metrics_server_) metrics_server_->Stop();
   if (grpc_server_) {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(config_.shutdown_grace_seconds));

@@ -9,11 +9,15 @@
 #include "absl/status/status.h"
 #include "server/config.h"
 #include "server/kernels_service.h"
+#include "server/metrics.h"
 #include "server/registry.h"
 #include "server/services.h"
 #include "storage/store.h"
 
 namespace chamferdb {
+
+// Appends per-collection gauges (Prometheus text format) for the metrics endpoint.
+void RenderCollectionGauges(const Registry& registry, std::string* out);
 
 class Server {
  public:
@@ -39,6 +43,7 @@ class Server {
   std::unique_ptr<SearchService> search_service_;
   std::unique_ptr<KernelsService> kernels_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<MetricsHttpServer> metrics_server_;
   int port_ = 0;
   bool shut_down_ = false;
 };

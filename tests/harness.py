@@ -65,7 +65,8 @@ def free_port():
 class Server:
     """Runs `chamferdb --listen 127.0.0.1:PORT --data-dir DIR [extra args]`."""
 
-    def __init__(self, data_dir=None, extra_args=(), port=None, startup_timeout=60.0):
+    def __init__(self, data_dir=None, extra_args=(), port=None, startup_timeout=60.0,
+                 credentials=None, target_name=None, env=None):
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="chamferdb-test-")
         self.extra_args = list(extra_args)
@@ -74,6 +75,9 @@ class Server:
         self.startup_timeout = startup_timeout
         self.proc = None
         self.channel = None
+        self.credentials = credentials  # grpc.ChannelCredentials for TLS servers
+        self.target_name = target_name  # TLS name override (certificate's CN)
+        self.env = env
         self.log_path = os.path.join(tempfile.gettempdir(), f"chamferdb-{self.port}.log")
 
     def start(self):
@@ -82,10 +86,9 @@ class Server:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "--listen", self.address, "--data-dir", self.data_dir] + self.extra_args,
-            stdout=self._log, stderr=subprocess.STDOUT)
-        self.channel = grpc.insecure_channel(
-            self.address, options=[("grpc.max_receive_message_length", 256 << 20),
-                                   ("grpc.max_send_message_length", 256 << 20)])
+            stdout=self._log, stderr=subprocess.STDOUT,
+            env=None if self.env is None else {**os.environ, **self.env})
+        self.channel = self.new_channel()
         deadline = time.time() + self.startup_timeout
         while True:
             if self.proc.poll() is not None:
@@ -98,6 +101,16 @@ class Server:
                     self.stop()
                     raise RuntimeError(f"server did not start in time; log:\n{self.log()}")
         return self
+
+    def new_channel(self, credentials=None):
+        options = [("grpc.max_receive_message_length", 256 << 20),
+                   ("grpc.max_send_message_length", 256 << 20)]
+        credentials = credentials or self.credentials
+        if credentials is None:
+            return grpc.insecure_channel(self.address, options=options)
+        if self.target_name:
+            options.append(("grpc.ssl_target_name_override", self.target_name))
+        return grpc.secure_channel(self.address, credentials, options=options)
 
     def log(self):
         try:
