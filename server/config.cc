@@ -137,6 +137,7 @@ std::string ServerConfig::Usage() {
   std::string u = "usage: chamferdb [flags]\n\nflags (each also settable as CHAMFERDB_<NAME> or in --config FILE):\n";
   for (const auto& o : Options()) u += fmt::format("  --{:<24} {}\n", o.name, o.help);
   u += fmt::format("  --{:<24} {}\n", "config FILE", "read `key = value` lines (flag names) from FILE");
+  u += fmt::format("  --{:<24} {}\n", "health-probe", "client mode: exit 0 iff the server at --listen's port is SERVING");
   return u;
 }
 

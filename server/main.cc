@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/health_probe.h"
 #include "server/server.h"
 
 extern char** environ;
@@ -35,12 +37,17 @@ int main(int argc, char** argv) {
     const std::string kv(*e);
     if (auto eq = kv.find('='); eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  auto config = chamferdb::ServerConfig::Parse(std::vector<std::string>(argv, argv + argc), env);
+  std::vector<std::string> args(argv, argv + argc);
+  const auto probe = std::find(args.begin(), args.end(), "--health-probe");
+  const bool health_probe = probe != args.end();
+  if (health_probe) args.erase(probe);
+  auto config = chamferdb::ServerConfig::Parse(args, env);
   if (!config.ok()) {
     const bool help = config.status().code() == absl::StatusCode::kCancelled;
     std::fprintf(help ? stdout : stderr, "%s\n", std::string(config.status().message()).c_str());
     return help ? 0 : 2;
   }
+  if (health_probe) return chamferdb::RunHealthProbe(*config);
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   auto server = chamferdb::Server::Start(*config);
   if (!server.ok()) {

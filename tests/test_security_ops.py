@@ -165,5 +165,16 @@ class GracefulShutdown(unittest.TestCase):
             srv.cleanup()
 
 
+
+class HealthProbe(unittest.TestCase):
+    def test_probe_mode_reports_serving_and_down(self):
+        with harness.Server() as srv:
+            ok = subprocess.run([harness.BIN, "--health-probe", "--listen", srv.address], capture_output=True)
+            self.assertEqual(ok.returncode, 0, ok.stderr)
+            port = srv.port
+        down = subprocess.run([harness.BIN, "--health-probe", "--listen", f"127.0.0.1:{port}"], capture_output=True)
+        self.assertEqual(down.returncode, 1)
+
+
 if __name__ == "__main__":
     unittest.main()
