@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/rng.h"
+#include "kernels/chamfer/chamfer.h"
 #include "kernels/chamfer/dot.h"
 
 namespace chamferdb {
@@ -155,15 +156,16 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
   const size_t raw = c.raw_dim();
   const size_t dim = c.dim;
 
-  // Scratch per call: sketches (n × r·k), bucket ids, projected rows, block counts.
-  thread_local std::vector<float> sketch, projected, raw_out;
-  thread_local std::vector<uint32_t> bits, counts;
+  // Tokens are packed column-major (dim × n_pad, see kernels/chamfer/chamfer.h) so that
+  // sketches and projections run as SIMD operations across tokens.
+  const size_t n_pad = PackedColumns(n);
+  thread_local std::vector<float> xt, sketch, yt, raw_out;
+  thread_local std::vector<uint32_t> bits, ids, counts;
+  xt.resize(dim * n_pad);
+  PackTokensF32(tokens.data, n, dim, xt.data());
   const size_t planes = size_t{c.r_reps} * k;
-  sketch.resize(n * planes);
-  // All SimHash sketches of all repetitions: one pass of dot products per (token, plane).
-  for (size_t i = 0; i < n; ++i) {
-    DotMany(tokens.row(i), hyperplanes_.data(), planes, dim, sketch.data() + i * planes);
-  }
+  sketch.resize(planes * n_pad);
+  SketchPacked(xt.data(), n_pad, dim, hyperplanes_.data(), planes, sketch.data());
   float* fde = out;
   if (c.d_final > 0) {
     raw_out.assign(raw, 0.0f);
@@ -172,32 +174,30 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
     std::fill(out, out + raw, 0.0f);
   }
   bits.resize(n);
+  ids.resize(n);
   counts.resize(buckets);
-  projected.resize(n * width);
+  if (!c.identity_projection()) yt.resize(size_t{width} * n_pad);
 
   for (uint32_t rep = 0; rep < c.r_reps; ++rep) {
     float* block0 = fde + size_t{rep} * buckets * width;
     std::fill(counts.begin(), counts.end(), 0u);
     for (size_t i = 0; i < n; ++i) {
-      const float* s = sketch.data() + i * planes + size_t{rep} * k;
       uint32_t b = 0;
-      for (uint32_t j = 0; j < k; ++j) b = (b << 1) | (s[j] > 0.0f ? 1u : 0u);
+      for (uint32_t j = 0; j < k; ++j) b = (b << 1) | (sketch[(size_t{rep} * k + j) * n_pad + i] > 0.0f ? 1u : 0u);
       bits[i] = b;
-      // Project token i for this repetition.
-      float* y = projected.data() + i * width;
-      const float* x = tokens.row(i);
-      if (c.identity_projection()) {
-        std::memcpy(y, x, dim * sizeof(float));
-      } else {
-        std::fill(y, y + width, 0.0f);
-        const uint32_t* slot = proj_slot_.data() + size_t{rep} * dim;
-        const int8_t* sign = proj_sign_.data() + size_t{rep} * dim;
-        for (size_t t = 0; t < dim; ++t) y[slot[t]] += sign[t] > 0 ? x[t] : -x[t];
-      }
-      const uint32_t id = BucketFromSignBits(b);
-      ++counts[id];
-      float* block = block0 + size_t{id} * width;
-      for (uint32_t t = 0; t < width; ++t) block[t] += y[t];
+      ids[i] = BucketFromSignBits(b);
+      ++counts[ids[i]];
+    }
+    // Projected tokens of this repetition: y_t(i) at proj[t · n_pad + i].
+    const float* proj = xt.data();
+    if (!c.identity_projection()) {
+      ProjectPacked(xt.data(), n_pad, dim, proj_slot_.data() + size_t{rep} * dim,
+                    proj_sign_.data() + size_t{rep} * dim, width, yt.data());
+      proj = yt.data();
+    }
+    for (uint32_t t = 0; t < width; ++t) {
+      const float* row = proj + size_t{t} * n_pad;
+      for (size_t i = 0; i < n; ++i) block0[size_t{ids[i]} * width + t] += row[i];
     }
     if (!options.average) continue;
     for (uint32_t id = 0; id < buckets; ++id) {
@@ -216,7 +216,7 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
             best = i;
           }
         }
-        std::memcpy(block, projected.data() + best * width, width * sizeof(float));
+        for (uint32_t t = 0; t < width; ++t) block[t] = proj[size_t{t} * n_pad + best];
       }
     }
   }

@@ -16,6 +16,8 @@ struct Path {
   decltype(&chamfer_baseline::ChamferPackedF32) f32;
   decltype(&chamfer_baseline::ChamferPackedF16) f16;
   decltype(&chamfer_baseline::DotMany) dot_many;
+  decltype(&chamfer_baseline::SketchPacked) sketch;
+  decltype(&chamfer_baseline::ProjectPacked) project;
 };
 
 const Path& Chosen() {
@@ -23,14 +25,14 @@ const Path& Chosen() {
     const CpuFeatures& f = GetCpuFeatures();
     if (f.avx512) {
       return Path{"avx512", chamfer_avx512::ChamferPackedF32, chamfer_avx512::ChamferPackedF16,
-                  chamfer_avx512::DotMany};
+                  chamfer_avx512::DotMany, chamfer_avx512::SketchPacked, chamfer_avx512::ProjectPacked};
     }
     if (f.avx2_fma) {
       return Path{"avx2", chamfer_avx2::ChamferPackedF32, chamfer_avx2::ChamferPackedF16,
-                  chamfer_avx2::DotMany};
+                  chamfer_avx2::DotMany, chamfer_avx2::SketchPacked, chamfer_avx2::ProjectPacked};
     }
     return Path{"baseline", chamfer_baseline::ChamferPackedF32,
-                chamfer_baseline::ChamferPackedF16, chamfer_baseline::DotMany};
+                chamfer_baseline::ChamferPackedF16, chamfer_baseline::DotMany, chamfer_baseline::SketchPacked, chamfer_baseline::ProjectPacked};
   }();
   return path;
 }
@@ -81,6 +83,16 @@ float ChamferPackedF16(const float* q, size_t nq, const uint16_t* packed, size_t
 
 void DotMany(const float* x, const float* rows, size_t nrows, size_t dim, float* out) {
   Chosen().dot_many(x, rows, nrows, dim, out);
+}
+
+void SketchPacked(const float* xt, size_t n_pad, size_t dim, const float* planes, size_t nplanes,
+                  float* out) {
+  Chosen().sketch(xt, n_pad, dim, planes, nplanes, out);
+}
+
+void ProjectPacked(const float* xt, size_t n_pad, size_t dim, const uint32_t* slot, const int8_t* sign,
+                   size_t width, float* yt) {
+  Chosen().project(xt, n_pad, dim, slot, sign, width, yt);
 }
 
 const char* ChamferPathName() { return Chosen().name; }

@@ -4,6 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <immintrin.h>
+
+#include "common/half.h"
 
 namespace chamferdb::chamfer_avx512 {
 #include "kernels/chamfer/chamfer_impl.inc"

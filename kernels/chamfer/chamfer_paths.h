@@ -11,6 +11,10 @@
   float ChamferPackedF16(const float* q, size_t nq, const uint16_t* packed, size_t n_pad,   \
                          size_t dim);                                                       \
   void DotMany(const float* x, const float* rows, size_t nrows, size_t dim, float* out);    \
+  void SketchPacked(const float* xt, size_t n_pad, size_t dim, const float* planes,        \
+                    size_t nplanes, float* out);                                            \
+  void ProjectPacked(const float* xt, size_t n_pad, size_t dim, const uint32_t* slot,       \
+                     const int8_t* sign, size_t width, float* yt);                          \
   }
 
 CHAMFERDB_DECLARE_PATH(chamfer_baseline)
