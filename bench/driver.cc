@@ -1,0 +1,374 @@
+// chamferdb_bench: end-to-end benchmark driver. In one run on one machine it starts the
+// real server (the binary given by --server-bin) on a free loopback port, then for each
+// configuration creates a collection, ingests the corpus over gRPC, and measures recall@10
+// and recall@100 against exact Chamfer, single-client latency percentiles, QPS with 2 and 8
+// concurrent clients, ingest docs/s, memory and disk per document. The "exact" row is
+// brute-force Chamfer over every document with the same kernel the server reranks with
+// (per query, one core). Writes a JSON file and prints a table.
+//
+//   chamferdb_bench --server-bin build/server/chamferdb --docs 100000 --out bench/results.json
+//   chamferdb_bench --smoke   (tiny sizes; the CTest smoke test)
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/corpus.h"
+#include "chamferdb/v1/collections.grpc.pb.h"
+#include "chamferdb/v1/documents.grpc.pb.h"
+#include "chamferdb/v1/search.grpc.pb.h"
+
+namespace chamferdb::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace v1 = ::chamferdb::v1;
+
+struct Config {
+  std::string name;
+  v1::IndexKind index = v1::FLAT;
+  uint32_t d_final = 0;
+  v1::TokenStorageKind storage = v1::FLOAT32;
+  std::vector<uint32_t> candidates;  // sweep
+  std::vector<uint32_t> ef;          // HNSW sweep (with candidates[0])
+  std::vector<uint32_t> nprobe;      // IVF sweep (with candidates[0])
+};
+
+struct Point {
+  std::string config, knob;
+  double recall10 = 0, recall100 = 0, p50_ms = 0, p95_ms = 0, p99_ms = 0, qps2 = 0, qps8 = 0;
+};
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+uint64_t RssBytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+int FreePort() {
+  // Bind-and-release through gRPC is awkward; use a random high port and retry on failure.
+  return 20000 + static_cast<int>((getpid() * 7919 + time(nullptr)) % 20000);
+}
+
+class Bench {
+ public:
+  Bench(const Corpus& corpus, const std::vector<std::vector<uint32_t>>& truth100) : corpus_(corpus), truth_(truth100) {}
+
+  bool StartServer(const std::string& bin) {
+    data_dir_ = std::filesystem::temp_directory_path() / ("chamferdb-bench-" + std::to_string(getpid()));
+    std::filesystem::remove_all(data_dir_);
+    port_ = FreePort();
+    address_ = "127.0.0.1:" + std::to_string(port_);
+    pid_ = fork();
+    if (pid_ == 0) {
+      const std::string log = data_dir_.string() + ".log";
+      freopen(log.c_str(), "w", stdout);
+      freopen(log.c_str(), "a", stderr);
+      execl(bin.c_str(), bin.c_str(), "--listen", address_.c_str(), "--data-dir", data_dir_.c_str(), "--max-message-mb",
+            "256", nullptr);
+      _exit(127);
+    }
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(256 << 20);
+    args.SetMaxSendMessageSize(256 << 20);
+    channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+    return channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  }
+
+  void StopServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+    std::filesystem::remove_all(data_dir_);
+  }
+
+  nlohmann::json Run(const Config& cfg, std::vector<Point>* points) {
+    auto colls = v1::Collections::NewStub(channel_);
+    auto docs = v1::Documents::NewStub(channel_);
+    nlohmann::json row;
+    row["config"] = cfg.name;
+    const uint64_t rss0 = RssBytes(pid_);
+    {
+      grpc::ClientContext ctx;
+      v1::CreateCollectionRequest req;
+      v1::CreateCollectionResponse resp;
+      auto* c = req.mutable_config();
+      c->set_name(cfg.name);
+      c->set_dim(static_cast<uint32_t>(corpus_.dim));
+      c->mutable_fde()->set_d_final(cfg.d_final);
+      c->mutable_index()->set_kind(cfg.index);
+      if (cfg.index == v1::HNSW) c->mutable_index()->set_hnsw_ef_construction(100);
+      if (cfg.index == v1::IVF_PQ) {
+        const uint32_t nlist = std::max<uint32_t>(16, static_cast<uint32_t>(std::sqrt(corpus_.docs.size())));
+        c->mutable_index()->set_ivf_nlist(nlist);
+        c->mutable_index()->set_ivf_train_threshold(std::min<uint32_t>(static_cast<uint32_t>(corpus_.docs.size()), 40 * nlist));
+      }
+      c->set_token_storage(cfg.storage);
+      grpc::Status s = colls->Create(&ctx, req, &resp);
+      if (!s.ok()) {
+        row["error"] = s.error_message();
+        return row;
+      }
+    }
+    // Ingest in batches of 256 from 2 concurrent client threads.
+    const auto t0 = Clock::now();
+    std::atomic<size_t> next{0};
+    std::atomic<bool> failed{false};
+    auto ingest = [&] {
+      for (;;) {
+        const size_t begin = next.fetch_add(256);
+        if (begin >= corpus_.docs.size()) return;
+        v1::UpsertRequest req;
+        req.set_collection(cfg.name);
+        for (size_t i = begin; i < std::min(begin + 256, corpus_.docs.size()); ++i) {
+          auto* d = req.add_documents();
+          d->set_id("d" + std::to_string(i));
+          d->set_num_tokens(static_cast<uint32_t>(corpus_.docs[i].size() / corpus_.dim));
+          d->set_vectors(reinterpret_cast<const char*>(corpus_.docs[i].data()), corpus_.docs[i].size() * 4);
+        }
+        grpc::ClientContext ctx;
+        v1::UpsertResponse resp;
+        if (!docs->Upsert(&ctx, req, &resp).ok()) failed = true;
+      }
+    };
+    std::thread a(ingest), b(ingest);
+    a.join();
+    b.join();
+    const double ingest_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    row["ingest_docs_per_s"] = corpus_.docs.size() / ingest_s;
+    if (failed) row["error"] = "ingest failed";
+    {
+      grpc::ClientContext ctx;
+      v1::GetCollectionRequest req;
+      req.set_name(cfg.name);
+      v1::GetCollectionResponse resp;
+      colls->Get(&ctx, req, &resp);
+      const auto& st = resp.collection().stats();
+      row["bytes_on_disk_per_doc"] = double(st.bytes_on_disk()) / corpus_.docs.size();
+      row["bytes_in_memory_per_doc"] = double(st.bytes_in_memory()) / corpus_.docs.size();
+      row["fde_dim"] = st.fde_dim();
+      row["index_state"] = v1::IndexState_Name(st.index_state());
+    }
+    row["rss_delta_per_doc"] = double(RssBytes(pid_) - std::min(rss0, RssBytes(pid_))) / corpus_.docs.size();
+    // Sweeps.
+    std::vector<std::pair<std::string, v1::SearchRequest>> knobs;
+    auto base = [&](uint32_t cand) {
+      v1::SearchRequest r;
+      r.set_collection(cfg.name);
+      r.set_k(100);
+      r.set_candidates(cand);
+      return r;
+    };
+    for (uint32_t cand : cfg.candidates) knobs.push_back({"candidates=" + std::to_string(cand), base(cand)});
+    for (uint32_t ef : cfg.ef) {
+      auto r = base(cfg.candidates[0]);
+      r.set_ef_search(ef);
+      knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",ef=" + std::to_string(ef), r});
+    }
+    for (uint32_t np : cfg.nprobe) {
+      auto r = base(cfg.candidates[0]);
+      r.set_nprobe(np);
+      knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",nprobe=" + std::to_string(np), r});
+    }
+    for (auto& [knob, req] : knobs) {
+      Point p = Measure(cfg.name, knob, req);
+      points->push_back(p);
+      row["sweep"].push_back({{"knob", knob}, {"recall@10", p.recall10}, {"recall@100", p.recall100}, {"p50_ms", p.p50_ms},
+                              {"p95_ms", p.p95_ms}, {"p99_ms", p.p99_ms}, {"qps_2_clients", p.qps2}, {"qps_8_clients", p.qps8}});
+    }
+    {
+      grpc::ClientContext ctx;
+      v1::DropCollectionRequest req;
+      req.set_name(cfg.name);
+      v1::DropCollectionResponse resp;
+      colls->Drop(&ctx, req, &resp);
+    }
+    return row;
+  }
+
+ private:
+  Point Measure(const std::string& config, const std::string& knob, v1::SearchRequest req) {
+    auto search = v1::Search::NewStub(channel_);
+    Point p;
+    p.config = config;
+    p.knob = knob;
+    const size_t nq = corpus_.queries.size();
+    std::vector<double> lat;
+    double hits10 = 0, hits100 = 0;
+    for (size_t q = 0; q < nq; ++q) {
+      req.mutable_query()->set_num_tokens(static_cast<uint32_t>(corpus_.queries[q].size() / corpus_.dim));
+      req.mutable_query()->set_vectors(reinterpret_cast<const char*>(corpus_.queries[q].data()), corpus_.queries[q].size() * 4);
+      grpc::ClientContext ctx;
+      v1::SearchResponse resp;
+      const auto t = Clock::now();
+      if (!search->Search(&ctx, req, &resp).ok()) continue;
+      lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+      std::vector<uint32_t> got;
+      for (const auto& h : resp.hits()) got.push_back(static_cast<uint32_t>(std::stoul(h.id().substr(1))));
+      const auto& truth = truth_[q];
+      for (size_t i = 0; i < std::min<size_t>(10, got.size()); ++i)
+        hits10 += std::find(truth.begin(), truth.begin() + 10, got[i]) != truth.begin() + 10;
+      for (size_t i = 0; i < got.size(); ++i) hits100 += std::find(truth.begin(), truth.end(), got[i]) != truth.end();
+    }
+    p.recall10 = hits10 / (10.0 * nq);
+    p.recall100 = hits100 / (100.0 * nq);
+    p.p50_ms = Percentile(lat, 0.5);
+    p.p95_ms = Percentile(lat, 0.95);
+    p.p99_ms = Percentile(lat, 0.99);
+    for (int clients : {2, 8}) {
+      std::atomic<size_t> next{0};
+      const size_t total = std::max<size_t>(nq, 2 * clients);
+      const auto t0 = Clock::now();
+      std::vector<std::thread> threads;
+      for (int c = 0; c < clients; ++c) {
+        threads.emplace_back([&, req]() mutable {
+          auto stub = v1::Search::NewStub(channel_);
+          for (size_t i; (i = next.fetch_add(1)) < total;) {
+            const auto& qv = corpus_.queries[i % nq];
+            req.mutable_query()->set_num_tokens(static_cast<uint32_t>(qv.size() / corpus_.dim));
+            req.mutable_query()->set_vectors(reinterpret_cast<const char*>(qv.data()), qv.size() * 4);
+            grpc::ClientContext ctx;
+            v1::SearchResponse resp;
+            stub->Search(&ctx, req, &resp);
+          }
+        });
+      }
+      for (auto& t : threads) t.join();
+      const double qps = total / std::chrono::duration<double>(Clock::now() - t0).count();
+      (clients == 2 ? p.qps2 : p.qps8) = qps;
+    }
+    return p;
+  }
+
+  const Corpus& corpus_;
+  const std::vector<std::vector<uint32_t>>& truth_;
+  std::filesystem::path data_dir_;
+  int port_ = 0;
+  std::string address_;
+  pid_t pid_ = -1;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+int Main(int argc, char** argv) {
+  CorpusSpec spec;
+  std::string server_bin = "build/server/chamferdb", out = "bench/results.json", cache;
+  bool smoke = false;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
+    if (a == "--smoke") smoke = true;
+    else if (a == "--docs") spec.documents = std::stoul(next());
+    else if (a == "--queries") spec.queries = std::stoul(next());
+    else if (a == "--dim") spec.dim = std::stoul(next());
+    else if (a == "--seed") spec.seed = std::stoull(next());
+    else if (a == "--server-bin") server_bin = next();
+    else if (a == "--out") out = next();
+    else if (a == "--cache") cache = next();
+    else if (a == "--only") only = next();
+    else {
+      std::fprintf(stderr, "usage: chamferdb_bench [--smoke] [--docs N] [--queries N] [--dim D] [--seed S] "
+                           "[--server-bin PATH] [--out FILE] [--cache FILE] [--only CONFIG]\n");
+      return 2;
+    }
+  }
+  if (smoke) {
+    spec.documents = 400;
+    spec.queries = 20;
+    spec.dim = 32;
+    spec.topics = 40;
+    spec.min_tokens = 4;
+    spec.max_tokens = 16;
+    spec.query_tokens = 8;
+  }
+  std::fprintf(stderr, "generating %zu documents, %zu queries, dim %zu\n", spec.documents, spec.queries, spec.dim);
+  const Corpus corpus = MakeCorpus(spec);
+  double exact_s = 0;
+  const auto truth = ExactTopK(corpus, 100 < spec.documents ? 100 : spec.documents, cache, &exact_s);
+  std::vector<Config> configs = {
+      {.name = "flat", .index = v1::FLAT, .candidates = {50, 100, 200, 500}},
+      {.name = "flat_f16", .index = v1::FLAT, .storage = v1::FLOAT16, .candidates = {200}},
+      {.name = "flat_dfinal2048", .index = v1::FLAT, .d_final = 2048, .candidates = {100, 200, 500}},
+      // Graph and PQ indexes over 10240-dim vectors are costly to build (HNSW distance
+      // computations, 1280 PQ sub-quantizers): like the paper's compressed FDEs, they run
+      // on the final projection to 2048 dims.
+      {.name = "hnsw_dfinal2048", .index = v1::HNSW, .d_final = 2048, .candidates = {200}, .ef = {64, 128, 256, 512}},
+      {.name = "ivfpq_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .candidates = {200}, .nprobe = {8, 32, 64}},
+  };
+  if (smoke) {
+    for (auto& c : configs) {
+      c.candidates = {100};
+      if (!c.ef.empty()) c.ef = {64};
+      if (!c.nprobe.empty()) c.nprobe = {8};
+    }
+  }
+  Bench bench(corpus, truth);
+  if (!bench.StartServer(server_bin)) {
+    std::fprintf(stderr, "server did not start\n");
+    bench.StopServer();
+    return 1;
+  }
+  nlohmann::json results;
+  results["corpus"] = {{"documents", spec.documents}, {"queries", spec.queries}, {"dim", spec.dim},
+                       {"query_tokens", spec.query_tokens}, {"seed", spec.seed}};
+  results["exact"] = {{"recall@10", 1.0}, {"recall@100", 1.0}, {"ms_per_query_one_core", exact_s * 1000}};
+  std::vector<Point> points;
+  bool ok = true;
+  for (const auto& c : configs) {
+    if (!only.empty() && c.name != only) continue;
+    std::fprintf(stderr, "config %s\n", c.name.c_str());
+    auto row = bench.Run(c, &points);
+    ok = ok && !row.contains("error");
+    results["configs"].push_back(row);
+  }
+  bench.StopServer();
+  std::ofstream(out) << results.dump(2) << "\n";
+  std::printf("%-18s %-26s %9s %10s %8s %8s %8s %8s %8s\n", "config", "knob", "recall@10", "recall@100", "p50 ms",
+              "p99 ms", "qps(2)", "qps(8)", "vs exact");
+  if (exact_s > 0)
+    std::printf("%-18s %-26s %9.3f %10.3f %8.2f %8s %8s %8s %8s\n", "exact", "brute force, 1 core", 1.0, 1.0,
+                exact_s * 1000, "-", "-", "-", "1x");
+  for (const auto& p : points) {
+    std::printf("%-18s %-26s %9.3f %10.3f %8.2f %8.2f %8.0f %8.0f %7.0fx\n", p.config.c_str(), p.knob.c_str(), p.recall10,
+                p.recall100, p.p50_ms, p.p99_ms, p.qps2, p.qps8, exact_s > 0 ? exact_s * 1000 / p.p50_ms : 0.0);
+  }
+  for (const auto& r : results["configs"]) {
+    std::printf("%-18s ingest %.0f docs/s, %.0f B/doc in memory, %.0f B/doc on disk, fde_dim %d\n",
+                r["config"].get<std::string>().c_str(), r.value("ingest_docs_per_s", 0.0),
+                r.value("bytes_in_memory_per_doc", 0.0), r.value("bytes_on_disk_per_doc", 0.0), r.value("fde_dim", 0));
+  }
+  if (smoke) {
+    // The smoke test checks the driver end to end, with a loose quality floor.
+    for (const auto& p : points) {
+      if (p.config == "flat" && p.recall10 < 0.5) ok = false;
+    }
+    std::printf("%d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);
+  }
+  return ok ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace chamferdb::bench
+
+int main(int argc, char** argv) { return chamferdb::bench::Main(argc, argv); }
