@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "kernels/ebv/ebv.h"
 #include "kernels/evonorm/evonorm.h"
 #include "kernels/fno/spectral_conv.h"
 #include "kernels/int8/gemm.h"
@@ -558,7 +559,91 @@ absl::Status DoEvoNorm(const v1::EvoNormRequest& req, v1::EvoNormResponse* resp)
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- EBV
+absl::Status DoEbvGenerate(const v1::EbvGenerateRequest& req, v1::EbvGenerateResponse* resp) {
+  if (req.n() < 1 || req.d() < 1) {
+    return Invalid(fmt::format("n and d must be >= 1, got n = {}, d = {}", req.n(), req.d()));
+  }
+  const double nd = static_cast<double>(req.n()) * static_cast<double>(req.d());
+  if (nd > std::ldexp(1.0, 24)) {
+    return TooMuch(fmt::format("n·d = {:.3g} is over the cap 2^24", nd));
+  }
+  ebv::GenerateParams p;
+  p.n = req.n();
+  p.d = req.d();
+  p.tau = req.has_tau() ? req.tau() : 0.002;
+  if (!(p.tau >= 0.0) || !std::isfinite(p.tau)) return Invalid(fmt::format("tau must be >= 0, got {}", p.tau));
+  p.lr = req.has_lr() ? req.lr() : 1e-3;
+  if (!(p.lr > 0.0) || !std::isfinite(p.lr)) return Invalid(fmt::format("lr must be > 0, got {}", p.lr));
+  if (req.block_rows() < 0) return Invalid("block_rows must be >= 0");
+  p.block_rows = req.block_rows() == 0 ? 130 : req.block_rows();
+  p.seed = req.has_seed() ? req.seed() : 42;
+  switch (req.optimizer()) {
+    case v1::EbvGenerateRequest::QR_IF_N_LE_D: p.optimizer = ebv::Optimizer::kQrIfNLeD; break;
+    case v1::EbvGenerateRequest::OFFICIAL_SGD: p.optimizer = ebv::Optimizer::kOfficialSgd; break;
+    default: return Invalid("optimizer is unknown");
+  }
+  if (req.max_steps() < 0) return Invalid("max_steps must be >= 0");
+  const bool sgd = p.optimizer == ebv::Optimizer::kOfficialSgd || p.n > p.d;
+  const double per_step = 4.0 * static_cast<double>(p.n) * static_cast<double>(p.n) * static_cast<double>(p.d);
+  const double cap = std::ldexp(1.0, 38);
+  if (req.max_steps() == 0) {
+    p.max_steps = static_cast<int64_t>(std::min(100000.0, std::floor(cap / per_step)));
+  } else {
+    p.max_steps = req.max_steps();
+    if (sgd) RETURN_IF_ERROR(CheckWork(per_step * p.max_steps, cap, "EbvGenerate (4·N²·d·max_steps)"));
+  }
+  if (sgd && per_step > cap) return TooMuch("one SGD step of EbvGenerate is over the work cap");
+  const ebv::GenerateResult r = ebv::Generate(p);
+  EncodeF64({req.n(), req.d()}, r.e.data(), resp->mutable_e());
+  resp->set_max_abs_cos(r.stats.max_abs);
+  resp->set_mean_abs_cos(r.stats.mean_abs);
+  resp->set_min_abs_cos(r.stats.min_abs);
+  resp->set_steps(r.steps);
+  resp->set_converged(r.converged);
+  resp->set_welch_bound(r.welch_bound);
+  resp->set_lower_bound(r.lower_bound);
+  resp->set_ratio_to_welch(r.welch_bound > 0 ? r.stats.max_abs / r.welch_bound : 0.0);
+  resp->set_used_qr(r.used_qr);
+  resp->set_final_loss(r.final_loss);
+  return absl::OkStatus();
+}
+
+absl::Status DoEbvClassify(const v1::EbvClassifyRequest& req, v1::EbvClassifyResponse* resp) {
+  RETURN_IF_ERROR(CheckMethod(req.method()));
+  if (!req.has_features() || !req.has_ebv()) return Invalid("features and ebv are required");
+  ASSIGN_OR_RETURN(auto f, DecodeF64(req.features(), "features"));
+  RETURN_IF_ERROR(CheckRank(f.shape, 2, "features"));
+  RETURN_IF_ERROR(CheckFinite(f.data.data(), f.numel(), "features"));
+  ASSIGN_OR_RETURN(auto e, DecodeF64(req.ebv(), "ebv"));
+  RETURN_IF_ERROR(CheckRank(e.shape, 2, "ebv"));
+  RETURN_IF_ERROR(CheckShape(e.shape, {-1, f.shape[1]}, "ebv"));
+  RETURN_IF_ERROR(CheckFinite(e.data.data(), e.numel(), "ebv"));
+  const int64_t b = f.shape[0], n = e.shape[0], d = f.shape[1];
+  if (req.k() < 1 || req.k() > n) return Invalid(fmt::format("k must be in [1, {}], got {}", n, req.k()));
+  const bool naive = req.method() == v1::NUMERIC_METHOD_REFERENCE;
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(b) * n * d, naive ? std::ldexp(1.0, 30) : std::ldexp(1.0, 34),
+                            "EbvClassify (B·N·d)"));
+  if (static_cast<double>(b) * n > static_cast<double>(kMaxTensorElements)) {
+    return TooMuch("EbvClassify: the B × N score matrix is over the tensor cap");
+  }
+  const ebv::Classification c = ebv::Classify(f.data.data(), b, e.data.data(), n, d, req.k(), naive);
+  EncodeI64({b, req.k()}, c.ids.data(), resp->mutable_ids());
+  EncodeF64({b, req.k()}, c.cosines.data(), resp->mutable_cosines());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status NumericKernelsService::EbvGenerate(grpc::ServerContext* ctx, const v1::EbvGenerateRequest* req,
+                                                v1::EbvGenerateResponse* resp) {
+  return RunHandler(ctx, "EbvGenerate", [&] { return DoEbvGenerate(*req, resp); });
+}
+
+grpc::Status NumericKernelsService::EbvClassify(grpc::ServerContext* ctx, const v1::EbvClassifyRequest* req,
+                                                v1::EbvClassifyResponse* resp) {
+  return RunHandler(ctx, "EbvClassify", [&] { return DoEbvClassify(*req, resp); });
+}
 
 grpc::Status NumericKernelsService::EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,
                                             v1::EvoNormResponse* resp) {

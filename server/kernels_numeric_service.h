@@ -29,6 +29,10 @@ class NumericKernelsService : public GeometryKernelsService {
                       v1::SpGemmResponse* resp) override;
   grpc::Status EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,
                        v1::EvoNormResponse* resp) override;
+  grpc::Status EbvGenerate(grpc::ServerContext* ctx, const v1::EbvGenerateRequest* req,
+                           v1::EbvGenerateResponse* resp) override;
+  grpc::Status EbvClassify(grpc::ServerContext* ctx, const v1::EbvClassifyRequest* req,
+                           v1::EbvClassifyResponse* resp) override;
 };
 
 }  // namespace chamferdb

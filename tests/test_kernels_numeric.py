@@ -328,6 +328,47 @@ class NumericKernelsTest(unittest.TestCase):
         self.assertIn("eps", self.assertCode(INV, self.stub.EvoNorm, knp.EvoNormRequest(
             x=T(x), gamma=cvec, beta=cvec, v=cvec, running_var=cvec, eps=-1.0)))
 
+    # ------------------------------------------------------------ EBV
+    def test_ebv_generate_qr_and_sgd_report_true_statistics(self):
+        r = self.stub.EbvGenerate(knp.EbvGenerateRequest(n=40, d=48))
+        e = A(r.e)
+        self.assertTrue(r.used_qr and r.converged)
+        g = e @ e.T
+        np.testing.assert_allclose(np.diag(g), 1.0, atol=1e-12)
+        self.assertLess(np.abs(g - np.eye(40)).max(), 1e-12)
+        r = self.stub.EbvGenerate(knp.EbvGenerateRequest(
+            n=120, d=30, tau=0.25, optimizer=knp.EbvGenerateRequest.OFFICIAL_SGD, max_steps=3000))
+        e = A(r.e)
+        g = np.abs(e @ e.T)
+        np.fill_diagonal(g, 0)
+        self.assertAlmostEqual(r.max_abs_cos, g.max(), places=12)
+        welch = np.sqrt((120 - 30) / (30 * 119))
+        self.assertAlmostEqual(r.welch_bound, welch, places=12)
+        self.assertGreaterEqual(g.max(), welch)
+        self.assertEqual(r.converged, g.max() <= 0.25 + 1e-4)
+        self.assertTrue(r.converged)
+
+    def test_ebv_classify_is_brute_force_argmax(self):
+        rng = np.random.default_rng(9)
+        e = A(self.stub.EbvGenerate(knp.EbvGenerateRequest(n=20, d=24)).e)
+        f = rng.standard_normal((15, 24))
+        r = self.stub.EbvClassify(knp.EbvClassifyRequest(features=T(f), ebv=T(e), k=3))
+        cos = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ e.T
+        ids = A(r.ids)
+        np.testing.assert_array_equal(ids[:, 0], cos.argmax(1))
+        np.testing.assert_allclose(A(r.cosines), np.take_along_axis(cos, ids, 1), atol=1e-12)
+
+    def test_ebv_bad_input(self):
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        self.assertCode(INV, self.stub.EbvGenerate, knp.EbvGenerateRequest(n=0, d=4))
+        self.assertCode(INV, self.stub.EbvGenerate, knp.EbvGenerateRequest(n=4, d=4, lr=-1))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.EbvGenerate,
+                        knp.EbvGenerateRequest(n=5000, d=100, max_steps=100000))
+        self.assertIn("ebv", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
+            features=T(np.ones((2, 3))), ebv=T(np.ones((4, 5))), k=1)))
+        self.assertIn("k", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
+            features=T(np.ones((2, 3))), ebv=T(np.ones((4, 3))), k=5)))
+
 
 if __name__ == "__main__":
     unittest.main()
