@@ -91,6 +91,14 @@ Window::Window(const double* g, size_t m, size_t d, double damp)
   Refactor();
 }
 
+Window::Window(WindowState st)
+    : m_(st.m), d_(st.d), damp_(st.damp), last_(st.next_slot), g_(std::move(st.g)),
+      k_(std::move(st.k)), s_(std::move(st.s)), q_(std::move(st.q)), b_(std::move(st.b)) {}
+
+WindowState Window::State() const {
+  return WindowState{m_, d_, damp_, last_, g_, k_, s_, q_, b_};
+}
+
 void Window::Update(const double* g) {
   std::copy(g, g + d_, g_.begin() + last_ * d_);
   std::vector<double> col(m_);

@@ -44,9 +44,27 @@ void StaticDiag(const StaticFactor& f, double* diag);
 // (F⁻¹)_kl. O(m).
 double StaticEntry(const StaticFactor& f, size_t k, size_t l);
 
+// The complete state of a Window, for callers that keep it outside the process (the RPC
+// layer round-trips it). All matrices row-major; s holds S = U − mI in its upper triangle
+// and b the lower-triangular coefficients.
+struct WindowState {
+  size_t m = 0, d = 0;
+  double damp = 0.0;
+  size_t next_slot = 0;
+  std::vector<double> g;  // m × d
+  std::vector<double> k;  // m × m
+  std::vector<double> s;  // m × m
+  std::vector<double> q;  // m
+  std::vector<double> b;  // m × m
+};
+
 // Sliding window of the last m gradients.
 class Window {
  public:
+  // Restores a window from State(). REQUIRES the sizes in `state` to be consistent.
+  explicit Window(WindowState state);
+  WindowState State() const;
+
   // REQUIRES m ≥ 1, d ≥ 1, damp > 0; g is the initial full window (m × d).
   Window(const double* g, size_t m, size_t d, double damp);
 
