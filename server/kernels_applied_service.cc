@@ -8,6 +8,7 @@
 
 #include "common/status_macros.h"
 #include "kernels/bures/bures.h"
+#include "kernels/insr/insr.h"
 #include "kernels/paths/paths.h"
 #include "kernels/sheaf/sheaf.h"
 #include "server/handler.h"
@@ -851,6 +852,98 @@ grpc::Status AppliedKernelsService::PathDescriptor(grpc::ServerContext* ctx,
       EncodeI32({paths_n, int64_t{k}}, nb.data(), resp->mutable_neighbors());
       EncodeF64({paths_n, int64_t{k}}, sim.data(), resp->mutable_similarities());
     }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AppliedKernelsService::InsrAdvect1D(grpc::ServerContext* ctx,
+                                                 const v1::InsrAdvect1DRequest* req,
+                                                 v1::InsrAdvect1DResponse* resp) {
+  return RunHandler(ctx, "InsrAdvect1D", [&]() -> absl::Status {
+    insr::Siren net;
+    net.hidden = req->has_hidden() ? req->hidden() : 20;
+    net.sine_layers = req->has_sine_layers() ? req->sine_layers() : 3;
+    net.omega = req->has_omega() ? req->omega() : 30.0;
+    if (net.hidden < 1 || net.hidden > 64) return Invalid("hidden: must be in [1, 64]");
+    if (net.sine_layers < 1 || net.sine_layers > 6) return Invalid("sine_layers: must be in [1, 6]");
+    if (!(net.omega > 0) || !std::isfinite(net.omega)) return Invalid("omega: must be > 0");
+    insr::AdvectionProblem prob;
+    prob.a = req->has_a() ? req->a() : 0.25;
+    prob.length = req->has_length() ? req->length() : 4.0;
+    prob.dt = req->has_dt() ? req->dt() : 0.05;
+    if (!std::isfinite(prob.a)) return Invalid("a: not finite");
+    if (!(prob.length > 0) || !std::isfinite(prob.length)) return Invalid("length: must be > 0");
+    if (!(prob.dt > 0) || !std::isfinite(prob.dt)) return Invalid("dt: must be > 0");
+    if (!v1::InsrInitialCondition_IsValid(req->ic())) return Invalid("ic: unknown value");
+    if (!v1::InsrIntegrator_IsValid(req->integrator())) return Invalid("integrator: unknown value");
+    switch (req->ic()) {
+      case v1::INSR_IC_SIN: prob.ic = insr::InitialCondition::kSine; break;
+      case v1::INSR_IC_ZERO: prob.ic = insr::InitialCondition::kZero; break;
+      default: prob.ic = insr::InitialCondition::kGaussian; break;
+    }
+    prob.mu = req->has_mu() ? req->mu() : -1.5;
+    prob.sigma = req->has_sigma() ? req->sigma() : 0.1;
+    prob.k = req->has_k() ? req->k() : 1.0;
+    if (!std::isfinite(prob.mu) || !(prob.sigma > 0) || !std::isfinite(prob.k)) {
+      return Invalid("mu/sigma/k: need finite values and sigma > 0");
+    }
+    const insr::Integrator integ = req->integrator() == v1::INSR_EXPLICIT_EULER
+                                       ? insr::Integrator::kExplicitEuler
+                                   : req->integrator() == v1::INSR_IMPLICIT_EULER
+                                       ? insr::Integrator::kImplicitEuler
+                                       : insr::Integrator::kMidpoint;
+    insr::SolveOptions opt;
+    opt.n_steps = req->n_steps();
+    opt.n_samples = req->has_n_samples() ? req->n_samples() : 5000;
+    opt.max_iters = req->has_max_iters() ? req->max_iters() : 20000;
+    opt.lr = req->has_lr() ? req->lr() : 1e-4;
+    opt.plateau_patience = req->has_plateau_patience() ? req->plateau_patience() : 500;
+    opt.n_eval = req->has_n_eval() ? req->n_eval() : 901;
+    opt.seed = req->seed();
+    if (opt.n_steps < 0 || opt.n_steps > 240) {
+      return absl::ResourceExhaustedError("n_steps: must be in [0, 240]");
+    }
+    if (opt.n_samples < 1 || opt.n_samples > 8192) {
+      return absl::ResourceExhaustedError("n_samples: must be in [1, 8192]");
+    }
+    if (opt.max_iters < 1 || opt.max_iters > 5000) {
+      return absl::ResourceExhaustedError("max_iters: must be in [1, 5000]");
+    }
+    if (!(opt.lr > 0) || !std::isfinite(opt.lr)) return Invalid("lr: must be > 0");
+    if (opt.plateau_patience < 1) return Invalid("plateau_patience: must be ≥ 1");
+    if (opt.n_eval < 2 || opt.n_eval > 8192) return Invalid("n_eval: must be in [2, 8192]");
+    const int64_t params = net.NumParams();
+    const double work = double(opt.n_steps + 1) * opt.max_iters * opt.n_samples * double(params);
+    if (work > double(int64_t{1} << 34)) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "(n_steps+1)·max_iters·n_samples·params = {:.3g} exceeds the cap 2^34", work));
+    }
+    const int32_t fd_points = req->has_fd_points() ? req->fd_points() : static_cast<int32_t>(params);
+    if (fd_points < 3 || fd_points > 100000) return Invalid("fd_points: must be in [3, 100000]");
+    std::vector<double> theta0;
+    if (IsSet(req->theta0())) {
+      ASSIGN_OR_RETURN(theta0, DecodeVectorOf(req->theta0(), "theta0", params));
+    }
+    const insr::SolveResult r = insr::Solve(net, prob, integ, opt, theta0.empty() ? nullptr : &theta0);
+    const std::vector<double> cn = insr::FiniteDifferenceErrors(
+        prob, insr::FdScheme::kCrankNicolsonCentral, fd_points, opt.n_steps, opt.n_eval);
+    const std::vector<double> up = insr::FiniteDifferenceErrors(
+        prob, insr::FdScheme::kImplicitUpwind, fd_points, opt.n_steps, opt.n_eval);
+    for (const insr::StepReport& s : r.steps) {
+      v1::InsrStep* out = resp->add_steps();
+      out->set_step(s.step);
+      out->set_iterations(s.iterations);
+      out->set_final_loss(s.final_loss);
+      out->set_l2_error(s.l2_error);
+      out->set_linf_error(s.linf_error);
+      out->set_mass(s.mass);
+      out->set_fd_cn_l2_error(cn[s.step]);
+      out->set_fd_upwind_l2_error(up[s.step]);
+    }
+    EncodeF64({params}, r.theta.data(), resp->mutable_theta());
+    EncodeF64({static_cast<int64_t>(r.x_eval.size())}, r.x_eval.data(), resp->mutable_x_eval());
+    EncodeF64({static_cast<int64_t>(r.u_eval.size())}, r.u_eval.data(), resp->mutable_u_eval());
+    resp->set_num_params(params);
     return absl::OkStatus();
   });
 }

@@ -46,6 +46,10 @@ class AppliedKernelsService : public NumericKernelsService {
                               v1::RasterizePathsResponse* resp) override;
   grpc::Status PathDescriptor(grpc::ServerContext* ctx, const v1::PathDescriptorRequest* req,
                               v1::PathDescriptorResponse* resp) override;
+
+  // INSR (kernels/insr).
+  grpc::Status InsrAdvect1D(grpc::ServerContext* ctx, const v1::InsrAdvect1DRequest* req,
+                            v1::InsrAdvect1DResponse* resp) override;
 };
 
 }  // namespace chamferdb

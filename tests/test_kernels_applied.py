@@ -439,5 +439,54 @@ class AppliedKernelsTest(unittest.TestCase):
                         ka.PathDescriptorRequest(scene=self.scene([nan])))
 
 
+    # ---------------------------------------------------------------- INSR
+
+    @staticmethod
+    def siren_numpy(theta, x, hidden=20, sine_layers=3, omega=30.0):
+        dims = [1] + [hidden] * sine_layers + [1]
+        h, off = x[None, :], 0
+        for l in range(len(dims) - 1):
+            w = theta[off:off + dims[l] * dims[l + 1]].reshape(dims[l + 1], dims[l])
+            off += dims[l] * dims[l + 1]
+            b = theta[off:off + dims[l + 1]]
+            off += dims[l + 1]
+            z = w @ h + b[:, None]
+            h = np.sin(omega * z) if l + 1 < len(dims) - 1 else z
+        return h[0]
+
+    def test_insr_advect_tracks_analytic_solution(self):
+        r = self.stub.InsrAdvect1D(ka.InsrAdvect1DRequest(
+            n_steps=2, n_samples=256, max_iters=150, lr=1e-3, mu=-0.5, sigma=0.3, seed=3,
+            n_eval=201))
+        self.assertEqual(r.num_params, 901)
+        self.assertEqual([s.step for s in r.steps], [0, 1, 2])
+        theta, x, u = A(r.theta), A(r.x_eval), A(r.u_eval)
+        np.testing.assert_allclose(x, -2 + (np.arange(201) + 0.5) * 4 / 201, rtol=0, atol=1e-14)
+        # The returned weights reproduce u_eval through an independent numpy forward pass.
+        np.testing.assert_allclose(self.siren_numpy(theta, x), u, rtol=0, atol=1e-12)
+        exact = np.exp(-(x - 0.25 * 2 * 0.05 + 0.5) ** 2 / (2 * 0.3 ** 2))
+        self.assertAlmostEqual(r.steps[-1].l2_error, np.sqrt(np.mean((u - exact) ** 2)), places=12)
+        self.assertLess(r.steps[-1].l2_error, 0.05)
+        for s in r.steps:
+            self.assertLess(s.fd_cn_l2_error, s.fd_upwind_l2_error + 1e-12)
+
+    def test_insr_zero_state_stays_zero_and_bad_input(self):
+        theta0 = np.random.default_rng(11).uniform(-0.1, 0.1, 901)
+        theta0[-21:] = 0.0
+        r = self.stub.InsrAdvect1D(ka.InsrAdvect1DRequest(
+            n_steps=2, n_samples=128, max_iters=10, ic=ka.INSR_IC_ZERO, theta0=T(theta0),
+            n_eval=50))
+        self.assertTrue(np.all(A(r.u_eval) == 0.0))
+        np.testing.assert_array_equal(A(r.theta), theta0)
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=1000))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=240, n_samples=8192, max_iters=5000))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=1, max_iters=5, theta0=T(np.zeros(5))))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=1, max_iters=5, dt=-1.0))
+
+
 if __name__ == "__main__":
     unittest.main()
