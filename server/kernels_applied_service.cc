@@ -8,6 +8,8 @@
 
 #include "common/status_macros.h"
 #include "kernels/bures/bures.h"
+#include "kernels/insr/insr.h"
+#include "kernels/paths/paths.h"
 #include "kernels/sheaf/sheaf.h"
 #include "server/handler.h"
 #include "server/tensor_convert.h"
@@ -243,6 +245,80 @@ absl::StatusOr<HostTensor<double>> DecodeFiniteMatrix(const v1::Tensor& t, const
   RETURN_IF_ERROR(CheckShape(h.shape, {rows, cols}, field));
   RETURN_IF_ERROR(CheckFinite(h.data.data(), h.numel(), field));
   return h;
+}
+
+// ------------------------------------------------------------------------------------
+// T2V-NPR paths.
+
+constexpr int64_t kPathMaxPoints = int64_t{1} << 20;
+constexpr int64_t kPathMaxPaths = int64_t{1} << 16;
+constexpr int64_t kPathMaxFlattened = int64_t{1} << 22;
+constexpr int64_t kPathMaxBruteVertices = 20000;
+constexpr int64_t kRasterMaxSide = 4096;
+constexpr int64_t kRasterMaxSamples = int64_t{1} << 30;
+constexpr int64_t kRasterMaxReferenceWork = int64_t{1} << 32;
+
+absl::StatusOr<std::vector<int64_t>> DecodeIndexVector(const v1::Tensor& t, const std::string& field) {
+  std::vector<int64_t> out;
+  std::vector<int64_t> shape;
+  if (t.dtype() == v1::I32) {
+    ASSIGN_OR_RETURN(HostTensor<int32_t> h, DecodeI32(t, field));
+    out.assign(h.data.begin(), h.data.end());
+    shape = h.shape;
+  } else {
+    ASSIGN_OR_RETURN(HostTensor<int64_t> h, DecodeI64(t, field));
+    out = std::move(h.data);
+    shape = h.shape;
+  }
+  RETURN_IF_ERROR(CheckShape(shape, {-1}, field));
+  return out;
+}
+
+// Decodes, validates and (if given) applies the per-path affine transforms.
+absl::StatusOr<paths::Scene> DecodeScene(const v1::PathScene& s) {
+  ASSIGN_OR_RETURN(HostTensor<double> pts, DecodeF64(s.points(), "scene.points"));
+  RETURN_IF_ERROR(CheckShape(pts.shape, {-1, 2}, "scene.points"));
+  if (pts.shape[0] > kPathMaxPoints) {
+    return absl::ResourceExhaustedError(
+        fmt::format("scene.points: {} points exceed the cap {}", pts.shape[0], kPathMaxPoints));
+  }
+  paths::Scene scene;
+  ASSIGN_OR_RETURN(scene.offsets, DecodeIndexVector(s.path_offsets(), "scene.path_offsets"));
+  if (scene.num_paths() < 1) return Invalid("scene.path_offsets: need at least one path");
+  if (scene.num_paths() > kPathMaxPaths) {
+    return absl::ResourceExhaustedError(
+        fmt::format("scene.path_offsets: {} paths exceed the cap {}", scene.num_paths(), kPathMaxPaths));
+  }
+  scene.points.resize(pts.shape[0]);
+  for (int64_t i = 0; i < pts.shape[0]; ++i) scene.points[i] = {pts.data[2 * i], pts.data[2 * i + 1]};
+  absl::Status st = paths::ValidateScene(scene);
+  if (!st.ok()) return Invalid(fmt::format("scene.{}", std::string(st.message())));
+  if (IsSet(s.affine())) {
+    ASSIGN_OR_RETURN(HostTensor<double> aff,
+                     DecodeFiniteMatrix(s.affine(), "scene.affine", scene.num_paths(), 4));
+    std::vector<std::array<double, 4>> rows(scene.num_paths());
+    for (int64_t p = 0; p < scene.num_paths(); ++p) {
+      for (int k = 0; k < 4; ++k) rows[p][k] = aff.data[4 * p + k];
+    }
+    scene = paths::ApplyAffine(scene, rows);
+  }
+  return scene;
+}
+
+absl::StatusOr<double> FlattenTolerance(bool has, double value, int64_t* total_vertices,
+                                        const paths::Scene& scene) {
+  const double tol = has ? value : 0.05;
+  if (!(tol >= 1e-6) || !std::isfinite(tol)) return Invalid("flatten_tolerance: must be ≥ 1e-6");
+  int64_t total = 0;
+  for (int64_t p = 0; p < scene.num_paths(); ++p) {
+    total += paths::EstimateFlattenedVertices(scene.path(p), scene.path_size(p), tol);
+    if (total > kPathMaxFlattened) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "flatten_tolerance: the scene would flatten to more than {} vertices", kPathMaxFlattened));
+    }
+  }
+  *total_vertices = total;
+  return tol;
 }
 
 }  // namespace
@@ -596,6 +672,278 @@ grpc::Status AppliedKernelsService::RankingMetrics(grpc::ServerContext* ctx,
         out->set_hits(sheaf::HitsAtK(pos.data, neg.data, k));
       }
     }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AppliedKernelsService::PathRegularity(grpc::ServerContext* ctx,
+                                                   const v1::PathRegularityRequest* req,
+                                                   v1::PathRegularityResponse* resp) {
+  return RunHandler(ctx, "PathRegularity", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(paths::Scene scene, DecodeScene(req->scene()));
+    paths::RegularityOptions opt;
+    int64_t total = 0;
+    ASSIGN_OR_RETURN(opt.flatten_tolerance,
+                     FlattenTolerance(req->has_flatten_tolerance(), req->flatten_tolerance(),
+                                      &total, scene));
+    opt.samples_per_segment = req->has_samples_per_segment() ? req->samples_per_segment() : 16;
+    if (opt.samples_per_segment < 1 || opt.samples_per_segment > 1024) {
+      return Invalid("samples_per_segment: must be in [1, 1024]");
+    }
+    opt.max_crossings = req->has_max_crossings() ? req->max_crossings() : 1000;
+    if (opt.max_crossings < 0 || opt.max_crossings > 100000) {
+      return Invalid("max_crossings: must be in [0, 100000]");
+    }
+    const double scale = req->has_xing_scale() ? req->xing_scale() : 1e-3;
+    if (!std::isfinite(scale)) return Invalid("xing_scale: not finite");
+    if (!v1::PathMethod_IsValid(req->method())) return Invalid("method: unknown value");
+    opt.brute_force = req->method() == v1::PATH_REFERENCE;
+    double xing_sum = 0;
+    for (int64_t p = 0; p < scene.num_paths(); ++p) {
+      if (opt.brute_force &&
+          paths::EstimateFlattenedVertices(scene.path(p), scene.path_size(p), opt.flatten_tolerance) >
+              kPathMaxBruteVertices) {
+        return absl::ResourceExhaustedError(fmt::format(
+            "method REFERENCE: path {} flattens to more than {} vertices", p, kPathMaxBruteVertices));
+      }
+      const paths::Regularity r = paths::PathRegularity(scene.path(p), scene.path_size(p), opt);
+      v1::PathRegularityResult* out = resp->add_paths();
+      out->set_xing_loss(r.xing_loss);
+      out->set_laplacian(r.laplacian);
+      out->set_laplacian_weighted(r.laplacian_weighted);
+      out->set_self_intersections(r.self_intersections);
+      out->set_degenerate_contacts(r.degenerate_contacts);
+      std::vector<double> cr;
+      for (const paths::Crossing& c : r.crossings) {
+        cr.insert(cr.end(), {double(c.edge_a), double(c.edge_b), c.at.x, c.at.y});
+      }
+      EncodeF64({static_cast<int64_t>(r.crossings.size()), 4}, cr.data(), out->mutable_crossings());
+      out->set_signed_area(r.signed_area);
+      out->set_perimeter(r.perimeter);
+      out->set_turning_number(r.turning_number);
+      out->set_max_curvature(r.max_curvature);
+      out->set_max_g1_defect(r.max_g1_defect);
+      out->set_flattened_vertices(r.flattened_vertices);
+      xing_sum += r.xing_loss;
+    }
+    resp->set_xing_loss_total(scale * xing_sum / static_cast<double>(scene.num_paths()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AppliedKernelsService::RasterizePaths(grpc::ServerContext* ctx,
+                                                   const v1::RasterizePathsRequest* req,
+                                                   v1::RasterizePathsResponse* resp) {
+  return RunHandler(ctx, "RasterizePaths", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(paths::Scene scene, DecodeScene(req->scene()));
+    paths::RasterOptions opt;
+    opt.width = req->width();
+    opt.height = req->height();
+    if (opt.width < 1 || opt.height < 1) return Invalid("width/height: must be ≥ 1");
+    if (opt.width > kRasterMaxSide || opt.height > kRasterMaxSide) {
+      return absl::ResourceExhaustedError(
+          fmt::format("width/height: {}x{} exceeds {}", opt.width, opt.height, kRasterMaxSide));
+    }
+    opt.samples = req->has_samples() ? req->samples() : 4;
+    if (opt.samples < 1) return Invalid("samples: must be ≥ 1");
+    if (opt.samples > 16) return absl::ResourceExhaustedError("samples: must be ≤ 16");
+    const int64_t sample_count = int64_t{opt.width} * opt.height * opt.samples * opt.samples;
+    if (sample_count > kRasterMaxSamples) {
+      return absl::ResourceExhaustedError("width·height·samples² exceeds the cap 2^30");
+    }
+    if (!v1::PathFillRule_IsValid(req->fill_rule())) return Invalid("fill_rule: unknown value");
+    if (!v1::PathMethod_IsValid(req->method())) return Invalid("method: unknown value");
+    opt.fill_rule = req->fill_rule() == v1::PATH_EVENODD ? paths::FillRule::kEvenOdd
+                                                          : paths::FillRule::kNonZero;
+    int64_t total = 0;
+    ASSIGN_OR_RETURN(opt.flatten_tolerance,
+                     FlattenTolerance(req->has_flatten_tolerance(), req->flatten_tolerance(),
+                                      &total, scene));
+    const bool reference = req->method() == v1::PATH_REFERENCE;
+    if (reference && static_cast<double>(sample_count) * static_cast<double>(total) >
+                         static_cast<double>(kRasterMaxReferenceWork)) {
+      return absl::ResourceExhaustedError(
+          "method REFERENCE: width·height·samples²·vertices exceeds the cap 2^32");
+    }
+    std::vector<std::array<double, 4>> rgba(scene.num_paths(), {0, 0, 0, 1});
+    if (IsSet(req->rgba())) {
+      ASSIGN_OR_RETURN(HostTensor<double> c, DecodeFiniteMatrix(req->rgba(), "rgba", scene.num_paths(), 4));
+      for (int64_t p = 0; p < scene.num_paths(); ++p) {
+        for (int k = 0; k < 4; ++k) {
+          const double v = c.data[4 * p + k];
+          if (v < 0 || v > 1) return Invalid(fmt::format("rgba[{}][{}] = {} is outside [0, 1]", p, k, v));
+          rgba[p][k] = v;
+        }
+      }
+    }
+    const std::vector<float> img = paths::RasterizeScene(scene, rgba, opt, reference);
+    const std::vector<int64_t> shape = {opt.height, opt.width, 4};
+    EncodeF32(shape, img.data(), resp->mutable_image());
+    std::string u8(img.size(), '\0');
+    for (size_t i = 0; i < img.size(); i += 4) {
+      const float a = img[i + 3];
+      for (int k = 0; k < 4; ++k) {
+        const float straight = k == 3 ? a : (a > 0 ? img[i + k] / a : 0.0f);
+        u8[i + k] = static_cast<char>(std::lround(std::clamp(straight, 0.0f, 1.0f) * 255.0f));
+      }
+    }
+    v1::Tensor* t = resp->mutable_image_u8();
+    for (int64_t d : shape) t->add_shape(d);
+    t->set_dtype(v1::U8);
+    t->set_data(std::move(u8));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AppliedKernelsService::PathDescriptor(grpc::ServerContext* ctx,
+                                                   const v1::PathDescriptorRequest* req,
+                                                   v1::PathDescriptorResponse* resp) {
+  return RunHandler(ctx, "PathDescriptor", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(paths::Scene scene, DecodeScene(req->scene()));
+    paths::DescriptorOptions opt;
+    opt.resample = req->has_resample() ? req->resample() : 128;
+    opt.harmonics = req->has_harmonics() ? req->harmonics() : 16;
+    opt.raster = req->has_raster() ? req->raster() : 32;
+    if (opt.resample < 8 || opt.resample > 4096) return Invalid("resample: must be in [8, 4096]");
+    if (opt.harmonics < 1 || opt.harmonics > opt.resample / 2) {
+      return Invalid("harmonics: must be in [1, resample/2]");
+    }
+    if (opt.raster < 0 || opt.raster > 128) return Invalid("raster: must be in [0, 128]");
+    const int64_t paths_n = scene.num_paths();
+    if (req->top_k() < 0 || req->top_k() > paths_n - 1) {
+      return Invalid(fmt::format("top_k: must be in [0, {}]", paths_n - 1));
+    }
+    int64_t total = 0;
+    for (int64_t p = 0; p < paths_n; ++p) {
+      total += paths::EstimateFlattenedVertices(
+          scene.path(p), scene.path_size(p),
+          paths::DescriptorFlattenTolerance(scene.path(p), scene.path_size(p)));
+      if (total > kPathMaxFlattened) {
+        return absl::ResourceExhaustedError(fmt::format(
+            "scene: the paths would flatten to more than {} vertices", kPathMaxFlattened));
+      }
+    }
+    std::vector<std::vector<double>> desc(paths_n);
+    for (int64_t p = 0; p < paths_n; ++p) {
+      desc[p] = paths::PathDescriptor(scene.path(p), scene.path_size(p), opt);
+    }
+    const int64_t dim = static_cast<int64_t>(desc[0].size());
+    std::vector<double> flat;
+    flat.reserve(paths_n * dim);
+    for (const auto& d : desc) flat.insert(flat.end(), d.begin(), d.end());
+    EncodeF64({paths_n, dim}, flat.data(), resp->mutable_descriptors());
+    const int32_t k = req->top_k();
+    if (k > 0) {
+      std::vector<int32_t> nb(paths_n * k);
+      std::vector<double> sim(paths_n * k);
+      for (int64_t p = 0; p < paths_n; ++p) {
+        std::vector<std::pair<double, int32_t>> cand;
+        for (int64_t q = 0; q < paths_n; ++q) {
+          if (q == p) continue;
+          double dot = 0;
+          for (int64_t j = 0; j < dim; ++j) dot += desc[p][j] * desc[q][j];
+          cand.emplace_back(dot, static_cast<int32_t>(q));
+        }
+        std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), [](const auto& a, const auto& b) {
+          return a.first > b.first || (a.first == b.first && a.second < b.second);
+        });
+        for (int32_t r = 0; r < k; ++r) nb[p * k + r] = cand[r].second, sim[p * k + r] = cand[r].first;
+      }
+      EncodeI32({paths_n, int64_t{k}}, nb.data(), resp->mutable_neighbors());
+      EncodeF64({paths_n, int64_t{k}}, sim.data(), resp->mutable_similarities());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status AppliedKernelsService::InsrAdvect1D(grpc::ServerContext* ctx,
+                                                 const v1::InsrAdvect1DRequest* req,
+                                                 v1::InsrAdvect1DResponse* resp) {
+  return RunHandler(ctx, "InsrAdvect1D", [&]() -> absl::Status {
+    insr::Siren net;
+    net.hidden = req->has_hidden() ? req->hidden() : 20;
+    net.sine_layers = req->has_sine_layers() ? req->sine_layers() : 3;
+    net.omega = req->has_omega() ? req->omega() : 30.0;
+    if (net.hidden < 1 || net.hidden > 64) return Invalid("hidden: must be in [1, 64]");
+    if (net.sine_layers < 1 || net.sine_layers > 6) return Invalid("sine_layers: must be in [1, 6]");
+    if (!(net.omega > 0) || !std::isfinite(net.omega)) return Invalid("omega: must be > 0");
+    insr::AdvectionProblem prob;
+    prob.a = req->has_a() ? req->a() : 0.25;
+    prob.length = req->has_length() ? req->length() : 4.0;
+    prob.dt = req->has_dt() ? req->dt() : 0.05;
+    if (!std::isfinite(prob.a)) return Invalid("a: not finite");
+    if (!(prob.length > 0) || !std::isfinite(prob.length)) return Invalid("length: must be > 0");
+    if (!(prob.dt > 0) || !std::isfinite(prob.dt)) return Invalid("dt: must be > 0");
+    if (!v1::InsrInitialCondition_IsValid(req->ic())) return Invalid("ic: unknown value");
+    if (!v1::InsrIntegrator_IsValid(req->integrator())) return Invalid("integrator: unknown value");
+    switch (req->ic()) {
+      case v1::INSR_IC_SIN: prob.ic = insr::InitialCondition::kSine; break;
+      case v1::INSR_IC_ZERO: prob.ic = insr::InitialCondition::kZero; break;
+      default: prob.ic = insr::InitialCondition::kGaussian; break;
+    }
+    prob.mu = req->has_mu() ? req->mu() : -1.5;
+    prob.sigma = req->has_sigma() ? req->sigma() : 0.1;
+    prob.k = req->has_k() ? req->k() : 1.0;
+    if (!std::isfinite(prob.mu) || !(prob.sigma > 0) || !std::isfinite(prob.k)) {
+      return Invalid("mu/sigma/k: need finite values and sigma > 0");
+    }
+    const insr::Integrator integ = req->integrator() == v1::INSR_EXPLICIT_EULER
+                                       ? insr::Integrator::kExplicitEuler
+                                   : req->integrator() == v1::INSR_IMPLICIT_EULER
+                                       ? insr::Integrator::kImplicitEuler
+                                       : insr::Integrator::kMidpoint;
+    insr::SolveOptions opt;
+    opt.n_steps = req->n_steps();
+    opt.n_samples = req->has_n_samples() ? req->n_samples() : 5000;
+    opt.max_iters = req->has_max_iters() ? req->max_iters() : 20000;
+    opt.lr = req->has_lr() ? req->lr() : 1e-4;
+    opt.plateau_patience = req->has_plateau_patience() ? req->plateau_patience() : 500;
+    opt.n_eval = req->has_n_eval() ? req->n_eval() : 901;
+    opt.seed = req->seed();
+    if (opt.n_steps < 0 || opt.n_steps > 240) {
+      return absl::ResourceExhaustedError("n_steps: must be in [0, 240]");
+    }
+    if (opt.n_samples < 1 || opt.n_samples > 8192) {
+      return absl::ResourceExhaustedError("n_samples: must be in [1, 8192]");
+    }
+    if (opt.max_iters < 1 || opt.max_iters > 5000) {
+      return absl::ResourceExhaustedError("max_iters: must be in [1, 5000]");
+    }
+    if (!(opt.lr > 0) || !std::isfinite(opt.lr)) return Invalid("lr: must be > 0");
+    if (opt.plateau_patience < 1) return Invalid("plateau_patience: must be ≥ 1");
+    if (opt.n_eval < 2 || opt.n_eval > 8192) return Invalid("n_eval: must be in [2, 8192]");
+    const int64_t params = net.NumParams();
+    const double work = double(opt.n_steps + 1) * opt.max_iters * opt.n_samples * double(params);
+    if (work > double(int64_t{1} << 34)) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "(n_steps+1)·max_iters·n_samples·params = {:.3g} exceeds the cap 2^34", work));
+    }
+    const int32_t fd_points = req->has_fd_points() ? req->fd_points() : static_cast<int32_t>(params);
+    if (fd_points < 3 || fd_points > 100000) return Invalid("fd_points: must be in [3, 100000]");
+    std::vector<double> theta0;
+    if (IsSet(req->theta0())) {
+      ASSIGN_OR_RETURN(theta0, DecodeVectorOf(req->theta0(), "theta0", params));
+    }
+    const insr::SolveResult r = insr::Solve(net, prob, integ, opt, theta0.empty() ? nullptr : &theta0);
+    const std::vector<double> cn = insr::FiniteDifferenceErrors(
+        prob, insr::FdScheme::kCrankNicolsonCentral, fd_points, opt.n_steps, opt.n_eval);
+    const std::vector<double> up = insr::FiniteDifferenceErrors(
+        prob, insr::FdScheme::kImplicitUpwind, fd_points, opt.n_steps, opt.n_eval);
+    for (const insr::StepReport& s : r.steps) {
+      v1::InsrStep* out = resp->add_steps();
+      out->set_step(s.step);
+      out->set_iterations(s.iterations);
+      out->set_final_loss(s.final_loss);
+      out->set_l2_error(s.l2_error);
+      out->set_linf_error(s.linf_error);
+      out->set_mass(s.mass);
+      out->set_fd_cn_l2_error(cn[s.step]);
+      out->set_fd_upwind_l2_error(up[s.step]);
+    }
+    EncodeF64({params}, r.theta.data(), resp->mutable_theta());
+    EncodeF64({static_cast<int64_t>(r.x_eval.size())}, r.x_eval.data(), resp->mutable_x_eval());
+    EncodeF64({static_cast<int64_t>(r.u_eval.size())}, r.u_eval.data(), resp->mutable_u_eval());
+    resp->set_num_params(params);
     return absl::OkStatus();
   });
 }

@@ -38,6 +38,18 @@ class AppliedKernelsService : public NumericKernelsService {
                              v1::RecommendTopKResponse* resp) override;
   grpc::Status RankingMetrics(grpc::ServerContext* ctx, const v1::RankingMetricsRequest* req,
                               v1::RankingMetricsResponse* resp) override;
+
+  // T2V-NPR path geometry (kernels/paths).
+  grpc::Status PathRegularity(grpc::ServerContext* ctx, const v1::PathRegularityRequest* req,
+                              v1::PathRegularityResponse* resp) override;
+  grpc::Status RasterizePaths(grpc::ServerContext* ctx, const v1::RasterizePathsRequest* req,
+                              v1::RasterizePathsResponse* resp) override;
+  grpc::Status PathDescriptor(grpc::ServerContext* ctx, const v1::PathDescriptorRequest* req,
+                              v1::PathDescriptorResponse* resp) override;
+
+  // INSR (kernels/insr).
+  grpc::Status InsrAdvect1D(grpc::ServerContext* ctx, const v1::InsrAdvect1DRequest* req,
+                            v1::InsrAdvect1DResponse* resp) override;
 };
 
 }  // namespace chamferdb

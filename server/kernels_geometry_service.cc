@@ -10,6 +10,7 @@
 
 #include "common/status_macros.h"
 #include "kernels/gaunt/gaunt.h"
+#include "kernels/sgcn/sgcn.h"
 #include "kernels/sphere/frames.h"
 #include "kernels/tinv/invariant_mds.h"
 #include "kernels/vfn/vfn.h"
@@ -226,6 +227,8 @@ constexpr int64_t kVfnMaxKnnResidues = 16384;
 constexpr int64_t kVfnMaxAllPairsResidues = 4096;
 constexpr int64_t kVfnMaxEdges = int64_t{1} << 24;
 constexpr double kVfnMaxWork = 17179869184.0;  // 2^34
+// Output elements per request (all response tensors together): 2^25 (256 MB).
+constexpr double kVfnMaxOutput = 33554432.0;
 
 // Integer tensor as int64 (I64 or I32 accepted).
 absl::StatusOr<HostTensor<int64_t>> DecodeIndex(const v1::Tensor& t, std::string_view field) {
@@ -375,6 +378,12 @@ absl::Status RunVFNEdgeFeatures(const v1::VFNEdgeFeaturesRequest& req,
         "edges: estimated work {:.3g} flops (E = {}, K = {}, K' = {}) exceeds the cap {:.3g}",
         work, e, k, kp, kVfnMaxWork));
   }
+  const double output = static_cast<double>(e) * kp * (7 + g);
+  if (output > kVfnMaxOutput) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "edges: output of {:.3g} elements (E = {}, K' = {}, G = {}) exceeds the cap {:.3g}",
+        output, e, kp, g, kVfnMaxOutput));
+  }
   vfn::EdgeFeatureParams p;
   p.k = static_cast<int>(k);
   p.kp = static_cast<int>(kp);
@@ -444,6 +453,11 @@ absl::Status RunVFNAggregate(const v1::VFNAggregateRequest& req, v1::VFNAggregat
     return absl::ResourceExhaustedError(fmt::format(
         "logits: estimated work {:.3g} flops exceeds the cap {:.3g}", work, kVfnMaxWork));
   }
+  const double output = static_cast<double>(e) * h + static_cast<double>(f.n) * h * (d + 3 * kv);
+  if (output > kVfnMaxOutput) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "logits: output of {:.3g} elements exceeds the cap {:.3g}", output, kVfnMaxOutput));
+  }
   const vfn::Frames frames{f.n, f.rot.data(), f.trans.data(),
                            req.has_coord_scale() ? req.coord_scale() : 1.0};
   std::vector<double> alpha(e * h), os(f.n * h * d), ov(f.n * h * kv * 3);
@@ -465,7 +479,172 @@ absl::Status RunVFNAggregate(const v1::VFNAggregateRequest& req, v1::VFNAggregat
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- S-GCN helpers
+
+constexpr int64_t kSgcnMaxResidues = 65536;
+constexpr int64_t kSgcnMaxEdges = int64_t{1} << 22;
+// Output elements per request (E·(L+1)², the largest response tensor): 2^24 (128 MB).
+constexpr int64_t kSgcnMaxOutput = int64_t{1} << 24;
+constexpr double kSgcnMaxWork = 17179869184.0;  // 2^34
+
+absl::StatusOr<sgcn::SgcnMethod> ToSgcnMethod(v1::SgcnMethod m, int64_t n) {
+  switch (m) {
+    case v1::SGCN_METHOD_FAST: return sgcn::SgcnMethod::kFast;
+    case v1::SGCN_METHOD_NAIVE:
+      if (n > sgcn::kMaxNaiveResidues) {
+        return absl::ResourceExhaustedError(fmt::format(
+            "method naive builds dense R×R matrices: R = {} exceeds {}", n,
+            sgcn::kMaxNaiveResidues));
+      }
+      return sgcn::SgcnMethod::kNaive;
+    default: break;
+  }
+  return absl::InvalidArgumentError("method: unknown value");
+}
+
+// Decodes the graph spec and builds the features.
+absl::StatusOr<sgcn::GraphFeatures> BuildGraph(const v1::SphericalGraphSpec& spec,
+                                               v1::SgcnMethod wire_method, int threads,
+                                               sgcn::SgcnMethod* method) {
+  ASSIGN_OR_RETURN(HostTensor<double> bb, DecodeReal(spec.backbone(), "graph.backbone", {-1, 3, 3}));
+  const int64_t n = bb.shape[0];
+  if (n < 1) return absl::InvalidArgumentError("graph.backbone: R must be ≥ 1");
+  if (n > kSgcnMaxResidues) {
+    return absl::ResourceExhaustedError(
+        fmt::format("graph.backbone: R = {} exceeds {}", n, kSgcnMaxResidues));
+  }
+  ASSIGN_OR_RETURN(*method, ToSgcnMethod(wire_method, n));
+  sgcn::FeatureOptions o;
+  o.lmax = spec.has_lmax() ? spec.lmax() : 4;
+  o.threads = threads;
+  if (o.lmax < 0 || o.lmax > sgcn::kMaxDegree) {
+    return absl::InvalidArgumentError(
+        fmt::format("graph.lmax must be in [0, {}]; got {}", sgcn::kMaxDegree, o.lmax));
+  }
+  o.max_edges = std::min<int64_t>(kSgcnMaxEdges, kSgcnMaxOutput / ((o.lmax + 1) * (o.lmax + 1)));
+  if (!(spec.cutoff() >= 0) || !std::isfinite(spec.cutoff())) {
+    return absl::InvalidArgumentError("graph.cutoff must be finite and ≥ 0");
+  }
+  o.cutoff = spec.cutoff();
+  HostTensor<int64_t> edges;
+  if (spec.has_edges()) {
+    ASSIGN_OR_RETURN(edges, DecodeIndex(spec.edges(), "graph.edges"));
+    RETURN_IF_ERROR(CheckShape(edges.shape, {-1, 2}, "graph.edges"));
+    if (edges.shape[0] > o.max_edges) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "graph.edges: E = {} exceeds {} (E·(L+1)² ≤ {})", edges.shape[0], o.max_edges,
+          kSgcnMaxOutput));
+    }
+    o.edges = edges.data.data();
+    o.e = edges.shape[0];
+  }
+  HostTensor<double> weight, centres;
+  switch (spec.radial()) {
+    case v1::SGCN_RADIAL_NONE: o.radial = sgcn::Radial::kNone; break;
+    case v1::SGCN_RADIAL_EDGE_WEIGHT: {
+      o.radial = sgcn::Radial::kEdgeWeight;
+      if (!spec.has_edges()) {
+        return absl::InvalidArgumentError("graph.edge_weight needs explicit graph.edges");
+      }
+      ASSIGN_OR_RETURN(weight, DecodeReal(spec.edge_weight(), "graph.edge_weight", {o.e}));
+      o.edge_weight = weight.data.data();
+      break;
+    }
+    case v1::SGCN_RADIAL_RBF: {
+      o.radial = sgcn::Radial::kRbf;
+      ASSIGN_OR_RETURN(centres, DecodeReal(spec.rbf_centres(), "graph.rbf_centres", {-1}));
+      if (centres.shape[0] < 1 || centres.shape[0] > 64) {
+        return absl::InvalidArgumentError("graph.rbf_centres: need 1..64 centres");
+      }
+      o.rbf_centres = centres.data;
+      o.rbf_width = spec.rbf_width();
+      break;
+    }
+    default: return absl::InvalidArgumentError("graph.radial: unknown value");
+  }
+  sgcn::GraphFeatures g;
+  RETURN_IF_ERROR(sgcn::SphericalGraphFeatures(n, bb.data.data(), o, *method, &g));
+  return g;
+}
+
+absl::Status RunSphericalGraphFeatures(const v1::SphericalGraphFeaturesRequest& req,
+                                       v1::SphericalGraphFeaturesResponse* resp) {
+  sgcn::SgcnMethod method;
+  ASSIGN_OR_RETURN(sgcn::GraphFeatures g,
+                   BuildGraph(req.graph(), req.method(), RequestThreads(req.threads()), &method));
+  const int64_t e = g.num_edges();
+  EncodeF64({g.n, 3, 3}, g.rot.data(), resp->mutable_rot());
+  EncodeF64({g.n, 3}, g.origin.data(), resp->mutable_origin());
+  EncodeI64({e, 2}, g.edges.data(), resp->mutable_edges());
+  EncodeF64({e, 3}, g.local.data(), resp->mutable_local());
+  EncodeF64({e, 3}, g.sph.data(), resp->mutable_sph());
+  EncodeF64({e, (g.lmax + 1) * (g.lmax + 1)}, g.y.data(), resp->mutable_y());
+  EncodeF64({e, g.kr}, g.rad.data(), resp->mutable_rad());
+  return absl::OkStatus();
+}
+
+absl::Status RunSphericalGraphConv(const v1::SphericalGraphConvRequest& req,
+                                   v1::SphericalGraphConvResponse* resp) {
+  sgcn::SgcnMethod method;
+  const int threads = RequestThreads(req.threads());
+  ASSIGN_OR_RETURN(sgcn::GraphFeatures g, BuildGraph(req.graph(), req.method(), threads, &method));
+  ASSIGN_OR_RETURN(HostTensor<double> x, DecodeReal(req.x(), "x", {g.n, -1}));
+  const int64_t f = x.shape[1];
+  ASSIGN_OR_RETURN(HostTensor<double> w0, DecodeReal(req.w0(), "w0", {f, -1}));
+  const int64_t fp = w0.shape[1];
+  const int64_t nt = static_cast<int64_t>(g.lmax + 1) * (g.lmax + 1) * g.kr;
+  ASSIGN_OR_RETURN(HostTensor<double> w, DecodeReal(req.w(), "w", {nt, f, fp}));
+  if (f < 1 || fp < 1) return absl::InvalidArgumentError("x / w0: F and F' must be ≥ 1");
+  HostTensor<double> bias;
+  if (req.has_bias()) {
+    ASSIGN_OR_RETURN(bias, DecodeReal(req.bias(), "bias", {fp}));
+  }
+  const double e = static_cast<double>(g.num_edges());
+  const double work = 2.0 * e * nt * f + 2.0 * g.n * (nt + 1) * f * fp +
+                      (method == sgcn::SgcnMethod::kNaive
+                           ? 2.0 * nt * (static_cast<double>(g.n) * g.n * fp + g.n * f * fp)
+                           : 0.0);
+  if (work > kSgcnMaxWork) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "x: estimated work {:.3g} flops exceeds the cap {:.3g}", work, kSgcnMaxWork));
+  }
+  sgcn::ConvParams p;
+  p.f = static_cast<int>(f);
+  p.fp = static_cast<int>(fp);
+  p.x = x.data.data();
+  p.w0 = w0.data.data();
+  p.w = w.data.data();
+  p.bias = req.has_bias() ? bias.data.data() : nullptr;
+  switch (req.activation()) {
+    case v1::SGCN_ACTIVATION_NONE: p.activation = sgcn::Activation::kNone; break;
+    case v1::SGCN_ACTIVATION_RELU: p.activation = sgcn::Activation::kRelu; break;
+    case v1::SGCN_ACTIVATION_ELU: p.activation = sgcn::Activation::kElu; break;
+    default: return absl::InvalidArgumentError("activation: unknown value");
+  }
+  p.normalize_rows = req.normalize_rows();
+  p.threads = threads;
+  std::vector<double> h(g.n * fp);
+  RETURN_IF_ERROR(sgcn::SphericalGraphConv(g, p, method, h.data()));
+  EncodeLike(req.x(), {g.n, fp}, h, resp->mutable_h());
+  EncodeI64({g.num_edges(), 2}, g.edges.data(), resp->mutable_edges());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status GeometryKernelsService::SphericalGraphFeatures(
+    grpc::ServerContext* ctx, const v1::SphericalGraphFeaturesRequest* req,
+    v1::SphericalGraphFeaturesResponse* resp) {
+  return RunHandler(ctx, "SphericalGraphFeatures",
+                    [&]() -> absl::Status { return RunSphericalGraphFeatures(*req, resp); });
+}
+
+grpc::Status GeometryKernelsService::SphericalGraphConv(grpc::ServerContext* ctx,
+                                                        const v1::SphericalGraphConvRequest* req,
+                                                        v1::SphericalGraphConvResponse* resp) {
+  return RunHandler(ctx, "SphericalGraphConv",
+                    [&]() -> absl::Status { return RunSphericalGraphConv(*req, resp); });
+}
 
 grpc::Status GeometryKernelsService::VFNEdgeFeatures(grpc::ServerContext* ctx,
                                                      const v1::VFNEdgeFeaturesRequest* req,

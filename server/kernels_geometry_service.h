@@ -26,6 +26,13 @@ class GeometryKernelsService : public v1::Kernels::Service {
                                v1::VFNEdgeFeaturesResponse* resp) override;
   grpc::Status VFNAggregate(grpc::ServerContext* ctx, const v1::VFNAggregateRequest* req,
                             v1::VFNAggregateResponse* resp) override;
+  // S-GCN features and convolution (kernels/sgcn/sgcn.h).
+  grpc::Status SphericalGraphFeatures(grpc::ServerContext* ctx,
+                                      const v1::SphericalGraphFeaturesRequest* req,
+                                      v1::SphericalGraphFeaturesResponse* resp) override;
+  grpc::Status SphericalGraphConv(grpc::ServerContext* ctx,
+                                  const v1::SphericalGraphConvRequest* req,
+                                  v1::SphericalGraphConvResponse* resp) override;
 };
 
 }  // namespace chamferdb

@@ -8,12 +8,14 @@
 #include <thread>
 
 #include "common/status_macros.h"
+#include "kernels/ebv/ebv.h"
 #include "kernels/evonorm/evonorm.h"
 #include "kernels/fno/spectral_conv.h"
 #include "kernels/int8/gemm.h"
 #include "kernels/int8/maxsim.h"
 #include "kernels/int8/mixed_linear.h"
 #include "kernels/int8/quantize.h"
+#include "kernels/mfac/mfac.h"
 #include "kernels/spgemm/spgemm.h"
 #include "server/handler.h"
 #include "server/tensor_convert.h"
@@ -558,7 +560,305 @@ absl::Status DoEvoNorm(const v1::EvoNormRequest& req, v1::EvoNormResponse* resp)
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- EBV
+absl::Status DoEbvGenerate(const v1::EbvGenerateRequest& req, v1::EbvGenerateResponse* resp) {
+  if (req.n() < 1 || req.d() < 1) {
+    return Invalid(fmt::format("n and d must be >= 1, got n = {}, d = {}", req.n(), req.d()));
+  }
+  const double nd = static_cast<double>(req.n()) * static_cast<double>(req.d());
+  if (nd > std::ldexp(1.0, 24)) {
+    return TooMuch(fmt::format("n·d = {:.3g} is over the cap 2^24", nd));
+  }
+  ebv::GenerateParams p;
+  p.n = req.n();
+  p.d = req.d();
+  p.tau = req.has_tau() ? req.tau() : 0.002;
+  if (!(p.tau >= 0.0) || !std::isfinite(p.tau)) return Invalid(fmt::format("tau must be >= 0, got {}", p.tau));
+  p.lr = req.has_lr() ? req.lr() : 1e-3;
+  if (!(p.lr > 0.0) || !std::isfinite(p.lr)) return Invalid(fmt::format("lr must be > 0, got {}", p.lr));
+  if (req.block_rows() < 0) return Invalid("block_rows must be >= 0");
+  p.block_rows = req.block_rows() == 0 ? 130 : req.block_rows();
+  p.seed = req.has_seed() ? req.seed() : 42;
+  switch (req.optimizer()) {
+    case v1::EbvGenerateRequest::QR_IF_N_LE_D: p.optimizer = ebv::Optimizer::kQrIfNLeD; break;
+    case v1::EbvGenerateRequest::OFFICIAL_SGD: p.optimizer = ebv::Optimizer::kOfficialSgd; break;
+    default: return Invalid("optimizer is unknown");
+  }
+  if (req.max_steps() < 0) return Invalid("max_steps must be >= 0");
+  const bool sgd = p.optimizer == ebv::Optimizer::kOfficialSgd || p.n > p.d;
+  const double per_step = 4.0 * static_cast<double>(p.n) * static_cast<double>(p.n) * static_cast<double>(p.d);
+  const double cap = std::ldexp(1.0, 38);
+  if (req.max_steps() == 0) {
+    p.max_steps = static_cast<int64_t>(std::min(100000.0, std::floor(cap / per_step)));
+  } else {
+    p.max_steps = req.max_steps();
+    if (sgd) RETURN_IF_ERROR(CheckWork(per_step * p.max_steps, cap, "EbvGenerate (4·N²·d·max_steps)"));
+  }
+  if (sgd && per_step > cap) return TooMuch("one SGD step of EbvGenerate is over the work cap");
+  const ebv::GenerateResult r = ebv::Generate(p);
+  EncodeF64({req.n(), req.d()}, r.e.data(), resp->mutable_e());
+  resp->set_max_abs_cos(r.stats.max_abs);
+  resp->set_mean_abs_cos(r.stats.mean_abs);
+  resp->set_min_abs_cos(r.stats.min_abs);
+  resp->set_steps(r.steps);
+  resp->set_converged(r.converged);
+  resp->set_welch_bound(r.welch_bound);
+  resp->set_lower_bound(r.lower_bound);
+  resp->set_ratio_to_welch(r.welch_bound > 0 ? r.stats.max_abs / r.welch_bound : 0.0);
+  resp->set_used_qr(r.used_qr);
+  resp->set_final_loss(r.final_loss);
+  return absl::OkStatus();
+}
+
+absl::Status DoEbvClassify(const v1::EbvClassifyRequest& req, v1::EbvClassifyResponse* resp) {
+  RETURN_IF_ERROR(CheckMethod(req.method()));
+  if (!req.has_features() || !req.has_ebv()) return Invalid("features and ebv are required");
+  ASSIGN_OR_RETURN(auto f, DecodeF64(req.features(), "features"));
+  RETURN_IF_ERROR(CheckRank(f.shape, 2, "features"));
+  RETURN_IF_ERROR(CheckFinite(f.data.data(), f.numel(), "features"));
+  ASSIGN_OR_RETURN(auto e, DecodeF64(req.ebv(), "ebv"));
+  RETURN_IF_ERROR(CheckRank(e.shape, 2, "ebv"));
+  RETURN_IF_ERROR(CheckShape(e.shape, {-1, f.shape[1]}, "ebv"));
+  RETURN_IF_ERROR(CheckFinite(e.data.data(), e.numel(), "ebv"));
+  const int64_t b = f.shape[0], n = e.shape[0], d = f.shape[1];
+  if (req.k() < 1 || req.k() > n) return Invalid(fmt::format("k must be in [1, {}], got {}", n, req.k()));
+  const bool naive = req.method() == v1::NUMERIC_METHOD_REFERENCE;
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(b) * n * d, naive ? std::ldexp(1.0, 30) : std::ldexp(1.0, 34),
+                            "EbvClassify (B·N·d)"));
+  if (static_cast<double>(b) * n > static_cast<double>(kMaxTensorElements)) {
+    return TooMuch("EbvClassify: the B × N score matrix is over the tensor cap");
+  }
+  const ebv::Classification c = ebv::Classify(f.data.data(), b, e.data.data(), n, d, req.k(), naive);
+  EncodeI64({b, req.k()}, c.ids.data(), resp->mutable_ids());
+  EncodeF64({b, req.k()}, c.cosines.data(), resp->mutable_cosines());
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------- M-FAC
+constexpr int64_t kMaxMFacM = 4096;
+
+absl::Status CheckDamp(double damp) {
+  if (!(damp > 0.0) || !std::isfinite(damp)) {
+    return Invalid(fmt::format("damp must be positive and finite, got {}", damp));
+  }
+  return absl::OkStatus();
+}
+
+// Gradients [m, d] with the size caps.
+absl::StatusOr<HostTensor<double>> DecodeGrads(const v1::Tensor& t, std::string_view field) {
+  ASSIGN_OR_RETURN(auto g, DecodeF64(t, field));
+  RETURN_IF_ERROR(CheckRank(g.shape, 2, field));
+  RETURN_IF_ERROR(CheckFinite(g.data.data(), g.numel(), field));
+  if (g.shape[0] < 1 || g.shape[1] < 1) return Invalid(fmt::format("{} must be non-empty", field));
+  if (g.shape[0] > kMaxMFacM) {
+    return TooMuch(fmt::format("{} has m = {} gradients, over the cap {}", field, g.shape[0], kMaxMFacM));
+  }
+  return g;
+}
+
+// x as [d] or [r, d]; returns r.
+absl::StatusOr<HostTensor<double>> DecodeVectors(const v1::Tensor& t, int64_t d, int64_t m, int64_t* r) {
+  ASSIGN_OR_RETURN(auto x, DecodeF64(t, "x"));
+  if (x.rank() == 1) {
+    RETURN_IF_ERROR(CheckShape(x.shape, {d}, "x"));
+    *r = 1;
+  } else {
+    RETURN_IF_ERROR(CheckRank(x.shape, 2, "x"));
+    RETURN_IF_ERROR(CheckShape(x.shape, {-1, d}, "x"));
+    *r = x.shape[0];
+  }
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(*r) * m * d, std::ldexp(1.0, 32), "M-FAC apply (r·m·d)"));
+  return x;
+}
+
+absl::StatusOr<mfac::StaticFactor> DecodeFactor(const v1::MFacStaticFactor& f) {
+  RETURN_IF_ERROR(CheckDamp(f.damp()));
+  ASSIGN_OR_RETURN(auto v, DecodeGrads(f.v(), "factor.v"));
+  ASSIGN_OR_RETURN(auto q, DecodeF64(f.q(), "factor.q"));
+  RETURN_IF_ERROR(CheckShape(q.shape, {v.shape[0]}, "factor.q"));
+  for (int64_t i = 0; i < q.numel(); ++i) {
+    if (!(q.data[i] > 0.0) || !std::isfinite(q.data[i])) {
+      return Invalid(fmt::format("factor.q[{}] must be positive and finite", i));
+    }
+  }
+  mfac::StaticFactor out;
+  out.m = v.shape[0];
+  out.d = v.shape[1];
+  out.damp = f.damp();
+  out.v = std::move(v.data);
+  out.q = std::move(q.data);
+  return out;
+}
+
+void EncodeFactor(const mfac::StaticFactor& f, v1::MFacStaticFactor* out) {
+  const int64_t m = f.m, d = f.d;
+  EncodeF64({m, d}, f.v.data(), out->mutable_v());
+  EncodeF64({m}, f.q.data(), out->mutable_q());
+  out->set_damp(f.damp);
+}
+
+absl::StatusOr<mfac::WindowState> DecodeWindowState(const v1::MFacWindowState& st) {
+  RETURN_IF_ERROR(CheckDamp(st.damp()));
+  ASSIGN_OR_RETURN(auto g, DecodeGrads(st.grads(), "state.grads"));
+  const int64_t m = g.shape[0];
+  mfac::WindowState w;
+  w.m = m;
+  w.d = g.shape[1];
+  w.damp = st.damp();
+  if (st.next_slot() < 0 || st.next_slot() >= m) {
+    return Invalid(fmt::format("state.next_slot must be in [0, {}), got {}", m, st.next_slot()));
+  }
+  w.next_slot = st.next_slot();
+  w.g = std::move(g.data);
+  struct Field {
+    const v1::Tensor* t;
+    const char* name;
+    std::vector<int64_t> shape;
+    std::vector<double>* dst;
+  };
+  for (const Field& f : {Field{&st.gram(), "state.gram", {m, m}, &w.k}, Field{&st.s(), "state.s", {m, m}, &w.s},
+                         Field{&st.q(), "state.q", {m}, &w.q}, Field{&st.b(), "state.b", {m, m}, &w.b}}) {
+    ASSIGN_OR_RETURN(auto t, DecodeF64(*f.t, f.name));
+    RETURN_IF_ERROR(CheckShape(t.shape, f.shape, f.name));
+    RETURN_IF_ERROR(CheckFinite(t.data.data(), t.numel(), f.name));
+    *f.dst = std::move(t.data);
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    if (!(w.q[i] > 0.0)) return Invalid(fmt::format("state.q[{}] must be positive", i));
+  }
+  return w;
+}
+
+void EncodeWindowState(const mfac::WindowState& w, v1::MFacWindowState* out) {
+  const int64_t m = w.m, d = w.d;
+  EncodeF64({m, d}, w.g.data(), out->mutable_grads());
+  EncodeF64({m, m}, w.k.data(), out->mutable_gram());
+  EncodeF64({m, m}, w.s.data(), out->mutable_s());
+  EncodeF64({m}, w.q.data(), out->mutable_q());
+  EncodeF64({m, m}, w.b.data(), out->mutable_b());
+  out->set_damp(w.damp);
+  out->set_next_slot(static_cast<int64_t>(w.next_slot));
+}
+
+absl::Status DoMFacStaticPrecompute(const v1::MFacStaticPrecomputeRequest& req,
+                                    v1::MFacStaticPrecomputeResponse* resp) {
+  RETURN_IF_ERROR(CheckDamp(req.damp()));
+  ASSIGN_OR_RETURN(auto g, DecodeGrads(req.grads(), "grads"));
+  const int64_t m = g.shape[0], d = g.shape[1];
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(m) * m * d, std::ldexp(1.0, 36), "M-FAC precompute (m²·d)"));
+  EncodeFactor(mfac::StaticPrecompute(g.data.data(), m, d, req.damp()), resp->mutable_factor());
+  return absl::OkStatus();
+}
+
+absl::Status DoMFacStaticApply(const v1::MFacStaticApplyRequest& req, v1::MFacStaticApplyResponse* resp) {
+  ASSIGN_OR_RETURN(auto f, DecodeFactor(req.factor()));
+  int64_t r = 0;
+  ASSIGN_OR_RETURN(auto x, DecodeVectors(req.x(), f.d, f.m, &r));
+  std::vector<double> y(x.numel());
+  mfac::StaticApply(f, x.data.data(), r, y.data());
+  EncodeF64(x.shape, y.data(), resp->mutable_y());
+  return absl::OkStatus();
+}
+
+absl::Status DoMFacStaticDiag(const v1::MFacStaticDiagRequest& req, v1::MFacStaticDiagResponse* resp) {
+  ASSIGN_OR_RETURN(auto f, DecodeFactor(req.factor()));
+  std::vector<double> diag(f.d);
+  mfac::StaticDiag(f, diag.data());
+  EncodeF64({static_cast<int64_t>(f.d)}, diag.data(), resp->mutable_diag());
+  return absl::OkStatus();
+}
+
+absl::Status DoMFacStaticEntry(const v1::MFacStaticEntryRequest& req, v1::MFacStaticEntryResponse* resp) {
+  ASSIGN_OR_RETURN(auto f, DecodeFactor(req.factor()));
+  ASSIGN_OR_RETURN(auto rows, DecodeI64(req.rows(), "rows"));
+  RETURN_IF_ERROR(CheckRank(rows.shape, 1, "rows"));
+  ASSIGN_OR_RETURN(auto cols, DecodeI64(req.cols(), "cols"));
+  RETURN_IF_ERROR(CheckShape(cols.shape, rows.shape, "cols"));
+  const int64_t d = f.d;
+  std::vector<double> out(rows.numel());
+  for (int64_t t = 0; t < rows.numel(); ++t) {
+    if (rows.data[t] < 0 || rows.data[t] >= d) return Invalid(fmt::format("rows[{}] is out of [0, {})", t, d));
+    if (cols.data[t] < 0 || cols.data[t] >= d) return Invalid(fmt::format("cols[{}] is out of [0, {})", t, d));
+  }
+  for (int64_t t = 0; t < rows.numel(); ++t) out[t] = mfac::StaticEntry(f, rows.data[t], cols.data[t]);
+  EncodeF64(rows.shape, out.data(), resp->mutable_values());
+  return absl::OkStatus();
+}
+
+absl::Status DoMFacWindowInit(const v1::MFacWindowInitRequest& req, v1::MFacWindowStateResponse* resp) {
+  RETURN_IF_ERROR(CheckDamp(req.damp()));
+  ASSIGN_OR_RETURN(auto g, DecodeGrads(req.grads(), "grads"));
+  const int64_t m = g.shape[0], d = g.shape[1];
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(m) * m * (d + m), std::ldexp(1.0, 36), "M-FAC window init"));
+  mfac::Window w(g.data.data(), m, d, req.damp());
+  EncodeWindowState(w.State(), resp->mutable_state());
+  return absl::OkStatus();
+}
+
+absl::Status DoMFacWindowUpdate(const v1::MFacWindowUpdateRequest& req, v1::MFacWindowStateResponse* resp) {
+  ASSIGN_OR_RETURN(auto st, DecodeWindowState(req.state()));
+  ASSIGN_OR_RETURN(auto g, DecodeF64(req.grad(), "grad"));
+  RETURN_IF_ERROR(CheckShape(g.shape, {static_cast<int64_t>(st.d)}, "grad"));
+  RETURN_IF_ERROR(CheckFinite(g.data.data(), g.numel(), "grad"));
+  mfac::Window w(std::move(st));
+  w.Update(g.data.data());
+  EncodeWindowState(w.State(), resp->mutable_state());
+  return absl::OkStatus();
+}
+
+absl::Status DoMFacWindowApply(const v1::MFacWindowApplyRequest& req, v1::MFacWindowApplyResponse* resp) {
+  ASSIGN_OR_RETURN(auto st, DecodeWindowState(req.state()));
+  int64_t r = 0;
+  ASSIGN_OR_RETURN(auto x, DecodeVectors(req.x(), st.d, st.m, &r));
+  mfac::Window w(std::move(st));
+  std::vector<double> y(x.numel());
+  w.Apply(x.data.data(), r, y.data());
+  EncodeF64(x.shape, y.data(), resp->mutable_y());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status NumericKernelsService::MFacStaticPrecompute(grpc::ServerContext* ctx,
+                                                         const v1::MFacStaticPrecomputeRequest* req,
+                                                         v1::MFacStaticPrecomputeResponse* resp) {
+  return RunHandler(ctx, "MFacStaticPrecompute", [&] { return DoMFacStaticPrecompute(*req, resp); });
+}
+grpc::Status NumericKernelsService::MFacStaticApply(grpc::ServerContext* ctx, const v1::MFacStaticApplyRequest* req,
+                                                    v1::MFacStaticApplyResponse* resp) {
+  return RunHandler(ctx, "MFacStaticApply", [&] { return DoMFacStaticApply(*req, resp); });
+}
+grpc::Status NumericKernelsService::MFacStaticDiag(grpc::ServerContext* ctx, const v1::MFacStaticDiagRequest* req,
+                                                   v1::MFacStaticDiagResponse* resp) {
+  return RunHandler(ctx, "MFacStaticDiag", [&] { return DoMFacStaticDiag(*req, resp); });
+}
+grpc::Status NumericKernelsService::MFacStaticEntry(grpc::ServerContext* ctx, const v1::MFacStaticEntryRequest* req,
+                                                    v1::MFacStaticEntryResponse* resp) {
+  return RunHandler(ctx, "MFacStaticEntry", [&] { return DoMFacStaticEntry(*req, resp); });
+}
+grpc::Status NumericKernelsService::MFacWindowInit(grpc::ServerContext* ctx, const v1::MFacWindowInitRequest* req,
+                                                   v1::MFacWindowStateResponse* resp) {
+  return RunHandler(ctx, "MFacWindowInit", [&] { return DoMFacWindowInit(*req, resp); });
+}
+grpc::Status NumericKernelsService::MFacWindowUpdate(grpc::ServerContext* ctx, const v1::MFacWindowUpdateRequest* req,
+                                                     v1::MFacWindowStateResponse* resp) {
+  return RunHandler(ctx, "MFacWindowUpdate", [&] { return DoMFacWindowUpdate(*req, resp); });
+}
+grpc::Status NumericKernelsService::MFacWindowApply(grpc::ServerContext* ctx, const v1::MFacWindowApplyRequest* req,
+                                                    v1::MFacWindowApplyResponse* resp) {
+  return RunHandler(ctx, "MFacWindowApply", [&] { return DoMFacWindowApply(*req, resp); });
+}
+
+grpc::Status NumericKernelsService::EbvGenerate(grpc::ServerContext* ctx, const v1::EbvGenerateRequest* req,
+                                                v1::EbvGenerateResponse* resp) {
+  return RunHandler(ctx, "EbvGenerate", [&] { return DoEbvGenerate(*req, resp); });
+}
+
+grpc::Status NumericKernelsService::EbvClassify(grpc::ServerContext* ctx, const v1::EbvClassifyRequest* req,
+                                                v1::EbvClassifyResponse* resp) {
+  return RunHandler(ctx, "EbvClassify", [&] { return DoEbvClassify(*req, resp); });
+}
 
 grpc::Status NumericKernelsService::EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,
                                             v1::EvoNormResponse* resp) {

@@ -29,6 +29,25 @@ class NumericKernelsService : public GeometryKernelsService {
                       v1::SpGemmResponse* resp) override;
   grpc::Status EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,
                        v1::EvoNormResponse* resp) override;
+  grpc::Status EbvGenerate(grpc::ServerContext* ctx, const v1::EbvGenerateRequest* req,
+                           v1::EbvGenerateResponse* resp) override;
+  grpc::Status EbvClassify(grpc::ServerContext* ctx, const v1::EbvClassifyRequest* req,
+                           v1::EbvClassifyResponse* resp) override;
+  grpc::Status MFacStaticPrecompute(grpc::ServerContext* ctx,
+                                    const v1::MFacStaticPrecomputeRequest* req,
+                                    v1::MFacStaticPrecomputeResponse* resp) override;
+  grpc::Status MFacStaticApply(grpc::ServerContext* ctx, const v1::MFacStaticApplyRequest* req,
+                               v1::MFacStaticApplyResponse* resp) override;
+  grpc::Status MFacStaticDiag(grpc::ServerContext* ctx, const v1::MFacStaticDiagRequest* req,
+                              v1::MFacStaticDiagResponse* resp) override;
+  grpc::Status MFacStaticEntry(grpc::ServerContext* ctx, const v1::MFacStaticEntryRequest* req,
+                               v1::MFacStaticEntryResponse* resp) override;
+  grpc::Status MFacWindowInit(grpc::ServerContext* ctx, const v1::MFacWindowInitRequest* req,
+                              v1::MFacWindowStateResponse* resp) override;
+  grpc::Status MFacWindowUpdate(grpc::ServerContext* ctx, const v1::MFacWindowUpdateRequest* req,
+                                v1::MFacWindowStateResponse* resp) override;
+  grpc::Status MFacWindowApply(grpc::ServerContext* ctx, const v1::MFacWindowApplyRequest* req,
+                               v1::MFacWindowApplyResponse* resp) override;
 };
 
 }  // namespace chamferdb

@@ -285,5 +285,208 @@ class AppliedKernelsTest(unittest.TestCase):
                         ka.RankingMetricsRequest(topk_items=T(topk), test_edges=T(test), ks=[11]))
 
 
+    # ---------------------------------------------------------------- T2V-NPR paths
+
+    @staticmethod
+    def circle_path(cx, cy, r):
+        k = 0.5522847498307936
+        pts = []
+        for q in range(4):
+            a0, a1 = q * math.pi / 2, (q + 1) * math.pi / 2
+            s = np.array([cx + r * math.cos(a0), cy + r * math.sin(a0)])
+            e = np.array([cx + r * math.cos(a1), cy + r * math.sin(a1)])
+            pts += [s, s + k * r * np.array([-math.sin(a0), math.cos(a0)]),
+                    e + k * r * np.array([math.sin(a1), -math.cos(a1)])]
+        return np.array(pts)
+
+    @staticmethod
+    def polygon_path(v):
+        v = np.asarray(v, dtype=float)
+        out = []
+        for a, b in zip(v, np.roll(v, -1, axis=0)):
+            out += [a, a + (b - a) / 3, a + 2 * (b - a) / 3]
+        return np.array(out)
+
+    @staticmethod
+    def pentagram(cx, cy, r):
+        return AppliedKernelsTest.polygon_path(
+            [(cx + r * math.cos(-math.pi / 2 + k * 4 * math.pi / 5),
+              cy + r * math.sin(-math.pi / 2 + k * 4 * math.pi / 5)) for k in range(5)])
+
+    @staticmethod
+    def lemniscate(cx, cy, r, n=16):
+        t = 2 * math.pi * (np.arange(n) + 0.3) / n
+        v = np.stack([cx + 2 * r * np.sin(t), cy + r * np.sin(t) * np.cos(t)], axis=1)
+        out = []
+        for k in range(n):
+            a, b, c, d = v[k - 1], v[k], v[(k + 1) % n], v[(k + 2) % n]
+            out += [b, b + (c - a) / 6, c - (d - b) / 6]
+        return np.array(out)
+
+    @staticmethod
+    def scene(paths, affine=None):
+        offs = np.cumsum([0] + [len(p) for p in paths]).astype(np.int64)
+        sc = ka.PathScene(points=T(np.concatenate(paths)), path_offsets=T(offs))
+        if affine is not None:
+            sc.affine.CopyFrom(T(np.asarray(affine, dtype=float)))
+        return sc
+
+    @staticmethod
+    def bezier_samples(path, k=2000):
+        n = len(path)
+        t = np.linspace(0, 1, k, endpoint=False)[:, None]
+        out = []
+        for s in range(n // 3):
+            p0, p1, p2, p3 = path[3 * s], path[3 * s + 1], path[3 * s + 2], path[(3 * s + 3) % n]
+            out.append((1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t * t * p2
+                       + t ** 3 * p3)
+        return np.concatenate(out)
+
+    def test_path_regularity_counts_area_and_xing(self):
+        circle = self.circle_path(5, 6, 3)
+        star = self.pentagram(0, 0, 10)
+        eight = self.lemniscate(0, 0, 5)
+        live = np.array([[0, 0], [1, 1], [2, 1], [0.5, 0], [0.3, -0.5], [0.1, -0.3]], float)
+        for method in (ka.PATH_FAST, ka.PATH_REFERENCE):
+            r = self.stub.PathRegularity(ka.PathRegularityRequest(
+                scene=self.scene([circle, star, eight, live]), method=method))
+            self.assertEqual([p.self_intersections for p in r.paths[:3]], [0, 5, 1])
+            self.assertEqual(abs(r.paths[1].turning_number), 2)
+            self.assertEqual(r.paths[2].turning_number, 0)
+        # Area: dense-sample shoelace of the exact curve (independent of the server).
+        d = self.bezier_samples(circle)
+        shoelace = 0.5 * np.sum(d[:, 0] * np.roll(d[:, 1], -1) - d[:, 1] * np.roll(d[:, 0], -1))
+        self.assertAlmostEqual(r.paths[0].signed_area, shoelace, delta=1e-6 * shoelace)
+        length = np.sum(np.linalg.norm(np.roll(d, -1, axis=0) - d, axis=1))
+        self.assertAlmostEqual(r.paths[0].perimeter, length, delta=1e-6 * length)
+        # LIVE Xing loss, computed here from its definition.
+        def sin(a, b):
+            return (a[0] * b[1] - a[1] * b[0]) / (np.linalg.norm(a) * np.linalg.norm(b))
+        segs = []
+        for s in range(2):
+            p = [live[3 * s], live[3 * s + 1], live[3 * s + 2], live[(3 * s + 3) % 6]]
+            e1, e2, e3 = p[1] - p[0], p[2] - p[1], p[3] - p[2]
+            segs.append(max(0, -sin(e1, e3)) if sin(e1, e2) >= 0 else max(0, sin(e1, e3)))
+        self.assertAlmostEqual(r.paths[3].xing_loss, np.mean(segs), places=14)
+        self.assertAlmostEqual(r.xing_loss_total,
+                               1e-3 * np.mean([p.xing_loss for p in r.paths]), places=15)
+        self.assertEqual(list(A(r.paths[1].crossings).shape), [5, 4])
+
+    def test_rasterize_matches_numpy_winding_samples(self):
+        # Straight-edged paths flatten exactly to their polygons, so a numpy winding-number
+        # test at the same sample positions is an exact reference.
+        star = self.pentagram(8.3, 7.9, 7.0)
+        tri = self.polygon_path([(1.2, 1.5), (14.7, 3.1), (6.4, 13.8)])
+        s = 3
+        for rule, name in ((ka.PATH_NONZERO, "nonzero"), (ka.PATH_EVENODD, "evenodd")):
+            r = self.stub.RasterizePaths(ka.RasterizePathsRequest(
+                scene=self.scene([tri, star]), rgba=T(np.array([[1, 0, 0, 1], [0, 0, 1, 0.5]])),
+                width=16, height=15, samples=s, fill_rule=rule))
+            img = A(r.image)
+            self.assertEqual(img.shape, (15, 16, 4))
+            covs = []
+            for path in (tri, star):
+                poly = path[0::3]
+                g = (np.arange(16 * s) + 0.5) / s
+                h = (np.arange(15 * s) + 0.5) / s
+                px, py = np.meshgrid(g, h)
+                w = np.zeros_like(px, dtype=int)
+                for a, b in zip(poly, np.roll(poly, -1, axis=0)):
+                    cross = (b[0] - a[0]) * (py - a[1]) - (b[1] - a[1]) * (px - a[0])
+                    w += ((a[1] <= py) & (b[1] > py) & (cross > 0)).astype(int)
+                    w -= ((a[1] > py) & (b[1] <= py) & (cross < 0)).astype(int)
+                inside = (w != 0) if name == "nonzero" else (w % 2 == 1)
+                covs.append(inside.reshape(15, s, 16, s).sum(axis=(1, 3)) / (s * s))
+            a_tri, a_star = covs[0].astype(np.float32), 0.5 * covs[1].astype(np.float32)
+            np.testing.assert_allclose(img[..., 3], a_star + a_tri * (1 - a_star), atol=1e-6)
+            np.testing.assert_allclose(img[..., 0], a_tri * (1 - a_star), atol=1e-6)
+            np.testing.assert_allclose(img[..., 2], a_star, atol=1e-6)
+            ref = self.stub.RasterizePaths(ka.RasterizePathsRequest(
+                scene=self.scene([tri, star]), rgba=T(np.array([[1, 0, 0, 1], [0, 0, 1, 0.5]])),
+                width=16, height=15, samples=s, fill_rule=rule, method=ka.PATH_REFERENCE))
+            np.testing.assert_array_equal(A(ref.image), img)
+            self.assertEqual(A(r.image_u8).dtype, np.uint8)
+
+    def test_path_descriptor_invariance_and_retrieval(self):
+        blob = np.array([[0, 0], [2, -1], [4, -0.5], [5, 1], [6, 3], [4, 4], [2, 4.5],
+                         [0.5, 4], [-1, 3], [-1.5, 1.5], [-1.2, 0.5], [-0.6, 0.1]], float)
+        star = self.pentagram(0, 0, 3)
+        circle = self.circle_path(0, 0, 2)
+        affine = [[0, 1, 0, 0], [0, 1, 0, 0], [0, 1, 0, 0], [0.9, 2.5, 30, -7]]
+        r = self.stub.PathDescriptor(ka.PathDescriptorRequest(
+            scene=self.scene([blob, star, circle, blob], affine), top_k=2))
+        d = A(r.descriptors)
+        self.assertEqual(d.shape, (4, 4 * 16 + 32 * 32))
+        np.testing.assert_allclose(np.linalg.norm(d, axis=1), 1.0, atol=1e-12)
+        self.assertGreater(d[0] @ d[3], 1 - 1e-9)
+        self.assertEqual(A(r.neighbors)[0, 0], 3)
+        self.assertEqual(A(r.neighbors)[3, 0], 0)
+        np.testing.assert_allclose(A(r.similarities)[0, 0], d[0] @ d[3], rtol=1e-12)
+
+    def test_path_bad_input(self):
+        tri = self.polygon_path([(1, 1), (5, 1), (3, 4)])
+        bad = ka.PathScene(points=T(tri), path_offsets=T(np.array([0, 8], np.int64)))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.PathRegularity,
+                        ka.PathRegularityRequest(scene=bad))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.RasterizePaths,
+                        ka.RasterizePathsRequest(scene=self.scene([tri]), width=5000, height=10))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.RasterizePaths,
+                        ka.RasterizePathsRequest(scene=self.scene([tri]), width=10, height=10,
+                                                 flatten_tolerance=0.0))
+        nan = tri.copy()
+        nan[2, 0] = np.nan
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.PathDescriptor,
+                        ka.PathDescriptorRequest(scene=self.scene([nan])))
+
+
+    # ---------------------------------------------------------------- INSR
+
+    @staticmethod
+    def siren_numpy(theta, x, hidden=20, sine_layers=3, omega=30.0):
+        dims = [1] + [hidden] * sine_layers + [1]
+        h, off = x[None, :], 0
+        for l in range(len(dims) - 1):
+            w = theta[off:off + dims[l] * dims[l + 1]].reshape(dims[l + 1], dims[l])
+            off += dims[l] * dims[l + 1]
+            b = theta[off:off + dims[l + 1]]
+            off += dims[l + 1]
+            z = w @ h + b[:, None]
+            h = np.sin(omega * z) if l + 1 < len(dims) - 1 else z
+        return h[0]
+
+    def test_insr_advect_tracks_analytic_solution(self):
+        r = self.stub.InsrAdvect1D(ka.InsrAdvect1DRequest(
+            n_steps=2, n_samples=256, max_iters=150, lr=1e-3, mu=-0.5, sigma=0.3, seed=3,
+            n_eval=201))
+        self.assertEqual(r.num_params, 901)
+        self.assertEqual([s.step for s in r.steps], [0, 1, 2])
+        theta, x, u = A(r.theta), A(r.x_eval), A(r.u_eval)
+        np.testing.assert_allclose(x, -2 + (np.arange(201) + 0.5) * 4 / 201, rtol=0, atol=1e-14)
+        # The returned weights reproduce u_eval through an independent numpy forward pass.
+        np.testing.assert_allclose(self.siren_numpy(theta, x), u, rtol=0, atol=1e-12)
+        exact = np.exp(-(x - 0.25 * 2 * 0.05 + 0.5) ** 2 / (2 * 0.3 ** 2))
+        self.assertAlmostEqual(r.steps[-1].l2_error, np.sqrt(np.mean((u - exact) ** 2)), places=12)
+        self.assertLess(r.steps[-1].l2_error, 0.05)
+        for s in r.steps:
+            self.assertLess(s.fd_cn_l2_error, s.fd_upwind_l2_error + 1e-12)
+
+    def test_insr_zero_state_stays_zero_and_bad_input(self):
+        theta0 = np.random.default_rng(11).uniform(-0.1, 0.1, 901)
+        theta0[-21:] = 0.0
+        r = self.stub.InsrAdvect1D(ka.InsrAdvect1DRequest(
+            n_steps=2, n_samples=128, max_iters=10, ic=ka.INSR_IC_ZERO, theta0=T(theta0),
+            n_eval=50))
+        self.assertTrue(np.all(A(r.u_eval) == 0.0))
+        np.testing.assert_array_equal(A(r.theta), theta0)
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=1000))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=240, n_samples=8192, max_iters=5000))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=1, max_iters=5, theta0=T(np.zeros(5))))
+        self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.InsrAdvect1D,
+                        ka.InsrAdvect1DRequest(n_steps=1, max_iters=5, dt=-1.0))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -347,6 +347,92 @@ class GeometryKernelsTest(unittest.TestCase):
                                                    method=kg.VFN_METHOD_NAIVE))
         self.assertIn("naive", d)
 
+    # ------------------------------------------------------------ S-GCN
+    @staticmethod
+    def chain(n, rng):
+        ca = np.cumsum(3.8 * random_unit(n, rng), axis=0)
+        return np.stack([ca + 0.8 * rng.standard_normal((n, 3)), ca,
+                         ca + 0.8 * rng.standard_normal((n, 3))], axis=1)
+
+    def test_spherical_graph_features_match_numpy_and_are_invariant(self):
+        rng = np.random.default_rng(7)
+        n, lmax, cut = 30, 4, 9.0
+        bb = self.chain(n, rng)
+        spec = kg.SphericalGraphSpec(backbone=T(bb), cutoff=cut, lmax=lmax)
+        resp = self.stub.SphericalGraphFeatures(kg.SphericalGraphFeaturesRequest(graph=spec))
+        ij = A(resp.edges)
+        ca = bb[:, 1]
+        dist = np.linalg.norm(ca[:, None] - ca[None], axis=-1)
+        want = np.array([(i, j) for i in range(n) for j in range(n) if i != j and dist[i, j] <= cut])
+        np.testing.assert_array_equal(ij, want)
+        rot, _ = self.numpy_frames(bb)
+        d = np.einsum("eba,eb->ea", rot[ij[:, 0]], ca[ij[:, 1]] - ca[ij[:, 0]])
+        np.testing.assert_allclose(A(resp.local), d, atol=1e-12)
+        u = d / np.linalg.norm(d, axis=1, keepdims=True)
+        np.testing.assert_allclose(A(resp.y), real_sh(lmax, u), atol=1e-12)
+        # Rigid motion: identical; reflection: Y[l,m] → (−1)^{l+|m|} Y[l,m].
+        qm, _ = np.linalg.qr(rng.standard_normal((3, 3)))
+        qm *= np.sign(np.linalg.det(qm))
+        signs = np.array([(-1.0) ** (l + abs(m)) for l in range(lmax + 1) for m in range(-l, l + 1)])
+        for sgn, expect in ((1.0, A(resp.y)), (-1.0, A(resp.y) * signs)):
+            moved = sgn * bb @ qm.T + np.array([4.0, -1.0, 9.0])
+            r2 = self.stub.SphericalGraphFeatures(kg.SphericalGraphFeaturesRequest(
+                graph=kg.SphericalGraphSpec(backbone=T(moved), cutoff=cut, lmax=lmax),
+                method=kg.SGCN_METHOD_NAIVE))
+            np.testing.assert_array_equal(A(r2.edges), ij)
+            np.testing.assert_allclose(A(r2.y), expect, atol=1e-11)
+
+    def test_spherical_graph_conv_matches_dense_numpy_layer(self):
+        rng = np.random.default_rng(8)
+        n, lmax, f, fp = 20, 2, 3, 4
+        bb = self.chain(n, rng)
+        centres = np.array([4.0, 8.0])
+        spec = kg.SphericalGraphSpec(backbone=T(bb), cutoff=10.0, lmax=lmax,
+                                     radial=kg.SGCN_RADIAL_RBF, rbf_centres=T(centres),
+                                     rbf_width=2.0)
+        feats = self.stub.SphericalGraphFeatures(kg.SphericalGraphFeaturesRequest(graph=spec))
+        ij, y, r = A(feats.edges), A(feats.y), A(feats.sph)[:, 0]
+        kr, ns = 2, (lmax + 1) ** 2
+        x = rng.standard_normal((n, f))
+        w0 = rng.standard_normal((f, fp))
+        w = rng.standard_normal((ns * kr, f, fp))
+        b = rng.standard_normal(fp)
+        resp = self.stub.SphericalGraphConv(kg.SphericalGraphConvRequest(
+            graph=spec, x=T(x), w0=T(w0), w=T(w), bias=T(b),
+            activation=kg.SGCN_ACTIVATION_RELU, normalize_rows=True, threads=2))
+        rad = np.exp(-0.5 * ((r[:, None] - centres) / 2.0) ** 2)
+        indeg = np.bincount(ij[:, 0], minlength=n).astype(float)
+        h = x @ w0 + b
+        for t in range(ns):
+            for c in range(kr):
+                s_dense = np.zeros((n, n))
+                np.add.at(s_dense, (ij[:, 0], ij[:, 1]), y[:, t] * rad[:, c])
+                s_dense /= np.maximum(indeg, 1)[:, None]
+                h += s_dense @ x @ w[t * kr + c]
+        np.testing.assert_allclose(A(resp.h), np.maximum(h, 0), atol=1e-11)
+
+    def test_spherical_graph_rejects_bad_input(self):
+        inv = grpc.StatusCode.INVALID_ARGUMENT
+        bb = self.chain(5, np.random.default_rng(9))
+        d = self.assertCode(inv, self.stub.SphericalGraphFeatures, kg.SphericalGraphFeaturesRequest(
+            graph=kg.SphericalGraphSpec(backbone=T(bb))))
+        self.assertIn("cutoff", d)
+        d = self.assertCode(inv, self.stub.SphericalGraphFeatures, kg.SphericalGraphFeaturesRequest(
+            graph=kg.SphericalGraphSpec(backbone=T(bb), edges=T(np.array([[0, 0]])))))
+        self.assertIn("self-loop", d)
+        d = self.assertCode(inv, self.stub.SphericalGraphFeatures, kg.SphericalGraphFeaturesRequest(
+            graph=kg.SphericalGraphSpec(backbone=T(bb[:, :2]), cutoff=5.0)))
+        self.assertIn("backbone", d)
+        d = self.assertCode(inv, self.stub.SphericalGraphConv, kg.SphericalGraphConvRequest(
+            graph=kg.SphericalGraphSpec(backbone=T(bb), cutoff=8.0, lmax=1),
+            x=T(np.zeros((5, 2))), w0=T(np.zeros((2, 3))), w=T(np.zeros((3, 2, 3)))))
+        self.assertIn("w", d)
+        big = np.repeat(bb[:1], 3000, axis=0) + np.arange(3000)[:, None, None] * 0.01
+        d = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.SphericalGraphFeatures,
+                            kg.SphericalGraphFeaturesRequest(
+                                graph=kg.SphericalGraphSpec(backbone=T(big), cutoff=100.0)))
+        self.assertIn("edges", d)
+
 
 if __name__ == "__main__":
     unittest.main()

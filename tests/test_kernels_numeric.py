@@ -328,6 +328,91 @@ class NumericKernelsTest(unittest.TestCase):
         self.assertIn("eps", self.assertCode(INV, self.stub.EvoNorm, knp.EvoNormRequest(
             x=T(x), gamma=cvec, beta=cvec, v=cvec, running_var=cvec, eps=-1.0)))
 
+    # ------------------------------------------------------------ EBV
+    def test_ebv_generate_qr_and_sgd_report_true_statistics(self):
+        r = self.stub.EbvGenerate(knp.EbvGenerateRequest(n=40, d=48))
+        e = A(r.e)
+        self.assertTrue(r.used_qr and r.converged)
+        g = e @ e.T
+        np.testing.assert_allclose(np.diag(g), 1.0, atol=1e-12)
+        self.assertLess(np.abs(g - np.eye(40)).max(), 1e-12)
+        r = self.stub.EbvGenerate(knp.EbvGenerateRequest(
+            n=120, d=30, tau=0.25, optimizer=knp.EbvGenerateRequest.OFFICIAL_SGD, max_steps=3000))
+        e = A(r.e)
+        g = np.abs(e @ e.T)
+        np.fill_diagonal(g, 0)
+        self.assertAlmostEqual(r.max_abs_cos, g.max(), places=12)
+        welch = np.sqrt((120 - 30) / (30 * 119))
+        self.assertAlmostEqual(r.welch_bound, welch, places=12)
+        self.assertGreaterEqual(g.max(), welch)
+        self.assertEqual(r.converged, g.max() <= 0.25 + 1e-4)
+        self.assertTrue(r.converged)
+
+    def test_ebv_classify_is_brute_force_argmax(self):
+        rng = np.random.default_rng(9)
+        e = A(self.stub.EbvGenerate(knp.EbvGenerateRequest(n=20, d=24)).e)
+        f = rng.standard_normal((15, 24))
+        r = self.stub.EbvClassify(knp.EbvClassifyRequest(features=T(f), ebv=T(e), k=3))
+        cos = (f / np.linalg.norm(f, axis=1, keepdims=True)) @ e.T
+        ids = A(r.ids)
+        np.testing.assert_array_equal(ids[:, 0], cos.argmax(1))
+        np.testing.assert_allclose(A(r.cosines), np.take_along_axis(cos, ids, 1), atol=1e-12)
+
+    def test_ebv_bad_input(self):
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        self.assertCode(INV, self.stub.EbvGenerate, knp.EbvGenerateRequest(n=0, d=4))
+        self.assertCode(INV, self.stub.EbvGenerate, knp.EbvGenerateRequest(n=4, d=4, lr=-1))
+        self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.EbvGenerate,
+                        knp.EbvGenerateRequest(n=5000, d=100, max_steps=100000))
+        self.assertIn("ebv", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
+            features=T(np.ones((2, 3))), ebv=T(np.ones((4, 5))), k=1)))
+        self.assertIn("k", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
+            features=T(np.ones((2, 3))), ebv=T(np.ones((4, 3))), k=5)))
+
+    # ------------------------------------------------------------ M-FAC
+    def test_mfac_static_and_window_match_dense_solve(self):
+        rng = np.random.default_rng(10)
+        m, d, damp = 8, 40, 1e-2
+        g = rng.standard_normal((m + 3, d))
+        x = rng.standard_normal((2, d))
+
+        def dense_inv(grads):
+            return np.linalg.inv(damp * np.eye(d) + grads.T @ grads / len(grads))
+
+        fac = self.stub.MFacStaticPrecompute(knp.MFacStaticPrecomputeRequest(
+            grads=T(g[:m]), damp=damp)).factor
+        finv = dense_inv(g[:m])
+        y = A(self.stub.MFacStaticApply(knp.MFacStaticApplyRequest(factor=fac, x=T(x))).y)
+        np.testing.assert_allclose(y, x @ finv, rtol=1e-9, atol=1e-9 * np.abs(x @ finv).max())
+        diag = A(self.stub.MFacStaticDiag(knp.MFacStaticDiagRequest(factor=fac)).diag)
+        np.testing.assert_allclose(diag, np.diag(finv), rtol=1e-9)
+        vals = A(self.stub.MFacStaticEntry(knp.MFacStaticEntryRequest(
+            factor=fac, rows=T(np.array([0, 3, 39])), cols=T(np.array([5, 3, 1])))).values)
+        np.testing.assert_allclose(vals, finv[[0, 3, 39], [5, 3, 1]], rtol=1e-8, atol=1e-8 * np.abs(finv).max())
+        # Sliding window: after 3 updates it holds gradients 3..m+2.
+        st = self.stub.MFacWindowInit(knp.MFacWindowInitRequest(grads=T(g[:m]), damp=damp)).state
+        for t in range(3):
+            st = self.stub.MFacWindowUpdate(knp.MFacWindowUpdateRequest(state=st, grad=T(g[m + t]))).state
+        self.assertEqual(st.next_slot, 3)
+        y = A(self.stub.MFacWindowApply(knp.MFacWindowApplyRequest(state=st, x=T(x[0]))).y)
+        ref = dense_inv(g[3:m + 3]) @ x[0]
+        np.testing.assert_allclose(y, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
+
+    def test_mfac_bad_input(self):
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        g = np.ones((3, 5))
+        self.assertIn("damp", self.assertCode(INV, self.stub.MFacStaticPrecompute,
+                                              knp.MFacStaticPrecomputeRequest(grads=T(g), damp=0.0)))
+        fac = self.stub.MFacStaticPrecompute(knp.MFacStaticPrecomputeRequest(grads=T(g), damp=1.0)).factor
+        self.assertIn("x", self.assertCode(INV, self.stub.MFacStaticApply, knp.MFacStaticApplyRequest(
+            factor=fac, x=T(np.ones(4)))))
+        self.assertIn("rows", self.assertCode(INV, self.stub.MFacStaticEntry, knp.MFacStaticEntryRequest(
+            factor=fac, rows=T(np.array([5])), cols=T(np.array([0])))))
+        st = self.stub.MFacWindowInit(knp.MFacWindowInitRequest(grads=T(g), damp=1.0)).state
+        st.next_slot = 7
+        self.assertIn("next_slot", self.assertCode(INV, self.stub.MFacWindowApply, knp.MFacWindowApplyRequest(
+            state=st, x=T(np.ones(5)))))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -99,10 +99,10 @@ void GemmVnni(const int8_t* a, const int8_t* b, int32_t* c, size_t m, size_t n, 
         if (j >= n) break;
         const int8_t* bj = b + j * k;
         int32_t s = 0;
-        for (size_t l = 0; l < k; ++l) {
-          dst[(l / 4) * 128 + jj * 4 + (l % 4)] = static_cast<uint8_t>(bj[l]);
-          s += bj[l];
-        }
+        for (size_t l = 0; l < k; ++l) s += bj[l];
+        const size_t full = k / 4;
+        for (size_t t = 0; t < full; ++t) std::memcpy(dst + t * 128 + jj * 4, bj + 4 * t, 4);
+        for (size_t l = 4 * full; l < k; ++l) dst[full * 128 + jj * 4 + (l - 4 * full)] = static_cast<uint8_t>(bj[l]);
         colsum[j] = 128 * s;  // the correction for the +128 offset of A
       }
     }

@@ -69,17 +69,18 @@ MaxSimResult Int8MaxSim(const MaxSimQuery& query, const TokenCorpusView& corpus,
     const size_t t1 = static_cast<size_t>(corpus.doc_offsets[d1]);
     const size_t nt = t1 - t0;
     const int8_t* cd = corpus.codes + t0 * dim;
-    // Raw token dot products for this chunk, nq × nt, in double.
-    std::vector<double> dots(nq * nt);
+    // Raw token dot products for this chunk, nq × nt: exact int32 (symmetric) or double.
+    std::vector<int32_t> c;
+    std::vector<double> dots;
     if (symmetric) {
-      std::vector<int32_t> c(nq * nt);
+      c.resize(nq * nt);
       if (options.naive) {
         Int8GemmNTNaive(qcodes.data(), cd, c.data(), nq, nt, dim);
       } else {
         Int8GemmNT(qcodes.data(), cd, c.data(), nq, nt, dim, options.path, 1);
       }
-      for (size_t i = 0; i < nq * nt; ++i) dots[i] = c[i];
     } else {
+      dots.resize(nq * nt);
       for (size_t i = 0; i < nq; ++i) {
         for (size_t j = 0; j < nt; ++j) {
           double s = 0.0;
@@ -90,9 +91,11 @@ MaxSimResult Int8MaxSim(const MaxSimQuery& query, const TokenCorpusView& corpus,
         }
       }
     }
-    std::vector<double> dl1(nt);
+    // Per token: sd_j and ‖d̂_j‖₁.
+    std::vector<double> sd(nt), dl1(nt);
     for (size_t j = 0; j < nt; ++j) {
-      dl1[j] = static_cast<double>(L1NormCodes(cd + j * dim, dim)) * corpus.scales[t0 + j] / 127.0;
+      sd[j] = corpus.scales[t0 + j];
+      dl1[j] = static_cast<double>(L1NormCodes(cd + j * dim, dim)) * sd[j] / 127.0;
     }
     for (size_t doc = d0; doc < d1; ++doc) {
       const size_t a = static_cast<size_t>(corpus.doc_offsets[doc]) - t0;
@@ -101,15 +104,25 @@ MaxSimResult Int8MaxSim(const MaxSimQuery& query, const TokenCorpusView& corpus,
       double total = 0.0, bound = 0.0;
       for (size_t i = 0; i < nq; ++i) {
         const double sq = symmetric ? static_cast<double>(qscales[i]) : 0.0;
+        // ε_ij = sd_j·(‖q̃_i‖₁/254 + dim·sq_i/254²) + ‖d̂_j‖₁·sq_i/254.
+        const double e_sd = ql1[i] / 254.0 + static_cast<double>(dim) * sq / (254.0 * 254.0);
+        const double e_dl = sq / 254.0;
         double best = -std::numeric_limits<double>::infinity(), worst_eps = 0.0;
-        for (size_t j = a; j < b; ++j) {
-          const double sd = corpus.scales[t0 + j];
-          const double v = symmetric ? dots[i * nt + j] * sd / 16129.0 * sq
-                                     : dots[i * nt + j] * sd / 127.0;
-          best = std::max(best, v);
-          const double eps = (sd * ql1[i] + sq * dl1[j]) / 254.0 +
-                             static_cast<double>(dim) * sq * sd / (254.0 * 254.0);
-          worst_eps = std::max(worst_eps, eps);
+        if (symmetric) {
+          // s_ij = sq_i·sd_j·C_ij/16129: take the max of sd_j·C_ij, scale once.
+          const int32_t* ci = c.data() + i * nt;
+          for (size_t j = a; j < b; ++j) {
+            best = std::max(best, sd[j] * static_cast<double>(ci[j]));
+            worst_eps = std::max(worst_eps, sd[j] * e_sd + dl1[j] * e_dl);
+          }
+          best = best * sq / 16129.0;
+        } else {
+          const double* di = dots.data() + i * nt;
+          for (size_t j = a; j < b; ++j) {
+            best = std::max(best, di[j] * sd[j]);
+            worst_eps = std::max(worst_eps, sd[j] * e_sd);
+          }
+          best /= 127.0;
         }
         total += best;
         bound += worst_eps;

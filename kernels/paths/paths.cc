@@ -188,6 +188,20 @@ std::vector<Point> Flatten(const Point* path, int64_t num_points, double toleran
   return out;
 }
 
+int64_t EstimateFlattenedVertices(const Point* path, int64_t num_points, double tolerance) {
+  int64_t total = 0;
+  for (int64_t s = 0; s < num_points / 3; ++s) {
+    const auto c = Segment(path, num_points, s);
+    const double m = std::max(Norm({c[0].x - 2 * c[1].x + c[2].x, c[0].y - 2 * c[1].y + c[2].y}),
+                              Norm({c[1].x - 2 * c[2].x + c[3].x, c[1].y - 2 * c[2].y + c[3].y}));
+    int levels = 0;
+    double d = 2 * m;
+    while (d > tolerance && levels < 16) d *= 0.25, ++levels;
+    total += int64_t{1} << levels;
+  }
+  return total;
+}
+
 // ---------------------------------------------------------------------------------------
 // Self-intersections.
 
@@ -621,15 +635,17 @@ void NormalizeBlock(std::vector<double>* v, size_t begin, size_t end) {
 
 }  // namespace
 
+double DescriptorFlattenTolerance(const Point* path, int64_t num_points) {
+  return std::max(ControlRms(path, num_points), 1e-300) * 1e-4;
+}
+
 std::vector<Point> ResampleByArcLength(const Point* path, int64_t num_points, int32_t m) {
-  const double tol = std::max(ControlRms(path, num_points), 1e-300) * 1e-4;
-  return ResamplePolyline(Flatten(path, num_points, tol), 0, m);
+  return ResamplePolyline(Flatten(path, num_points, DescriptorFlattenTolerance(path, num_points)), 0, m);
 }
 
 std::vector<double> PathDescriptor(const Point* path, int64_t num_points,
                                    const DescriptorOptions& opt) {
-  const double rms0 = ControlRms(path, num_points);
-  std::vector<Point> poly = Flatten(path, num_points, std::max(rms0, 1e-300) * 1e-4);
+  std::vector<Point> poly = Flatten(path, num_points, DescriptorFlattenTolerance(path, num_points));
   // Canonical orientation: positive shoelace area (reverse otherwise).
   if (PolygonArea(poly) < 0) std::reverse(poly.begin(), poly.end());
   Point centroid{0, 0};

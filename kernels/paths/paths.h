@@ -54,6 +54,10 @@ Point Bezier(const Point* ctrl, double t);
 // lies within `tolerance` of the chord (depth ≤ 16). The first vertex is P_0; the closing
 // edge back to it is implicit.
 std::vector<Point> Flatten(const Point* path, int64_t num_points, double tolerance);
+// Upper estimate of Flatten's vertex count without flattening (second differences shrink 4×
+// per subdivision level: 2^⌈log4(2M/τ)⌉ vertices per segment, M the largest second
+// difference, capped at 2^16), for request caps.
+int64_t EstimateFlattenedVertices(const Point* path, int64_t num_points, double tolerance);
 
 // ---- J1 PathRegularity ----
 struct Crossing {
@@ -119,6 +123,9 @@ struct DescriptorOptions {
 // translation, uniform scale, rotation, start point and traversal direction.
 std::vector<double> PathDescriptor(const Point* path, int64_t num_points,
                                    const DescriptorOptions& opt);
+// The flattening tolerance PathDescriptor uses: 1e-4 × the control points' RMS radius
+// (similarity invariant, so flattening decisions do not change under rotation or scale).
+double DescriptorFlattenTolerance(const Point* path, int64_t num_points);
 // Arc-length resampling of the flattened path to m points, starting at P_0.
 std::vector<Point> ResampleByArcLength(const Point* path, int64_t num_points, int32_t m);
 

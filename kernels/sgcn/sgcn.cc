@@ -42,14 +42,19 @@ double Dist2(const double* a, const double* b) {
 
 // All (i, j), i ≠ j, ‖CA_i − CA_j‖ ≤ cutoff, sorted by (i, j): cell list with cells of the
 // cutoff size (fast) or all pairs (naive).
-std::vector<int64_t> CutoffEdges(int64_t n, const double* ca, double cutoff, bool naive) {
-  std::vector<int64_t> ij;
+// Returns false when more than max_edges edges would be produced.
+bool CutoffEdges(int64_t n, const double* ca, double cutoff, bool naive, int64_t max_edges,
+                 std::vector<int64_t>* out) {
+  std::vector<int64_t>& ij = *out;
   const double c2 = cutoff * cutoff;
   if (naive) {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < n; ++j)
-        if (i != j && Dist2(ca + i * 3, ca + j * 3) <= c2) ij.push_back(i), ij.push_back(j);
-    return ij;
+        if (i != j && Dist2(ca + i * 3, ca + j * 3) <= c2) {
+          if (static_cast<int64_t>(ij.size() / 2) >= max_edges) return false;
+          ij.push_back(i), ij.push_back(j);
+        }
+    return true;
   }
   auto cell = [&](int64_t i, int c) { return static_cast<int64_t>(std::floor(ca[i * 3 + c] / cutoff)); };
   auto key = [](int64_t x, int64_t y, int64_t z) {
@@ -70,9 +75,10 @@ std::vector<int64_t> CutoffEdges(int64_t n, const double* ca, double cutoff, boo
             if (j != i && Dist2(ca + i * 3, ca + j * 3) <= c2) nb.push_back(j);
         }
     std::sort(nb.begin(), nb.end());
+    if (static_cast<int64_t>(ij.size() / 2 + nb.size()) > max_edges) return false;
     for (int64_t j : nb) ij.push_back(i), ij.push_back(j);
   }
-  return ij;
+  return true;
 }
 
 // Nbar(l,k)(cosθ) by the explicit sum, long double:
@@ -133,7 +139,11 @@ absl::Status SphericalGraphFeatures(int64_t n, const double* backbone, const Fea
     return s;
   }
   if (by_cutoff) {
-    g.edges = CutoffEdges(n, g.origin.data(), o.cutoff, method == SgcnMethod::kNaive);
+    if (!CutoffEdges(n, g.origin.data(), o.cutoff, method == SgcnMethod::kNaive, o.max_edges,
+                     &g.edges)) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "cutoff: the graph has more than {} edges; lower the cutoff", o.max_edges));
+    }
   } else {
     g.edges.assign(o.edges, o.edges + 2 * o.e);
     std::vector<int64_t> keys(o.e);

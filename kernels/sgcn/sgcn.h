@@ -58,12 +58,14 @@ struct FeatureOptions {
   const double* edge_weight = nullptr;  // kEdgeWeight: e values
   std::vector<double> rbf_centres;      // kRbf
   double rbf_width = 1.0;               // kRbf, > 0
+  int64_t max_edges = int64_t{1} << 24; // cutoff graphs larger than this: RESOURCE_EXHAUSTED
   int threads = 1;
 };
 
 // INVALID_ARGUMENT for a degenerate backbone residue, lmax outside [0, kMaxDegree], bad
 // edges (index range, self-loop, duplicate, coincident CA atoms), neither or both of
-// cutoff / edges, bad radial parameters, or (kNaive) n > kMaxNaiveResidues.
+// cutoff / edges, bad radial parameters, or (kNaive) n > kMaxNaiveResidues;
+// RESOURCE_EXHAUSTED when the cutoff graph has more than max_edges edges.
 absl::Status SphericalGraphFeatures(int64_t n, const double* backbone,
                                     const FeatureOptions& options, SgcnMethod method,
                                     GraphFeatures* out);

@@ -1,0 +1,396 @@
+#include "cli/commands.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <iterator>
+#include <limits>
+#include <memory>
+
+#include <fmt/format.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <nlohmann/json.hpp>
+
+#include "chamferdb/v1/collections.grpc.pb.h"
+#include "chamferdb/v1/documents.grpc.pb.h"
+#include "chamferdb/v1/kernels.grpc.pb.h"
+#include "chamferdb/v1/search.grpc.pb.h"
+#include "cli/ingest.h"
+#include "cli/source.h"
+
+namespace chamferdb::cli {
+namespace {
+
+using google::protobuf::util::JsonPrintOptions;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+constexpr const char* kKernelsService = "chamferdb.v1.Kernels";
+
+int Error(const std::string& message) {
+  fmt::print(stderr, "error: {}\n", message);
+  return 1;
+}
+
+int RpcError(const std::string& what, const grpc::Status& status) { return Error(what + ": " + StatusText(status)); }
+
+std::string ToJson(const google::protobuf::Message& message, bool pretty) {
+  JsonPrintOptions options;
+  options.always_print_primitive_fields = true;
+  options.add_whitespace = pretty;
+  std::string out;
+  const auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!status.ok()) return fmt::format("{{\"error\": {}}}", json(std::string(status.message())).dump());
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+template <typename Call>
+grpc::Status Retry(const CommandContext& ctx, Call&& call) {
+  return ctx.connection->CallWithRetry(
+      ctx.retry, std::forward<Call>(call), nullptr, nullptr,
+      [&](const grpc::Status& s, int attempt, std::chrono::milliseconds delay) {
+        fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(s), attempt, ctx.retry.max_attempts,
+                   delay.count());
+      });
+}
+
+// Reads a positional NAME at `index` or fails with a usage message.
+bool NeedPositional(const ParsedArgs& args, size_t count, const std::string& usage) {
+  if (args.positional().size() < count) {
+    fmt::print(stderr, "usage: {}\n", usage);
+    return false;
+  }
+  return true;
+}
+
+// Flags that must be given; prints which is missing.
+bool Need(const ParsedArgs& args, const std::string& flag, const std::string& usage) {
+  if (!args.Has(flag)) {
+    fmt::print(stderr, "error: --{} is required\nusage: {}\n", flag, usage);
+    return false;
+  }
+  return true;
+}
+
+#define CLI_ASSIGN_OR_USAGE(lhs, expr)                        \
+  auto lhs##_or = (expr);                                     \
+  if (!lhs##_or.ok()) {                                       \
+    fmt::print(stderr, "error: {}\n", std::string(lhs##_or.status().message())); \
+    return 2;                                                 \
+  }                                                           \
+  auto lhs = *std::move(lhs##_or)
+
+int CollectionsCreate(const CommandContext& ctx, const ParsedArgs& args) {
+  const std::string usage =
+      "chamferdb-cli collections create NAME --dim D [--r-reps R --k-sim K --d-proj P --d-final F --seed S] "
+      "[--index flat|hnsw|ivf_pq] [--token-storage f32|f16|int8] [--no-normalize]";
+  if (!NeedPositional(args, 3, usage) || !Need(args, "dim", usage)) return 2;
+  v1::CreateCollectionRequest req;
+  v1::CollectionConfig* cfg = req.mutable_config();
+  cfg->set_name(args.positional()[2]);
+  cfg->set_kind(v1::MULTI_VECTOR);
+  constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
+  CLI_ASSIGN_OR_USAGE(dim, args.GetUint("dim", 0, 1, kU32));
+  cfg->set_dim(static_cast<uint32_t>(dim));
+  v1::FdeParams* fde = cfg->mutable_fde();
+  CLI_ASSIGN_OR_USAGE(r_reps, args.GetUint("r-reps", 0, 0, kU32));
+  fde->set_r_reps(static_cast<uint32_t>(r_reps));
+  if (args.Has("k-sim")) {
+    CLI_ASSIGN_OR_USAGE(k_sim, args.GetUint("k-sim", 0, 0, kU32));
+    fde->set_k_sim(static_cast<uint32_t>(k_sim));
+  }
+  CLI_ASSIGN_OR_USAGE(d_proj, args.GetUint("d-proj", 0, 0, kU32));
+  fde->set_d_proj(static_cast<uint32_t>(d_proj));
+  CLI_ASSIGN_OR_USAGE(d_final, args.GetUint("d-final", 0, 0, kU32));
+  fde->set_d_final(static_cast<uint32_t>(d_final));
+  CLI_ASSIGN_OR_USAGE(seed, args.GetUint("seed", 0, 0, std::numeric_limits<uint64_t>::max()));
+  fde->set_seed(seed);
+  CLI_ASSIGN_OR_USAGE(index, args.GetChoice("index", "flat", {"flat", "hnsw", "ivf_pq"}));
+  v1::IndexParams* ip = cfg->mutable_index();
+  ip->set_kind(index == "hnsw" ? v1::HNSW : index == "ivf_pq" ? v1::IVF_PQ : v1::FLAT);
+  CLI_ASSIGN_OR_USAGE(hnsw_m, args.GetUint("hnsw-m", 0, 0, kU32));
+  ip->set_hnsw_m(static_cast<uint32_t>(hnsw_m));
+  CLI_ASSIGN_OR_USAGE(ef_c, args.GetUint("ef-construction", 0, 0, kU32));
+  ip->set_hnsw_ef_construction(static_cast<uint32_t>(ef_c));
+  CLI_ASSIGN_OR_USAGE(ef_s, args.GetUint("ef-search", 0, 0, kU32));
+  ip->set_hnsw_ef_search(static_cast<uint32_t>(ef_s));
+  CLI_ASSIGN_OR_USAGE(nlist, args.GetUint("nlist", 0, 0, kU32));
+  ip->set_ivf_nlist(static_cast<uint32_t>(nlist));
+  CLI_ASSIGN_OR_USAGE(pq_m, args.GetUint("pq-m", 0, 0, kU32));
+  ip->set_pq_m(static_cast<uint32_t>(pq_m));
+  CLI_ASSIGN_OR_USAGE(nprobe, args.GetUint("nprobe", 0, 0, kU32));
+  ip->set_ivf_nprobe(static_cast<uint32_t>(nprobe));
+  CLI_ASSIGN_OR_USAGE(storage, args.GetChoice("token-storage", "f32", {"f32", "f16", "int8"}));
+  cfg->set_token_storage(storage == "f16" ? v1::FLOAT16 : storage == "int8" ? v1::INT8 : v1::FLOAT32);
+  if (args.Has("no-normalize")) cfg->set_normalize(false);
+
+  auto stub = v1::Collections::NewStub(ctx.connection->channel());
+  v1::CreateCollectionResponse resp;
+  grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Create(c, req, &resp); });
+  if (!s.ok()) return RpcError(fmt::format("create collection {:?}", cfg->name()), s);
+  fmt::print("{}\n", ToJson(resp.collection(), ctx.pretty));
+  return 0;
+}
+
+}  // namespace
+
+int RunCollections(const CommandContext& ctx, const ParsedArgs& args) {
+  const std::string usage = "chamferdb-cli collections create|list|get|drop [NAME] ...";
+  if (!NeedPositional(args, 2, usage)) return 2;
+  const std::string& verb = args.positional()[1];
+  auto stub = v1::Collections::NewStub(ctx.connection->channel());
+  if (verb == "create") return CollectionsCreate(ctx, args);
+  if (verb == "list") {
+    v1::ListCollectionsResponse resp;
+    grpc::Status s =
+        Retry(ctx, [&](grpc::ClientContext* c) { return stub->List(c, v1::ListCollectionsRequest(), &resp); });
+    if (!s.ok()) return RpcError("list collections", s);
+    fmt::print("{}\n", ToJson(resp, ctx.pretty));
+    return 0;
+  }
+  if (verb == "get" || verb == "drop") {
+    if (!NeedPositional(args, 3, fmt::format("chamferdb-cli collections {} NAME", verb))) return 2;
+    const std::string& name = args.positional()[2];
+    if (verb == "get") {
+      v1::GetCollectionRequest req;
+      req.set_name(name);
+      v1::GetCollectionResponse resp;
+      grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Get(c, req, &resp); });
+      if (!s.ok()) return RpcError(fmt::format("get collection {:?}", name), s);
+      fmt::print("{}\n", ToJson(resp.collection(), ctx.pretty));
+      return 0;
+    }
+    v1::DropCollectionRequest req;
+    req.set_name(name);
+    v1::DropCollectionResponse resp;
+    grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Drop(c, req, &resp); });
+    if (!s.ok()) return RpcError(fmt::format("drop collection {:?}", name), s);
+    fmt::print("{}\n", json({{"dropped", name}}).dump(ctx.pretty ? 2 : -1));
+    return 0;
+  }
+  fmt::print(stderr, "error: unknown collections subcommand {:?}\nusage: {}\n", verb, usage);
+  return 2;
+}
+
+int RunGet(const CommandContext& ctx, const ParsedArgs& args) {
+  const std::string usage = "chamferdb-cli get --collection NAME [--include-vectors] ID...";
+  if (!Need(args, "collection", usage) || !NeedPositional(args, 2, usage)) return 2;
+  v1::GetDocumentsRequest req;
+  req.set_collection(args.Get("collection"));
+  for (size_t i = 1; i < args.positional().size(); ++i) req.add_ids(args.positional()[i]);
+  req.set_include_vectors(args.Has("include-vectors"));
+  auto stub = v1::Documents::NewStub(ctx.connection->channel());
+  v1::GetDocumentsResponse resp;
+  grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Get(c, req, &resp); });
+  if (!s.ok()) return RpcError("get documents", s);
+  for (const v1::Document& d : resp.documents()) {
+    ordered_json out = {{"id", d.id()}, {"num_tokens", d.num_tokens()}};
+    if (req.include_vectors() && d.num_tokens() > 0) {
+      const size_t n = d.vectors().size() / sizeof(float);
+      std::vector<float> v(n);
+      std::memcpy(v.data(), d.vectors().data(), n * sizeof(float));
+      const size_t dim = n / d.num_tokens();
+      ordered_json rows = ordered_json::array();
+      for (size_t t = 0; t < d.num_tokens(); ++t) {
+        ordered_json row = ordered_json::array();
+        for (size_t c = 0; c < dim; ++c) row.push_back(FloatForJson(v[t * dim + c]));
+        rows.push_back(std::move(row));
+      }
+      out["vectors"] = std::move(rows);
+    }
+    if (!d.metadata_json().empty()) {
+      ordered_json meta = ordered_json::parse(d.metadata_json(), nullptr, false);
+      out["metadata"] = meta.is_discarded() ? ordered_json(d.metadata_json()) : meta;
+    }
+    fmt::print("{}\n", out.dump(ctx.pretty ? 2 : -1, ' ', false, ordered_json::error_handler_t::replace));
+  }
+  for (const std::string& id : resp.missing_ids()) fmt::print(stderr, "not found: {}\n", id);
+  return resp.missing_ids().empty() ? 0 : 1;
+}
+
+int RunDelete(const CommandContext& ctx, const ParsedArgs& args) {
+  const std::string usage = "chamferdb-cli delete --collection NAME ID...";
+  if (!Need(args, "collection", usage) || !NeedPositional(args, 2, usage)) return 2;
+  v1::DeleteRequest req;
+  req.set_collection(args.Get("collection"));
+  for (size_t i = 1; i < args.positional().size(); ++i) req.add_ids(args.positional()[i]);
+  auto stub = v1::Documents::NewStub(ctx.connection->channel());
+  v1::DeleteResponse resp;
+  grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Delete(c, req, &resp); });
+  if (!s.ok()) return RpcError("delete documents", s);
+  fmt::print("{}\n", json({{"deleted", resp.deleted()}}).dump());
+  return 0;
+}
+
+int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
+  const std::string usage =
+      "chamferdb-cli search --collection NAME --queries FILE [--format jsonl|npy] [--k 10] [--candidates N] "
+      "[--no-rerank] [--ef-search N] [--nprobe N] [--include-metadata] [--output FILE]  "
+      "(npy: --vectors Q.npy --offsets O.npy --ids IDS.txt instead of --queries)";
+  if (!Need(args, "collection", usage)) return 2;
+  CLI_ASSIGN_OR_USAGE(format, args.GetChoice("format", "jsonl", {"jsonl", "npy"}));
+  CLI_ASSIGN_OR_USAGE(k, args.GetUint("k", 10, 1, 1000));
+  CLI_ASSIGN_OR_USAGE(candidates, args.GetUint("candidates", 0, 0, 10000));
+  CLI_ASSIGN_OR_USAGE(ef_search, args.GetUint("ef-search", 0, 0, 1 << 20));
+  CLI_ASSIGN_OR_USAGE(nprobe, args.GetUint("nprobe", 0, 0, 1 << 20));
+  CLI_ASSIGN_OR_USAGE(batch_size, args.GetUint("batch-size", 32, 1, 1024));
+  if (format == "jsonl" && !Need(args, "queries", usage)) return 2;
+  if (format == "npy" && (!Need(args, "vectors", usage) || !Need(args, "offsets", usage) || !Need(args, "ids", usage))) {
+    return 2;
+  }
+  const std::string collection = args.Get("collection");
+  absl::StatusOr<uint32_t> dim = CollectionDim(*ctx.connection, collection, ctx.retry);
+  if (!dim.ok()) return Error(std::string(dim.status().message()));
+  ParseOptions parse;
+  parse.expected_dim = *dim;
+  parse.require_id = false;
+  absl::StatusOr<std::unique_ptr<RecordSource>> source =
+      format == "npy" ? OpenNpySource(args.Get("vectors"), args.Get("offsets"), args.Get("ids"), parse)
+                      : OpenJsonlSource(args.Get("queries"), parse);
+  if (!source.ok()) return Error(std::string(source.status().message()));
+
+  std::FILE* out = stdout;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> out_file(nullptr, &std::fclose);
+  if (args.Has("output")) {
+    out_file.reset(std::fopen(args.Get("output").c_str(), "w"));
+    if (out_file == nullptr) return Error(fmt::format("--output {}: cannot create: {}", args.Get("output"), std::strerror(errno)));
+    out = out_file.get();
+  }
+  auto stub = v1::Search::NewStub(ctx.connection->channel());
+  const bool include_metadata = args.Has("include-metadata");
+  uint64_t answered = 0;
+  bool end = false;
+  while (!end) {
+    v1::BatchSearchRequest batch;
+    std::vector<std::string> ids;
+    SourceItem item;
+    while (batch.requests_size() < static_cast<int>(batch_size)) {
+      absl::StatusOr<bool> more = (*source)->Next(&item);
+      if (!more.ok()) return Error(std::string(more.status().message()));
+      if (!*more) {
+        end = true;
+        break;
+      }
+      if (!item.problem.ok()) return Error(fmt::format("{}: {}", item.location, std::string(item.problem.message())));
+      v1::SearchRequest* r = batch.add_requests();
+      r->set_collection(collection);
+      r->set_k(static_cast<uint32_t>(k));
+      r->set_candidates(static_cast<uint32_t>(candidates));
+      if (args.Has("no-rerank")) r->set_rerank(false);
+      r->set_ef_search(static_cast<uint32_t>(ef_search));
+      r->set_nprobe(static_cast<uint32_t>(nprobe));
+      r->set_include_metadata(include_metadata);
+      r->mutable_query()->set_num_tokens(item.doc.num_tokens);
+      r->mutable_query()->set_vectors(reinterpret_cast<const char*>(item.doc.vectors.data()),
+                                      item.doc.vectors.size() * sizeof(float));
+      ids.push_back(item.doc.id);
+    }
+    if (batch.requests_size() == 0) break;
+    v1::BatchSearchResponse resp;
+    grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->BatchSearch(c, batch, &resp); });
+    if (!s.ok()) return RpcError(fmt::format("search (queries {} .. {})", ids.front(), ids.back()), s);
+    if (resp.responses_size() != batch.requests_size()) {
+      return Error(fmt::format("server answered {} of {} queries", resp.responses_size(), batch.requests_size()));
+    }
+    for (int i = 0; i < resp.responses_size(); ++i) {
+      ordered_json hits = ordered_json::array();
+      for (const v1::Hit& h : resp.responses(i).hits()) {
+        ordered_json hit = {{"id", h.id()}, {"score", FloatForJson(h.score())}};
+        if (include_metadata && !h.metadata_json().empty()) {
+          ordered_json meta = ordered_json::parse(h.metadata_json(), nullptr, false);
+          hit["metadata"] = meta.is_discarded() ? ordered_json(h.metadata_json()) : meta;
+        }
+        hits.push_back(std::move(hit));
+      }
+      const ordered_json line = {{"query", ids[i]}, {"hits", std::move(hits)}};
+      fmt::print(out, "{}\n", line.dump(-1, ' ', false, ordered_json::error_handler_t::replace));
+    }
+    answered += resp.responses_size();
+  }
+  if (std::fflush(out) != 0 || std::ferror(out)) return Error("cannot write the output");
+  fmt::print(stderr, "searched {} queries\n", answered);
+  return 0;
+}
+
+std::vector<std::string> KernelMethodNames() {
+  // Referencing the descriptor table links kernels.pb.o, and through its dependency list
+  // every family's messages, into the binary even though nothing else names them.
+  (void)&::descriptor_table_chamferdb_2fv1_2fkernels_2eproto;
+  std::vector<std::string> names;
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kKernelsService);
+  if (service == nullptr) return names;
+  for (int i = 0; i < service->method_count(); ++i) names.push_back(service->method(i)->name());
+  return names;
+}
+
+int RunKernel(const CommandContext& ctx, const ParsedArgs& args) {
+  const std::string usage = "chamferdb-cli kernel NAME --input request.json|-   (NAME: see `chamferdb-cli kernel --list`)";
+  if (args.Has("list")) {
+    for (const auto& n : KernelMethodNames()) fmt::print("{}\n", n);
+    return 0;
+  }
+  if (!NeedPositional(args, 2, usage) || !Need(args, "input", usage)) return 2;
+  (void)&::descriptor_table_chamferdb_2fv1_2fkernels_2eproto;
+  const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kKernelsService);
+  if (service == nullptr) return Error(fmt::format("service {} is not compiled into this binary", kKernelsService));
+  const std::string& name = args.positional()[1];
+  const google::protobuf::MethodDescriptor* method = service->FindMethodByName(name);
+  if (method == nullptr) {
+    std::string all;
+    for (const auto& n : KernelMethodNames()) all += " " + n;
+    fmt::print(stderr, "error: {} has no method {:?}; available:{}\n", kKernelsService, name, all);
+    return 2;
+  }
+  if (method->client_streaming() || method->server_streaming()) {
+    return Error(fmt::format("{} is a streaming RPC; only unary kernels are supported", name));
+  }
+  std::string text;
+  const std::string input = args.Get("input");
+  if (input == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(input, std::ios::binary);
+    if (!in) return Error(fmt::format("--input {}: cannot open: {}", input, std::strerror(errno)));
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  auto* factory = google::protobuf::MessageFactory::generated_factory();
+  std::unique_ptr<google::protobuf::Message> request(factory->GetPrototype(method->input_type())->New());
+  std::unique_ptr<google::protobuf::Message> response(factory->GetPrototype(method->output_type())->New());
+  const auto parsed = google::protobuf::util::JsonStringToMessage(text, request.get());
+  if (!parsed.ok()) {
+    return Error(fmt::format("--input {}: not a valid {} in JSON: {}", input, method->input_type()->full_name(),
+                             std::string(parsed.message())));
+  }
+  std::string request_bytes;
+  if (!request->SerializeToString(&request_bytes)) return Error("cannot serialize the request");
+  const std::string path = fmt::format("/{}/{}", kKernelsService, method->name());
+  grpc::GenericStub stub(ctx.connection->channel());
+  grpc::ByteBuffer response_buffer;
+  grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) {
+    grpc::Slice slice(request_bytes);
+    grpc::ByteBuffer request_buffer(&slice, 1);
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(c, path, grpc::StubOptions(), &request_buffer, &response_buffer,
+                   [&done](grpc::Status st) { done.set_value(std::move(st)); });
+    return done.get_future().get();
+  });
+  if (!s.ok()) return RpcError(fmt::format("kernel {}", name), s);
+  std::vector<grpc::Slice> slices;
+  if (!response_buffer.Dump(&slices).ok()) return Error("cannot read the response");
+  std::string response_bytes;
+  for (const auto& sl : slices) response_bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  if (!response->ParseFromString(response_bytes)) {
+    return Error(fmt::format("the response is not a valid {}", method->output_type()->full_name()));
+  }
+  fmt::print("{}\n", ToJson(*response, ctx.pretty));
+  return 0;
+}
+
+}  // namespace chamferdb::cli

@@ -1,0 +1,34 @@
+// The chamferdb-cli subcommands other than ingest. Each returns the process exit code:
+// 0 success, 1 the server or the input said no (the reason is printed on stderr),
+// 2 usage errors (handled by main).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/connection.h"
+
+namespace chamferdb::cli {
+
+struct CommandContext {
+  const Connection* connection;
+  RetryPolicy retry;
+  bool pretty = false;  // indent JSON output
+};
+
+// collections create|list|get|drop: JSON (protobuf JSON mapping) on stdout.
+int RunCollections(const CommandContext& ctx, const ParsedArgs& args);
+// get --collection NAME [--include-vectors] ID...: one JSON line per found document
+// ({"id", "vectors"?, "metadata"?} as ingest reads it); missing ids on stderr, exit 1.
+int RunGet(const CommandContext& ctx, const ParsedArgs& args);
+// delete --collection NAME ID...: {"deleted": N} on stdout.
+int RunDelete(const CommandContext& ctx, const ParsedArgs& args);
+// search --collection NAME --queries FILE ...: one {"query", "hits"} JSON line per query.
+int RunSearch(const CommandContext& ctx, const ParsedArgs& args);
+// kernel NAME --input request.json: any chamferdb.v1.Kernels RPC, JSON in and out.
+int RunKernel(const CommandContext& ctx, const ParsedArgs& args);
+// Names of the RPCs of chamferdb.v1.Kernels compiled into this binary.
+std::vector<std::string> KernelMethodNames();
+
+}  // namespace chamferdb::cli

@@ -1,0 +1,264 @@
+#include "encoders/mbat_ops.h"
+
+#include <immintrin.h>
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/cpu_features.h"
+#include "common/rng.h"
+
+namespace chamferdb::mbat {
+namespace {
+
+// Stream ids for DeriveSeed(op seed, stream, 0).
+constexpr uint64_t kStreamSign0 = 1;  // S₁ (S₂, S₃ follow as 2, 3)
+constexpr uint64_t kStreamPerm = 10;
+constexpr uint64_t kStreamDense = 11;
+
+void FwhtPortable(float* x, size_t n) {
+  for (size_t h = 1; h < n; h <<= 1) {
+    for (size_t i = 0; i < n; i += 2 * h) {
+      float* a = x + i;
+      float* b = x + i + h;
+      for (size_t j = 0; j < h; ++j) {
+        const float u = a[j];
+        const float v = b[j];
+        a[j] = u + v;
+        b[j] = u - v;
+      }
+    }
+  }
+}
+
+// Stages h = 1, 2, 4 inside each 8-lane register, then plain vector butterflies. Lane
+// values are computed with exactly the reference's operations: u + v for the lower
+// partner (v + u is the same IEEE value), u − v for the upper one.
+__attribute__((target("avx2"))) void FwhtAvx2(float* x, size_t n) {
+  const __m256 m1 = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
+  const __m256 m2 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, -1, -1, 0, 0, -1, -1));
+  const __m256 m4 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, -1, -1, -1, -1));
+  for (size_t i = 0; i < n; i += 8) {
+    __m256 v = _mm256_loadu_ps(x + i);
+    __m256 p = _mm256_permute_ps(v, 0xB1);  // [1,0,3,2]
+    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m1);
+    p = _mm256_permute_ps(v, 0x4E);  // [2,3,0,1]
+    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m2);
+    p = _mm256_permute2f128_ps(v, v, 0x01);
+    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m4);
+    _mm256_storeu_ps(x + i, v);
+  }
+  for (size_t h = 8; h < n; h <<= 1) {
+    for (size_t i = 0; i < n; i += 2 * h) {
+      float* a = x + i;
+      float* b = x + i + h;
+      for (size_t j = 0; j < h; j += 8) {
+        const __m256 u = _mm256_loadu_ps(a + j);
+        const __m256 w = _mm256_loadu_ps(b + j);
+        _mm256_storeu_ps(a + j, _mm256_add_ps(u, w));
+        _mm256_storeu_ps(b + j, _mm256_sub_ps(u, w));
+      }
+    }
+  }
+}
+
+using FwhtFn = void (*)(float*, size_t);
+
+FwhtFn ChooseFwht() { return GetCpuFeatures().avx2_fma ? FwhtAvx2 : FwhtPortable; }
+
+void Multiply(float* x, const float* s, size_t n) {
+  for (size_t i = 0; i < n; ++i) x[i] *= s[i];
+}
+
+}  // namespace
+
+void FwhtReference(float* x, size_t n) {
+  for (size_t h = 1; h < n; h *= 2) {
+    for (size_t i = 0; i < n; i += 2 * h) {
+      for (size_t j = i; j < i + h; ++j) {
+        const float u = x[j];
+        const float v = x[j + h];
+        x[j] = u + v;
+        x[j + h] = u - v;
+      }
+    }
+  }
+}
+
+void Fwht(float* x, size_t n) {
+  static const FwhtFn fn = ChooseFwht();
+  if (n < 8) {
+    FwhtPortable(x, n);
+    return;
+  }
+  fn(x, n);
+}
+
+void RandomSigns(uint64_t seed, size_t n, float* sign) {
+  Rng rng(seed);
+  for (size_t w = 0; w < n; w += 64) {
+    const uint64_t u = rng.NextU64();
+    const size_t m = std::min<size_t>(64, n - w);
+    for (size_t b = 0; b < m; ++b) sign[w + b] = ((u >> b) & 1) ? 1.0f : -1.0f;
+  }
+}
+
+std::vector<uint32_t> RandomPermutation(uint64_t seed, size_t n) {
+  std::vector<uint32_t> p(n);
+  for (size_t i = 0; i < n; ++i) p[i] = static_cast<uint32_t>(i);
+  Rng rng(seed);
+  for (size_t i = n; i > 1; --i) {
+    const size_t j = static_cast<size_t>(rng.UniformInt(i));
+    std::swap(p[i - 1], p[j]);
+  }
+  return p;
+}
+
+std::unique_ptr<OrthoOp> OrthoOp::Create(OpKind kind, size_t dim, uint64_t seed) {
+  std::unique_ptr<OrthoOp> op(new OrthoOp(kind, dim));
+  switch (kind) {
+    case OpKind::kSrht: {
+      op->signs_.resize(3 * dim);
+      for (int r = 0; r < 3; ++r) {
+        RandomSigns(DeriveSeed(seed, kStreamSign0 + r, 0), dim, op->signs_.data() + r * dim);
+      }
+      // D^{-3/2} folded into S₃ (exact for D a power of 4).
+      const float scale = static_cast<float>(1.0 / (static_cast<double>(dim) *
+                                                    std::sqrt(static_cast<double>(dim))));
+      op->srht_s3_scaled_.assign(op->signs_.begin() + 2 * dim, op->signs_.end());
+      for (float& s : op->srht_s3_scaled_) s *= scale;
+      op->perm_ = RandomPermutation(DeriveSeed(seed, kStreamPerm, 0), dim);
+      break;
+    }
+    case OpKind::kSignedPerm:
+      op->signs_.resize(dim);
+      RandomSigns(DeriveSeed(seed, kStreamSign0, 0), dim, op->signs_.data());
+      op->perm_ = RandomPermutation(DeriveSeed(seed, kStreamPerm, 0), dim);
+      break;
+    case OpKind::kDiagonal:
+      op->signs_.resize(dim);
+      RandomSigns(DeriveSeed(seed, kStreamSign0, 0), dim, op->signs_.data());
+      break;
+    case OpKind::kDenseHaar: {
+      const Eigen::Index d = static_cast<Eigen::Index>(dim);
+      Eigen::MatrixXd a(d, d);
+      Rng rng(DeriveSeed(seed, kStreamDense, 0));
+      for (Eigen::Index i = 0; i < d; ++i) {
+        for (Eigen::Index j = 0; j < d; ++j) a(i, j) = rng.Normal();
+      }
+      Eigen::HouseholderQR<Eigen::MatrixXd> qr(a);
+      Eigen::MatrixXd q = qr.householderQ();
+      const Eigen::MatrixXd& r = qr.matrixQR();
+      for (Eigen::Index j = 0; j < d; ++j) {
+        if (r(j, j) < 0) q.col(j) = -q.col(j);
+      }
+      op->dense_.resize(dim * dim);
+      for (Eigen::Index i = 0; i < d; ++i) {
+        for (Eigen::Index j = 0; j < d; ++j) op->dense_[static_cast<size_t>(i * d + j)] = q(i, j);
+      }
+      break;
+    }
+  }
+  return op;
+}
+
+size_t OrthoOp::bytes() const {
+  return sizeof(*this) + signs_.size() * sizeof(float) + srht_s3_scaled_.size() * sizeof(float) +
+         perm_.size() * sizeof(uint32_t) + dense_.size() * sizeof(double);
+}
+
+void OrthoOp::Apply(const float* x, float* y, float* scratch) const {
+  const size_t n = dim_;
+  switch (kind_) {
+    case OpKind::kSrht:
+      for (size_t i = 0; i < n; ++i) scratch[i] = x[i] * signs_[i];
+      Fwht(scratch, n);
+      Multiply(scratch, signs_.data() + n, n);
+      Fwht(scratch, n);
+      Multiply(scratch, srht_s3_scaled_.data(), n);
+      Fwht(scratch, n);
+      for (size_t i = 0; i < n; ++i) y[i] = scratch[perm_[i]];
+      return;
+    case OpKind::kSignedPerm:
+      std::memcpy(scratch, x, n * sizeof(float));
+      for (size_t i = 0; i < n; ++i) y[i] = signs_[i] * scratch[perm_[i]];
+      return;
+    case OpKind::kDiagonal:
+      for (size_t i = 0; i < n; ++i) y[i] = signs_[i] * x[i];
+      return;
+    case OpKind::kDenseHaar:
+      std::memcpy(scratch, x, n * sizeof(float));
+      for (size_t i = 0; i < n; ++i) {
+        const double* row = dense_.data() + i * n;
+        double s = 0;
+        for (size_t j = 0; j < n; ++j) s += row[j] * scratch[j];
+        y[i] = static_cast<float>(s);
+      }
+      return;
+  }
+}
+
+void OrthoOp::ApplyAdd(const float* x, float* acc, float* scratch) const {
+  const size_t n = dim_;
+  switch (kind_) {
+    case OpKind::kSrht:
+      for (size_t i = 0; i < n; ++i) scratch[i] = x[i] * signs_[i];
+      Fwht(scratch, n);
+      Multiply(scratch, signs_.data() + n, n);
+      Fwht(scratch, n);
+      Multiply(scratch, srht_s3_scaled_.data(), n);
+      Fwht(scratch, n);
+      for (size_t i = 0; i < n; ++i) acc[i] += scratch[perm_[i]];
+      return;
+    case OpKind::kSignedPerm:
+      for (size_t i = 0; i < n; ++i) acc[i] += signs_[i] * x[perm_[i]];
+      return;
+    case OpKind::kDiagonal:
+      for (size_t i = 0; i < n; ++i) acc[i] += signs_[i] * x[i];
+      return;
+    case OpKind::kDenseHaar:
+      for (size_t i = 0; i < n; ++i) {
+        const double* row = dense_.data() + i * n;
+        double s = 0;
+        for (size_t j = 0; j < n; ++j) s += row[j] * x[j];
+        acc[i] += static_cast<float>(s);
+      }
+      return;
+  }
+}
+
+void OrthoOp::ApplyTranspose(const float* x, float* y, float* scratch) const {
+  const size_t n = dim_;
+  switch (kind_) {
+    case OpKind::kSrht:
+      for (size_t i = 0; i < n; ++i) scratch[perm_[i]] = x[i];
+      Fwht(scratch, n);
+      Multiply(scratch, srht_s3_scaled_.data(), n);
+      Fwht(scratch, n);
+      Multiply(scratch, signs_.data() + n, n);
+      Fwht(scratch, n);
+      for (size_t i = 0; i < n; ++i) y[i] = scratch[i] * signs_[i];
+      return;
+    case OpKind::kSignedPerm:
+      for (size_t i = 0; i < n; ++i) scratch[perm_[i]] = signs_[i] * x[i];
+      std::memcpy(y, scratch, n * sizeof(float));
+      return;
+    case OpKind::kDiagonal:
+      for (size_t i = 0; i < n; ++i) y[i] = signs_[i] * x[i];
+      return;
+    case OpKind::kDenseHaar: {
+      std::vector<double> s(n, 0.0);
+      for (size_t i = 0; i < n; ++i) {
+        const double* row = dense_.data() + i * n;
+        const double xi = x[i];
+        for (size_t j = 0; j < n; ++j) s[j] += row[j] * xi;
+      }
+      for (size_t j = 0; j < n; ++j) y[j] = static_cast<float>(s[j]);
+      return;
+    }
+  }
+}
+
+}  // namespace chamferdb::mbat
