@@ -18,6 +18,7 @@
 #include <unordered_map>
 
 #include "index/index.h"
+#include "kernels/chamfer/dot.h"
 
 namespace chamferdb {
 namespace {
@@ -100,6 +101,9 @@ class FaissIndex final : public VectorIndex {
     out->assign(nq, {});
     if (live_ == 0 || params.k == 0) return absl::OkStatus();
     const size_t k = std::min(params.k, live_);
+    if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(index_.get())) {
+      return SearchFlat(flat->get_xb(), queries, nq, k, out);
+    }
     std::vector<float> dist(nq * k);
     std::vector<idx_t> rows(nq * k);
     LiveRows sel;
@@ -191,6 +195,31 @@ class FaissIndex final : public VectorIndex {
 
  private:
   static constexpr Label kRemoved = -1;
+
+  // Exact search over the flat vectors with the project's SIMD dot products on the calling
+  // thread (FAISS's single-query path is scalar here and opens an OpenMP team).
+  absl::Status SearchFlat(const float* xb, const float* queries, size_t nq, size_t k,
+                          std::vector<std::vector<Neighbor>>* out) const {
+    const size_t rows = row_label_.size();
+    std::vector<float> scores(rows);
+    std::vector<std::pair<float, Label>> cand;
+    for (size_t q = 0; q < nq; ++q) {
+      DotMany(queries + q * dim_, xb, rows, dim_, scores.data());
+      cand.clear();
+      cand.reserve(live_);
+      for (size_t r = 0; r < rows; ++r) {
+        if (!deleted_[r]) cand.emplace_back(scores[r], row_label_[r]);
+      }
+      auto better = [](const std::pair<float, Label>& a, const std::pair<float, Label>& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      };
+      const size_t kk = std::min(k, cand.size());
+      std::partial_sort(cand.begin(), cand.begin() + kk, cand.end(), better);
+      auto& hits = (*out)[q];
+      for (size_t j = 0; j < kk; ++j) hits.push_back({cand[j].second, cand[j].first});
+    }
+    return absl::OkStatus();
+  }
 
   std::unique_ptr<faiss::Index> NewEmpty(bool trained_ivf) const {
     const int d = static_cast<int>(dim_);
