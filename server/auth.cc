@@ -26,7 +26,8 @@ void SetAuthPolicy(AuthPolicy policy) { Policy() = std::make_shared<AuthPolicy>(
 
 bool IsWriteRpc(std::string_view rpc) {
   return rpc == "Collections.Create" || rpc == "Collections.Drop" || rpc == "Documents.Upsert" ||
-         rpc == "Documents.UpsertStream" || rpc == "Documents.Delete";
+         rpc == "Documents.UpsertStream" || rpc == "Documents.Delete" || rpc == "JsonRecords.Upsert" ||
+         rpc == "JsonRecords.Delete";
 }
 
 absl::Status Authorize(const grpc::ServerContext* ctx, std::string_view rpc) {

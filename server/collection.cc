@@ -135,6 +135,11 @@ std::string CollectionSpec::ToJson() const {
                 {"ivf_train_threshold", index.ivf_train_threshold}};
   j["token_storage"] = static_cast<int>(token_storage);
   j["normalize"] = normalize;
+  if (kind == CollectionKindDomain::kJson) {
+    j["kind"] = "json";
+    j["mbat"] = mbat_config_json;
+    j["id_field"] = id_field;
+  }
   return j.dump();
 }
 
@@ -164,6 +169,11 @@ absl::StatusOr<CollectionSpec> CollectionSpec::FromJson(std::string_view json) {
     s.index.ivf_train_threshold = x.at("ivf_train_threshold");
     s.token_storage = static_cast<TokenStorage>(j.at("token_storage").get<int>());
     s.normalize = j.at("normalize");
+    if (j.value("kind", std::string("multi_vector")) == "json") {
+      s.kind = CollectionKindDomain::kJson;
+      s.mbat_config_json = j.at("mbat").get<std::string>();
+      s.id_field = j.at("id_field").get<std::string>();
+    }
     return s;
   } catch (const nlohmann::json::exception& e) {
     return absl::DataLossError(fmt::format("collection spec is malformed: {}", e.what()));

@@ -45,9 +45,15 @@ struct Limits {
   static constexpr size_t kMaxNameBytes = 64;
 };
 
+enum class CollectionKindDomain { kMultiVector, kJson };
+
 struct CollectionSpec {
   std::string name;
   uint64_t id = 0;  // storage key prefix, unique for the life of the database
+  CollectionKindDomain kind = CollectionKindDomain::kMultiVector;
+  // kJson: the MBAT config (MbatConfigToJson form) and the id field; fde.dim holds D.
+  std::string mbat_config_json;
+  std::string id_field = "id";
   FdeConfig fde;    // fde.dim is the token dimension
   IndexConfig index;
   TokenStorage token_storage = TokenStorage::kFloat32;

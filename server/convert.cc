@@ -5,6 +5,7 @@
 #include "common/absl_fmt.h"
 
 #include <cstring>
+#include <nlohmann/json.hpp>
 
 namespace chamferdb {
 
@@ -12,7 +13,40 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
   CollectionSpec spec;
   spec.name = config.name();
   if (config.kind() == v1::JSON) {
-    return absl::UnimplementedError("config.kind JSON collections are not supported by this server version");
+    spec.kind = CollectionKindDomain::kJson;
+    // Merge dim into the MBAT config JSON; the encoder validates every field.
+    nlohmann::json mbat = nlohmann::json::object();
+    if (!config.json().mbat_config_json().empty()) {
+      mbat = nlohmann::json::parse(config.json().mbat_config_json(), nullptr, false);
+      if (mbat.is_discarded() || !mbat.is_object()) {
+        return absl::InvalidArgumentError("config.json.mbat_config_json is not a JSON object");
+      }
+    }
+    if (config.dim() != 0) {
+      if (mbat.contains("dim") && mbat["dim"] != config.dim()) {
+        return absl::InvalidArgumentError("config.json.mbat_config_json dim differs from config.dim");
+      }
+      mbat["dim"] = config.dim();
+    }
+    spec.mbat_config_json = mbat.dump();
+    spec.id_field = config.json().id_field().empty() ? "id" : config.json().id_field();
+    switch (config.index().kind()) {
+      case v1::INDEX_KIND_UNSPECIFIED:
+      case v1::FLAT: spec.index.kind = IndexKind::kFlat; break;
+      case v1::HNSW: spec.index.kind = IndexKind::kHnsw; break;
+      case v1::IVF_PQ: spec.index.kind = IndexKind::kIvfPq; break;
+      default: return absl::InvalidArgumentError("config.index.kind is not a known kind");
+    }
+    const auto& ip = config.index();
+    spec.index.hnsw_m = ip.hnsw_m();
+    spec.index.hnsw_ef_construction = ip.hnsw_ef_construction();
+    spec.index.hnsw_ef_search = ip.hnsw_ef_search();
+    spec.index.ivf_nlist = ip.ivf_nlist();
+    spec.index.pq_m = ip.pq_m();
+    spec.index.pq_nbits = ip.pq_nbits();
+    spec.index.ivf_nprobe = ip.ivf_nprobe();
+    spec.index.ivf_train_threshold = ip.ivf_train_threshold();
+    return spec;
   }
   if (config.kind() != v1::MULTI_VECTOR && config.kind() != v1::COLLECTION_KIND_UNSPECIFIED) {
     return absl::InvalidArgumentError(fmt::format("config.kind {} is not a known kind", static_cast<int>(config.kind())));
@@ -60,7 +94,11 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
 
 void SpecToProto(const CollectionSpec& spec, v1::CollectionConfig* out) {
   out->set_name(spec.name);
-  out->set_kind(v1::MULTI_VECTOR);
+  out->set_kind(spec.kind == CollectionKindDomain::kJson ? v1::JSON : v1::MULTI_VECTOR);
+  if (spec.kind == CollectionKindDomain::kJson) {
+    out->mutable_json()->set_mbat_config_json(spec.mbat_config_json);
+    out->mutable_json()->set_id_field(spec.id_field);
+  }
   out->set_dim(spec.fde.dim);
   auto* f = out->mutable_fde();
   f->set_r_reps(spec.fde.r_reps);
@@ -84,7 +122,7 @@ void SpecToProto(const CollectionSpec& spec, v1::CollectionConfig* out) {
   out->set_normalize(spec.normalize);
 }
 
-void InfoToProto(const Collection& c, v1::CollectionInfo* out) {
+void InfoToProto(const Registry::Entry& c, v1::CollectionInfo* out) {
   SpecToProto(c.spec(), out->mutable_config());
   const CollectionStats s = c.Stats();
   auto* st = out->mutable_stats();

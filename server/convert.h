@@ -7,6 +7,7 @@
 #include "chamferdb/v1/collections.pb.h"
 #include "chamferdb/v1/search.pb.h"
 #include "server/collection.h"
+#include "server/registry.h"
 
 namespace chamferdb {
 
@@ -14,7 +15,7 @@ namespace chamferdb {
 // the field (config.dim, config.fde.k_sim, ...).
 absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config);
 void SpecToProto(const CollectionSpec& spec, v1::CollectionConfig* out);
-void InfoToProto(const Collection& c, v1::CollectionInfo* out);
+void InfoToProto(const Registry::Entry& c, v1::CollectionInfo* out);
 
 // Builds a SearchQuery that points into `request` (which must outlive it). The vectors are
 // copied into *storage when they are not 4-byte aligned.

@@ -40,43 +40,78 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::Open(Store* store, bool sync
   if (!error.ok()) return error;
   std::lock_guard lock(r->mu_);
   for (const auto& spec : specs) {
-    auto c = Collection::Open(spec, store);
-    if (!c.ok()) return c.status();
+    Entry e;
+    if (spec.kind == CollectionKindDomain::kJson) {
+      auto c = JsonCollection::Open(spec, store);
+      if (!c.ok()) return c.status();
+      e.json = std::move(c).value();
+    } else {
+      auto c = Collection::Open(spec, store);
+      if (!c.ok()) return c.status();
+      e.multi_vector = std::move(c).value();
+    }
     r->next_id_ = std::max(r->next_id_, spec.id + 1);
-    r->collections_[spec.name] = std::move(c).value();
+    r->collections_[spec.name] = std::move(e);
   }
   spdlog::info("opened {} collections", r->collections_.size());
   return r;
 }
 
-absl::StatusOr<std::shared_ptr<Collection>> Registry::Create(CollectionSpec spec) {
+absl::StatusOr<Registry::Entry> Registry::Create(CollectionSpec spec) {
   if (absl::Status s = ValidateName(spec.name); !s.ok()) return s;
   std::lock_guard lock(mu_);
   if (collections_.count(spec.name)) {
     return absl::AlreadyExistsError(fmt::format("collection {:?} already exists", spec.name));
   }
   spec.id = next_id_;
-  auto c = Collection::Create(spec, store_, /*sync=*/true);
-  if (!c.ok()) return c.status();
+  Entry e;
+  if (spec.kind == CollectionKindDomain::kJson) {
+    auto c = JsonCollection::Create(spec, store_);
+    if (!c.ok()) return c.status();
+    e.json = std::move(c).value();
+  } else {
+    auto c = Collection::Create(spec, store_, /*sync=*/true);
+    if (!c.ok()) return c.status();
+    e.multi_vector = std::move(c).value();
+  }
   ++next_id_;
-  std::shared_ptr<Collection> shared = std::move(c).value();
-  collections_[spec.name] = shared;
-  spdlog::info("created collection {:?} (dim {}, fde dim {})", spec.name, spec.fde.dim,
-               shared->Stats().fde_dim);
-  return shared;
+  collections_[spec.name] = e;
+  spdlog::info("created {} collection {:?} (vector dim {})", e.json ? "JSON" : "multi-vector", spec.name,
+               e.Stats().fde_dim);
+  return e;
 }
 
-absl::StatusOr<std::shared_ptr<Collection>> Registry::Get(std::string_view name) const {
+absl::StatusOr<Registry::Entry> Registry::GetEntry(std::string_view name) const {
   std::lock_guard lock(mu_);
   auto it = collections_.find(name);
   if (it == collections_.end()) return absl::NotFoundError(fmt::format("collection {:?} does not exist", name));
   return it->second;
 }
 
-std::vector<std::shared_ptr<Collection>> Registry::List() const {
+absl::StatusOr<std::shared_ptr<JsonCollection>> Registry::GetJson(std::string_view name) const {
+  auto e = GetEntry(name);
+  if (!e.ok()) return e.status();
+  if (!e->json) {
+    return absl::FailedPreconditionError(
+        fmt::format("collection {:?} holds multi-vector documents; use the Documents and Search services", name));
+  }
+  return e->json;
+}
+
+absl::StatusOr<std::shared_ptr<Collection>> Registry::Get(std::string_view name) const {
+  auto e = GetEntry(name);
+  if (!e.ok()) return e.status();
+  if (!e->multi_vector) {
+    return absl::FailedPreconditionError(
+        fmt::format("collection {:?} holds JSON records; use the JsonRecords service", name));
+  }
+  return e->multi_vector;
+}
+
+std::vector<Registry::Entry> Registry::List() const {
   std::lock_guard lock(mu_);
-  std::vector<std::shared_ptr<Collection>> out;
-  for (const auto& [name, c] : collections_) out.push_back(c);
+  std::vector<Entry> out;
+  for (const auto& [name, e] : collections_) out.push_back(e);
   return out;
 }
 
@@ -84,7 +119,7 @@ absl::Status Registry::Drop(std::string_view name) {
   std::lock_guard lock(mu_);
   auto it = collections_.find(name);
   if (it == collections_.end()) return absl::NotFoundError(fmt::format("collection {:?} does not exist", name));
-  const uint64_t id = it->second->spec().id;
+  const uint64_t id = it->second.spec().id;
   WriteBatch batch;
   batch.Delete(Collection::SpecKey(name));
   batch.Delete(Collection::EncoderKey(id));

@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "server/collection.h"
+#include "server/json_collection.h"
 #include "storage/store.h"
 
 namespace chamferdb {
@@ -24,12 +25,22 @@ class Registry {
   // a collection fails the whole open (the server then refuses to start, naming it).
   static absl::StatusOr<std::unique_ptr<Registry>> Open(Store* store, bool sync);
 
+  // A collection of either kind (exactly one pointer is set).
+  struct Entry {
+    std::shared_ptr<Collection> multi_vector;
+    std::shared_ptr<JsonCollection> json;
+    const CollectionSpec& spec() const { return multi_vector ? multi_vector->spec() : json->spec(); }
+    CollectionStats Stats() const { return multi_vector ? multi_vector->Stats() : json->Stats(); }
+  };
+
   // Creates a collection (spec.id is assigned here). ALREADY_EXISTS if the name is taken,
   // INVALID_ARGUMENT for a bad name or spec.
-  absl::StatusOr<std::shared_ptr<Collection>> Create(CollectionSpec spec);
-  // NOT_FOUND naming the collection if absent.
+  absl::StatusOr<Entry> Create(CollectionSpec spec);
+  // NOT_FOUND naming the collection if absent; FAILED_PRECONDITION if it is of the other kind.
   absl::StatusOr<std::shared_ptr<Collection>> Get(std::string_view name) const;
-  std::vector<std::shared_ptr<Collection>> List() const;  // by name
+  absl::StatusOr<std::shared_ptr<JsonCollection>> GetJson(std::string_view name) const;
+  absl::StatusOr<Entry> GetEntry(std::string_view name) const;
+  std::vector<Entry> List() const;  // by name
   // Removes the collection and all its documents in one atomic storage batch.
   absl::Status Drop(std::string_view name);
 
@@ -43,7 +54,7 @@ class Registry {
   Store* const store_;
   const bool sync_;
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Collection>, std::less<>> collections_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Entry, std::less<>> collections_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

@@ -40,7 +40,7 @@ void RenderCollectionGauges(const Registry& registry, std::string* out) {
        [](const CollectionStats& s) { return s.ingested_total; }},
   };
   std::vector<std::pair<std::string, CollectionStats>> stats;
-  for (const auto& c : collections) stats.emplace_back(c->spec().name, c->Stats());
+  for (const auto& c : collections) stats.emplace_back(c.spec().name, c.Stats());
   for (const Gauge& g : gauges) {
     *out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", g.name, g.help, g.name, g.type);
     for (const auto& [name, st] : stats) *out += fmt::format("{}{{collection=\"{}\"}} {}\n", g.name, name, g.get(st));
@@ -65,6 +65,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   s->collections_service_ = std::make_unique<CollectionsService>(s->registry_.get());
   s->documents_service_ = std::make_unique<DocumentsService>(s->registry_.get());
   s->search_service_ = std::make_unique<SearchService>(s->registry_.get());
+  s->json_service_ = std::make_unique<JsonRecordsService>(s->registry_.get());
   s->kernels_service_ = std::make_unique<KernelsService>();
 
   SetAuthPolicy({config.admin_key, config.read_key});
@@ -98,6 +99,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.RegisterService(s->collections_service_.get());
   builder.RegisterService(s->documents_service_.get());
   builder.RegisterService(s->search_service_.get());
+  builder.RegisterService(s->json_service_.get());
   builder.RegisterService(s->kernels_service_.get());
   s->grpc_server_ = builder.BuildAndStart();
   if (!s->grpc_server_ || s->port_ == 0) {

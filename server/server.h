@@ -41,6 +41,7 @@ class Server {
   std::unique_ptr<CollectionsService> collections_service_;
   std::unique_ptr<DocumentsService> documents_service_;
   std::unique_ptr<SearchService> search_service_;
+  std::unique_ptr<JsonRecordsService> json_service_;
   std::unique_ptr<KernelsService> kernels_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<MetricsHttpServer> metrics_server_;

@@ -7,6 +7,8 @@
 #include "server/convert.h"
 #include "server/handler.h"
 
+#include "common/absl_fmt.h"
+
 namespace chamferdb {
 
 // ---- Collections ----
@@ -18,7 +20,7 @@ grpc::Status CollectionsService::Create(grpc::ServerContext* ctx, const v1::Crea
     if (!spec.ok()) return spec.status();
     auto c = registry_->Create(*std::move(spec));
     if (!c.ok()) return c.status();
-    InfoToProto(**c, resp->mutable_collection());
+    InfoToProto(*c, resp->mutable_collection());
     return absl::OkStatus();
   });
 }
@@ -26,9 +28,9 @@ grpc::Status CollectionsService::Create(grpc::ServerContext* ctx, const v1::Crea
 grpc::Status CollectionsService::Get(grpc::ServerContext* ctx, const v1::GetCollectionRequest* req,
                                      v1::GetCollectionResponse* resp) {
   return RunHandler(ctx, "Collections.Get", [&]() -> absl::Status {
-    auto c = registry_->Get(req->name());
+    auto c = registry_->GetEntry(req->name());
     if (!c.ok()) return c.status();
-    InfoToProto(**c, resp->mutable_collection());
+    InfoToProto(*c, resp->mutable_collection());
     return absl::OkStatus();
   });
 }
@@ -36,7 +38,7 @@ grpc::Status CollectionsService::Get(grpc::ServerContext* ctx, const v1::GetColl
 grpc::Status CollectionsService::List(grpc::ServerContext* ctx, const v1::ListCollectionsRequest*,
                                       v1::ListCollectionsResponse* resp) {
   return RunHandler(ctx, "Collections.List", [&]() -> absl::Status {
-    for (const auto& c : registry_->List()) InfoToProto(*c, resp->add_collections());
+    for (const auto& c : registry_->List()) InfoToProto(c, resp->add_collections());
     return absl::OkStatus();
   });
 }
@@ -154,6 +156,90 @@ grpc::Status SearchService::BatchSearch(grpc::ServerContext* ctx, const v1::Batc
         return absl::Status(s.code(), fmt::format("requests[{}]: {}", i, s.message()));
       }
     }
+    return absl::OkStatus();
+  });
+}
+
+// ---- JSON records ----
+
+grpc::Status JsonRecordsService::Upsert(grpc::ServerContext* ctx, const v1::UpsertJsonRequest* req,
+                                        v1::UpsertJsonResponse* resp) {
+  return RunHandler(ctx, "JsonRecords.Upsert", [&]() -> absl::Status {
+    auto c = registry_->GetJson(req->collection());
+    if (!c.ok()) return c.status();
+    std::vector<JsonRecordInput> records;
+    for (const auto& r : req->records()) records.push_back({r.id(), r.json()});
+    if (absl::Status s = (*c)->Upsert(records, req->id_field(), registry_->sync()); !s.ok()) return s;
+    resp->set_upserted(req->records_size());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JsonRecordsService::Search(grpc::ServerContext* ctx, const v1::SearchJsonRequest* req,
+                                        v1::SearchJsonResponse* resp) {
+  return RunHandler(ctx, "JsonRecords.Search", [&]() -> absl::Status {
+    auto c = registry_->GetJson(req->collection());
+    if (!c.ok()) return c.status();
+    JsonSearchQuery q{.json = req->query_json(), .k = req->k(), .containment = req->scoring() == v1::CONTAINMENT,
+                      .candidates = req->candidates(), .ef_search = req->ef_search(), .nprobe = req->nprobe(),
+                      .include_record = req->include_record()};
+    auto hits = (*c)->Search(q);
+    if (!hits.ok()) return hits.status();
+    for (auto& h : *hits) {
+      auto* out = resp->add_hits();
+      out->set_id(h.id);
+      out->set_score(h.score);
+      if (!h.json.empty()) out->set_json(std::move(h.json));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JsonRecordsService::Probe(grpc::ServerContext* ctx, const v1::ProbeRequest* req, v1::ProbeResponse* resp) {
+  return RunHandler(ctx, "JsonRecords.Probe", [&]() -> absl::Status {
+    auto c = registry_->GetJson(req->collection());
+    if (!c.ok()) return c.status();
+    if (req->source_case() == v1::ProbeRequest::SOURCE_NOT_SET) {
+      return absl::InvalidArgumentError("probe needs id or query_json");
+    }
+    if (req->top_n() > 1000) return absl::InvalidArgumentError(fmt::format("top_n {} exceeds 1000", req->top_n()));
+    auto hits = (*c)->Probe(req->id(), req->query_json(), req->path(), req->top_n());
+    if (!hits.ok()) return hits.status();
+    for (const auto& h : *hits) {
+      auto* v = resp->add_values();
+      v->set_value_json(h.value.ToJson());
+      v->set_similarity(h.similarity);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JsonRecordsService::Get(grpc::ServerContext* ctx, const v1::GetJsonRequest* req, v1::GetJsonResponse* resp) {
+  return RunHandler(ctx, "JsonRecords.Get", [&]() -> absl::Status {
+    auto c = registry_->GetJson(req->collection());
+    if (!c.ok()) return c.status();
+    std::vector<std::string> ids(req->ids().begin(), req->ids().end()), missing;
+    auto records = (*c)->Get(ids, &missing);
+    if (!records.ok()) return records.status();
+    for (auto& r : *records) {
+      auto* out = resp->add_records();
+      out->set_id(std::move(r.id));
+      out->set_json(std::move(r.json));
+    }
+    for (auto& m : missing) resp->add_missing_ids(std::move(m));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JsonRecordsService::Delete(grpc::ServerContext* ctx, const v1::DeleteJsonRequest* req,
+                                        v1::DeleteJsonResponse* resp) {
+  return RunHandler(ctx, "JsonRecords.Delete", [&]() -> absl::Status {
+    auto c = registry_->GetJson(req->collection());
+    if (!c.ok()) return c.status();
+    std::vector<std::string> ids(req->ids().begin(), req->ids().end());
+    auto n = (*c)->Delete(ids, registry_->sync());
+    if (!n.ok()) return n.status();
+    resp->set_deleted(*n);
     return absl::OkStatus();
   });
 }

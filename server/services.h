@@ -4,6 +4,7 @@
 
 #include "chamferdb/v1/collections.grpc.pb.h"
 #include "chamferdb/v1/documents.grpc.pb.h"
+#include "chamferdb/v1/json_records.grpc.pb.h"
 #include "chamferdb/v1/search.grpc.pb.h"
 #include "server/registry.h"
 
@@ -52,6 +53,22 @@ class SearchService final : public v1::Search::Service {
 
  private:
   absl::Status RunOne(const v1::SearchRequest& req, v1::SearchResponse* resp);
+  Registry* const registry_;
+};
+
+class JsonRecordsService final : public v1::JsonRecords::Service {
+ public:
+  explicit JsonRecordsService(Registry* registry) : registry_(registry) {}
+  grpc::Status Upsert(grpc::ServerContext* ctx, const v1::UpsertJsonRequest* req,
+                      v1::UpsertJsonResponse* resp) override;
+  grpc::Status Search(grpc::ServerContext* ctx, const v1::SearchJsonRequest* req,
+                      v1::SearchJsonResponse* resp) override;
+  grpc::Status Probe(grpc::ServerContext* ctx, const v1::ProbeRequest* req, v1::ProbeResponse* resp) override;
+  grpc::Status Get(grpc::ServerContext* ctx, const v1::GetJsonRequest* req, v1::GetJsonResponse* resp) override;
+  grpc::Status Delete(grpc::ServerContext* ctx, const v1::DeleteJsonRequest* req,
+                      v1::DeleteJsonResponse* resp) override;
+
+ private:
   Registry* const registry_;
 };
 
