@@ -595,6 +595,10 @@ absl::Status DoEbvGenerate(const v1::EbvGenerateRequest& req, v1::EbvGenerateRes
     if (sgd) RETURN_IF_ERROR(CheckWork(per_step * p.max_steps, cap, "EbvGenerate (4·N²·d·max_steps)"));
   }
   if (sgd && per_step > cap) return TooMuch("one SGD step of EbvGenerate is over the work cap");
+  if (!sgd) {
+    RETURN_IF_ERROR(CheckWork(static_cast<double>(p.n) * p.n * p.d, std::ldexp(1.0, 34),
+                              "EbvGenerate QR path (N²·d)"));
+  }
   const ebv::GenerateResult r = ebv::Generate(p);
   EncodeF64({req.n(), req.d()}, r.e.data(), resp->mutable_e());
   resp->set_max_abs_cos(r.stats.max_abs);
@@ -621,6 +625,7 @@ absl::Status DoEbvClassify(const v1::EbvClassifyRequest& req, v1::EbvClassifyRes
   RETURN_IF_ERROR(CheckShape(e.shape, {-1, f.shape[1]}, "ebv"));
   RETURN_IF_ERROR(CheckFinite(e.data.data(), e.numel(), "ebv"));
   const int64_t b = f.shape[0], n = e.shape[0], d = f.shape[1];
+  if (d < 1) return Invalid("features and ebv need d >= 1 columns");
   if (req.k() < 1 || req.k() > n) return Invalid(fmt::format("k must be in [1, {}], got {}", n, req.k()));
   const bool naive = req.method() == v1::NUMERIC_METHOD_REFERENCE;
   RETURN_IF_ERROR(CheckWork(static_cast<double>(b) * n * d, naive ? std::ldexp(1.0, 30) : std::ldexp(1.0, 34),
