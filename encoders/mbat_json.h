@@ -234,6 +234,9 @@ class MbatJsonEncoder {
   // Building blocks, exposed for independent references in tests (out: dim() floats).
   void Atom(std::string_view tag, std::string_view token, float* out) const;
   void EncodeLeaf(const MbatLeaf& leaf, float* out) const;
+  // enc(number x) by the portable scalar loop (EncodeLeaf uses an AVX2 loop with the same
+  // bits when the CPU has it; tests compare the two).
+  void EncodeNumberPortable(double x, float* out) const;
   // t(x) of the configured number transform.
   double NumberTransform(double x) const;
   // T_k (operator of object key k) and S (the array operator).
@@ -259,6 +262,7 @@ class MbatJsonEncoder {
   mbat::OpKind op_kind_ = mbat::OpKind::kSrht;
   std::unique_ptr<const mbat::OrthoOp> seq_op_;
   std::vector<float> number_anchor_;  // u_num
+  std::vector<double> anchor_even_, anchor_odd_;  // u_num[2j], u_num[2j+1] (dim/2 each)
   std::vector<double> omega_;         // dim/2 rotation frequencies
 
   // LRU cache of key operators, bounded by bytes (regenerated on a miss: they are pure

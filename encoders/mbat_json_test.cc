@@ -240,6 +240,18 @@ TEST(Encoder, NumbersFollowTheGaussianKernel) {
   EXPECT_NEAR(Dot(Enc(e, R"({"n":50})"), Enc(e, R"({"n":55})")), 0.93, tol);
 }
 
+TEST(Encoder, SimdNumberPathGivesThePortableBits) {
+  const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
+  std::vector<float> a(kD), b(kD);
+  Rng rng(12);
+  for (int i = 0; i < 300; ++i) {
+    const double x = (rng.Uniform() * 2 - 1) * std::pow(10.0, rng.Uniform() * 12 - 3);
+    e.EncodeLeaf(MbatLeaf{MbatLeaf::Type::kNumber, x, ""}, a.data());
+    e.EncodeNumberPortable(x, b.data());
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), kD * sizeof(float)), 0) << x;
+  }
+}
+
 TEST(Encoder, OwnSinCosMatchesLibm) {
   Rng rng(4);
   for (int i = 0; i < 20000; ++i) {

@@ -33,35 +33,69 @@ void FwhtPortable(float* x, size_t n) {
   }
 }
 
-// Stages h = 1, 2, 4 inside each 8-lane register, then plain vector butterflies. Lane
-// values are computed with exactly the reference's operations: u + v for the lower
-// partner (v + u is the same IEEE value), u − v for the upper one.
-__attribute__((target("avx2"))) void FwhtAvx2(float* x, size_t n) {
+// The fast path keeps blocks of 8 registers live across three butterfly stages (radix 8),
+// so each pass over the array does three stages. Stages h = 1, 2, 4 run inside each 8-lane
+// register. Lane values are computed with exactly the reference's operations, stage by
+// stage: u + v for the lower partner (v + u is the same IEEE value), u − v for the upper.
+__attribute__((target("avx2"), always_inline)) inline __m256 InRegisterStages(__m256 v) {
   const __m256 m1 = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
   const __m256 m2 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, -1, -1, 0, 0, -1, -1));
   const __m256 m4 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, -1, -1, -1, -1));
-  for (size_t i = 0; i < n; i += 8) {
-    __m256 v = _mm256_loadu_ps(x + i);
-    __m256 p = _mm256_permute_ps(v, 0xB1);  // [1,0,3,2]
-    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m1);
-    p = _mm256_permute_ps(v, 0x4E);  // [2,3,0,1]
-    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m2);
-    p = _mm256_permute2f128_ps(v, v, 0x01);
-    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m4);
-    _mm256_storeu_ps(x + i, v);
-  }
-  for (size_t h = 8; h < n; h <<= 1) {
-    for (size_t i = 0; i < n; i += 2 * h) {
-      float* a = x + i;
-      float* b = x + i + h;
-      for (size_t j = 0; j < h; j += 8) {
-        const __m256 u = _mm256_loadu_ps(a + j);
-        const __m256 w = _mm256_loadu_ps(b + j);
-        _mm256_storeu_ps(a + j, _mm256_add_ps(u, w));
-        _mm256_storeu_ps(b + j, _mm256_sub_ps(u, w));
+  __m256 p = _mm256_permute_ps(v, 0xB1);  // [1,0,3,2]
+  v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m1);
+  p = _mm256_permute_ps(v, 0x4E);  // [2,3,0,1]
+  v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m2);
+  p = _mm256_permute2f128_ps(v, v, 0x01);
+  return _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m4);
+}
+
+__attribute__((target("avx2"), always_inline)) inline void Butterfly(__m256& a, __m256& b) {
+  const __m256 u = a;
+  a = _mm256_add_ps(u, b);
+  b = _mm256_sub_ps(u, b);
+}
+
+// Stages h = s, 2s, 4s on every block of 8·s floats (s ≥ 8); with `first`, the in-register
+// stages h = 1, 2, 4 run on each loaded vector first (then s must be 8).
+__attribute__((target("avx2"))) void Radix8Pass(float* x, size_t n, size_t s, bool first) {
+  for (size_t base = 0; base < n; base += 8 * s) {
+    for (size_t j = 0; j < s; j += 8) {
+      float* p = x + base + j;
+      __m256 v[8];
+      for (int t = 0; t < 8; ++t) {
+        v[t] = _mm256_loadu_ps(p + t * s);
+        if (first) v[t] = InRegisterStages(v[t]);
       }
+      Butterfly(v[0], v[1]); Butterfly(v[2], v[3]); Butterfly(v[4], v[5]); Butterfly(v[6], v[7]);
+      Butterfly(v[0], v[2]); Butterfly(v[1], v[3]); Butterfly(v[4], v[6]); Butterfly(v[5], v[7]);
+      Butterfly(v[0], v[4]); Butterfly(v[1], v[5]); Butterfly(v[2], v[6]); Butterfly(v[3], v[7]);
+      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(p + t * s, v[t]);
     }
   }
+}
+
+__attribute__((target("avx2"))) void Radix2Pass(float* x, size_t n, size_t h) {
+  for (size_t i = 0; i < n; i += 2 * h) {
+    for (size_t j = 0; j < h; j += 8) {
+      __m256 a = _mm256_loadu_ps(x + i + j), b = _mm256_loadu_ps(x + i + j + h);
+      Butterfly(a, b);
+      _mm256_storeu_ps(x + i + j, a);
+      _mm256_storeu_ps(x + i + j + h, b);
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void FwhtAvx2(float* x, size_t n) {
+  size_t h;
+  if (n >= 64) {
+    Radix8Pass(x, n, 8, /*first=*/true);
+    h = 64;
+  } else {
+    for (size_t i = 0; i < n; i += 8) _mm256_storeu_ps(x + i, InRegisterStages(_mm256_loadu_ps(x + i)));
+    h = 8;
+  }
+  for (; 8 * h <= n; h *= 8) Radix8Pass(x, n, h, /*first=*/false);
+  for (; h < n; h *= 2) Radix2Pass(x, n, h);
 }
 
 using FwhtFn = void (*)(float*, size_t);
