@@ -55,15 +55,19 @@ __attribute__((target("avx2"), always_inline)) inline void Butterfly(__m256& a, 
   b = _mm256_sub_ps(u, b);
 }
 
-// Stages h = s, 2s, 4s on every block of 8·s floats (s ≥ 8); with `first`, the in-register
-// stages h = 1, 2, 4 run on each loaded vector first (then s must be 8).
-__attribute__((target("avx2"))) void Radix8Pass(float* x, size_t n, size_t s, bool first) {
+// Stages h = s, 2s, 4s on every block of 8·s floats (s ≥ 8), reading `in` and writing `x`
+// (in == x allowed). With `first`, each loaded vector is multiplied by `scale` (if not null)
+// and goes through the in-register stages h = 1, 2, 4 first (then s must be 8).
+__attribute__((target("avx2"))) void Radix8Pass(const float* in, const float* scale, float* x,
+                                                size_t n, size_t s, bool first) {
   for (size_t base = 0; base < n; base += 8 * s) {
     for (size_t j = 0; j < s; j += 8) {
       float* p = x + base + j;
+      const float* q = in + base + j;
       __m256 v[8];
       for (int t = 0; t < 8; ++t) {
-        v[t] = _mm256_loadu_ps(p + t * s);
+        v[t] = _mm256_loadu_ps(q + t * s);
+        if (scale != nullptr) v[t] = _mm256_mul_ps(v[t], _mm256_loadu_ps(scale + base + j + t * s));
         if (first) v[t] = InRegisterStages(v[t]);
       }
       Butterfly(v[0], v[1]); Butterfly(v[2], v[3]); Butterfly(v[4], v[5]); Butterfly(v[6], v[7]);
@@ -85,26 +89,64 @@ __attribute__((target("avx2"))) void Radix2Pass(float* x, size_t n, size_t h) {
   }
 }
 
-__attribute__((target("avx2"))) void FwhtAvx2(float* x, size_t n) {
+// x = H (scale ⊙ in) (scale may be null; in may equal x).
+__attribute__((target("avx2"))) void FwhtScaledAvx2(const float* in, const float* scale, float* x,
+                                                    size_t n) {
   size_t h;
   if (n >= 64) {
-    Radix8Pass(x, n, 8, /*first=*/true);
+    Radix8Pass(in, scale, x, n, 8, /*first=*/true);
     h = 64;
   } else {
-    for (size_t i = 0; i < n; i += 8) _mm256_storeu_ps(x + i, InRegisterStages(_mm256_loadu_ps(x + i)));
+    for (size_t i = 0; i < n; i += 8) {
+      __m256 v = _mm256_loadu_ps(in + i);
+      if (scale != nullptr) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + i));
+      _mm256_storeu_ps(x + i, InRegisterStages(v));
+    }
     h = 8;
   }
-  for (; 8 * h <= n; h *= 8) Radix8Pass(x, n, h, /*first=*/false);
+  for (; 8 * h <= n; h *= 8) Radix8Pass(x, nullptr, x, n, h, /*first=*/false);
   for (; h < n; h *= 2) Radix2Pass(x, n, h);
+}
+
+void FwhtAvx2(float* x, size_t n) { FwhtScaledAvx2(x, nullptr, x, n); }
+
+// acc[i] += y[perm[i]].
+__attribute__((target("avx2"))) void GatherAddAvx2(const float* y, const uint32_t* perm,
+                                                   float* acc, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(perm + i));
+    const __m256 g = _mm256_i32gather_ps(y, idx, 4);
+    _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_loadu_ps(acc + i), g));
+  }
+}
+
+bool HasAvx2() {
+  static const bool avx2 = GetCpuFeatures().avx2_fma;
+  return avx2;
+}
+
+// x = H (scale ⊙ in), same bits on every path.
+void FwhtScaled(const float* in, const float* scale, float* x, size_t n) {
+  if (n >= 8 && HasAvx2()) {
+    FwhtScaledAvx2(in, scale, x, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) x[i] = in[i] * scale[i];
+  FwhtPortable(x, n);
+}
+
+void GatherAdd(const float* y, const std::vector<uint32_t>& perm, float* acc, size_t n) {
+  if (n >= 8 && HasAvx2()) {
+    GatherAddAvx2(y, perm.data(), acc, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) acc[i] += y[perm[i]];
 }
 
 using FwhtFn = void (*)(float*, size_t);
 
 FwhtFn ChooseFwht() { return GetCpuFeatures().avx2_fma ? FwhtAvx2 : FwhtPortable; }
 
-void Multiply(float* x, const float* s, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] *= s[i];
-}
 
 }  // namespace
 
@@ -207,12 +249,9 @@ void OrthoOp::Apply(const float* x, float* y, float* scratch) const {
   const size_t n = dim_;
   switch (kind_) {
     case OpKind::kSrht:
-      for (size_t i = 0; i < n; ++i) scratch[i] = x[i] * signs_[i];
-      Fwht(scratch, n);
-      Multiply(scratch, signs_.data() + n, n);
-      Fwht(scratch, n);
-      Multiply(scratch, srht_s3_scaled_.data(), n);
-      Fwht(scratch, n);
+      FwhtScaled(x, signs_.data(), scratch, n);
+      FwhtScaled(scratch, signs_.data() + n, scratch, n);
+      FwhtScaled(scratch, srht_s3_scaled_.data(), scratch, n);
       for (size_t i = 0; i < n; ++i) y[i] = scratch[perm_[i]];
       return;
     case OpKind::kSignedPerm:
@@ -238,13 +277,10 @@ void OrthoOp::ApplyAdd(const float* x, float* acc, float* scratch) const {
   const size_t n = dim_;
   switch (kind_) {
     case OpKind::kSrht:
-      for (size_t i = 0; i < n; ++i) scratch[i] = x[i] * signs_[i];
-      Fwht(scratch, n);
-      Multiply(scratch, signs_.data() + n, n);
-      Fwht(scratch, n);
-      Multiply(scratch, srht_s3_scaled_.data(), n);
-      Fwht(scratch, n);
-      for (size_t i = 0; i < n; ++i) acc[i] += scratch[perm_[i]];
+      FwhtScaled(x, signs_.data(), scratch, n);
+      FwhtScaled(scratch, signs_.data() + n, scratch, n);
+      FwhtScaled(scratch, srht_s3_scaled_.data(), scratch, n);
+      GatherAdd(scratch, perm_, acc, n);
       return;
     case OpKind::kSignedPerm:
       for (size_t i = 0; i < n; ++i) acc[i] += signs_[i] * x[perm_[i]];
@@ -269,10 +305,8 @@ void OrthoOp::ApplyTranspose(const float* x, float* y, float* scratch) const {
     case OpKind::kSrht:
       for (size_t i = 0; i < n; ++i) scratch[perm_[i]] = x[i];
       Fwht(scratch, n);
-      Multiply(scratch, srht_s3_scaled_.data(), n);
-      Fwht(scratch, n);
-      Multiply(scratch, signs_.data() + n, n);
-      Fwht(scratch, n);
+      FwhtScaled(scratch, srht_s3_scaled_.data(), scratch, n);
+      FwhtScaled(scratch, signs_.data() + n, scratch, n);
       for (size_t i = 0; i < n; ++i) y[i] = scratch[i] * signs_[i];
       return;
     case OpKind::kSignedPerm:

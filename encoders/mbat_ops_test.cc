@@ -96,6 +96,29 @@ TEST(OrthoOp, SrhtIsPHS3HS2HS1OverDToTheThreeHalves) {
   for (size_t i = 0; i < d; ++i) EXPECT_NEAR(y[i], v[op->perm()[i]] * scale, 1e-6);
 }
 
+// The fused SIMD path (sign multiply inside the first FWHT pass, gather-add) must give the
+// bits of the plain step-by-step evaluation with the reference FWHT.
+TEST(OrthoOp, SrhtFastPathGivesTheStepwiseReferenceBits) {
+  for (size_t d : {8, 16, 64, 512, 1024, 4096}) {
+    auto op = OrthoOp::Create(OpKind::kSrht, d, 31 + d);
+    const float scale = static_cast<float>(1.0 / (double(d) * std::sqrt(double(d))));
+    std::vector<float> x = RandomVector(d, d), y(d), acc = RandomVector(d, 2 * d), acc_ref = acc,
+                       scratch(d), ref(d);
+    for (size_t i = 0; i < d; ++i) ref[i] = x[i] * op->signs(0)[i];
+    FwhtReference(ref.data(), d);
+    for (size_t i = 0; i < d; ++i) ref[i] *= op->signs(1)[i];
+    FwhtReference(ref.data(), d);
+    for (size_t i = 0; i < d; ++i) ref[i] *= op->signs(2)[i] * scale;
+    FwhtReference(ref.data(), d);
+    op->Apply(x.data(), y.data(), scratch.data());
+    op->ApplyAdd(x.data(), acc.data(), scratch.data());
+    for (size_t i = 0; i < d; ++i) {
+      ASSERT_EQ(y[i], ref[op->perm()[i]]) << d << " " << i;
+      ASSERT_EQ(acc[i], acc_ref[i] + ref[op->perm()[i]]) << d << " " << i;
+    }
+  }
+}
+
 TEST(OrthoOp, SignedPermIsSignTimesGather) {
   const size_t d = 128;
   auto op = OrthoOp::Create(OpKind::kSignedPerm, d, 3);
