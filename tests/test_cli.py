@@ -331,6 +331,47 @@ class CliTest(unittest.TestCase):
         self.assertEqual(s["sent"], 3000 - done_before)
         self.assertEqual(self.doc_count("res2"), 3000)
 
+    def test_sigint_saves_progress_and_resume_sends_only_the_rest(self):
+        docs = make_docs(np.random.default_rng(9), 3000, prefix="i")
+        f = self.path("i.jsonl")
+        cp = self.path("i.ckpt")
+        write_jsonl(f, docs, meta=False)
+        self.create("res3")
+        proc = subprocess.Popen([CLI, "--server", self.srv.address, "ingest", "--collection", "res3", "--batch-size",
+                                 "20", "--parallel", "2", "--checkpoint", cp, "--progress-interval", "0.05", f],
+                                stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline and proc.poll() is None and checkpoint_done(cp) < 200:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertIn("interrupted; run again with --resume", err)
+        self.assertRegex(err, r"progress: \d+/3000 docs")  # not a terminal: plain periodic lines
+        first = parse_summary(err)
+        # Batches in flight were finished and recorded: the checkpoint holds exactly what was acknowledged.
+        self.assertEqual(checkpoint_done(cp), first["acknowledged"])
+        self.assertLess(first["acknowledged"], 3000)
+        second = parse_summary(self.cli("ingest", "--collection", "res3", "--checkpoint", cp, "--resume", f,
+                                        check=0).stderr)
+        self.assertEqual(second["resumed_skip"], first["acknowledged"])
+        self.assertEqual(second["sent"], 3000 - first["acknowledged"])
+        self.assertEqual(self.doc_count("res3"), 3000)
+
+    def test_batches_are_cut_at_the_byte_cap(self):
+        # 40 documents of 1000 tokens x 16 floats (64 KB each as protobuf) with a 1 MiB cap: 16
+        # fit in one request, so 3 requests although --batch-size would allow a single one.
+        rng = np.random.default_rng(10)
+        docs = {f"b{i}": unit(rng.standard_normal((1000, DIM))) for i in range(40)}
+        write_jsonl(self.path("b.jsonl"), docs, meta=False)
+        self.create("bytes1")
+        s = parse_summary(self.cli("ingest", "--collection", "bytes1", "--batch-size", 1000, "--max-batch-mb", 1,
+                                   "--no-checkpoint", self.path("b.jsonl"), check=0).stderr)
+        self.assertEqual((s["sent"], s["acknowledged"]), (40, 40))
+        per_doc = 1000 * DIM * 4
+        self.assertEqual(s["batches"], -(-40 // ((1 << 20) // (per_doc + 64))))
+        self.assertEqual(self.doc_count("bytes1"), 40)
+
     # ---- retries ----
 
     def test_ingest_started_before_the_server_retries_until_it_is_up(self):
