@@ -155,8 +155,8 @@ absl::Status Ingester::OpenSources(uint32_t dim) {
     src.checkpoint = cp.get();
     src.progress = *progress;
     resumed_ += src.progress->done.Count();
-    const RangeSet* done = &src.progress->done;
-    src.reader->set_skip([done](uint64_t position) { return done->Contains(position); });
+    // A copy: workers add to the live set (under mu_) while the reader consults this one.
+    src.reader->set_skip([done = src.progress->done](uint64_t position) { return done.Contains(position); });
   }
   total_ -= std::min(total_, resumed_);
   // Fail now, not after the first batch, if the checkpoint cannot be written.

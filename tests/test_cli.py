@@ -487,7 +487,7 @@ class CliSecurityTest(unittest.TestCase):
                 p = subprocess.run([CLI, "--server", srv.address, "--tls-ca", os.path.join(d, "ca.pem"),
                                     "--retries", "30", "collections", "list"], capture_output=True, text=True, timeout=90)
                 self.assertEqual(p.returncode, 0, p.stderr + srv.log())
-                self.assertIn("collections", json.loads(p.stdout) | {"collections": []})
+                self.assertIsInstance(json.loads(p.stdout), dict)
                 # Plaintext against a TLS server fails (after bounded retries).
                 p = subprocess.run([CLI, "--server", srv.address, "--retries", "2", "collections", "list"],
                                    capture_output=True, text=True, timeout=90)

@@ -136,5 +136,23 @@ class PythonClientTest(unittest.TestCase):
         self.assertTrue(first_hit.split()[0] == "doc-42", p.stdout)
 
 
+class PythonClientApiKeyTest(unittest.TestCase):
+    def test_api_key_travels_as_bearer_metadata(self):
+        try:
+            usage = subprocess.run([harness.BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
+        except OSError:
+            usage = ""
+        if "--admin-key" not in usage:
+            self.skipTest("the server has no --admin-key flag yet (API keys not implemented)")
+        with harness.Server(extra_args=["--admin-key", "py-admin-key"]) as srv:
+            with Client(srv.address, retries=1) as anonymous:
+                with self.assertRaises(ChamferDBError) as e:
+                    anonymous.list_collections()
+                self.assertEqual(e.exception.code, grpc.StatusCode.UNAUTHENTICATED)
+            with Client(srv.address, api_key="py-admin-key") as admin:
+                admin.create_collection("keyed", dim=4)
+                self.assertEqual([c.name for c in admin.list_collections()], ["keyed"])
+
+
 if __name__ == "__main__":
     unittest.main()
