@@ -135,6 +135,26 @@ void FwhtScaled(const float* in, const float* scale, float* x, size_t n) {
   FwhtPortable(x, n);
 }
 
+// y[i] = sign[i] · x[perm[i]] (sign may be null: plain gather). x and y must not alias.
+__attribute__((target("avx2"))) void GatherAvx2(const float* x, const uint32_t* perm,
+                                                const float* sign, float* y, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(perm + i));
+    __m256 g = _mm256_i32gather_ps(x, idx, 4);
+    if (sign != nullptr) g = _mm256_mul_ps(g, _mm256_loadu_ps(sign + i));
+    _mm256_storeu_ps(y + i, g);
+  }
+}
+
+void Gather(const float* x, const std::vector<uint32_t>& perm, const float* sign, float* y,
+            size_t n) {
+  if (n >= 8 && HasAvx2()) {
+    GatherAvx2(x, perm.data(), sign, y, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) y[i] = sign != nullptr ? sign[i] * x[perm[i]] : x[perm[i]];
+}
+
 void GatherAdd(const float* y, const std::vector<uint32_t>& perm, float* acc, size_t n) {
   if (n >= 8 && HasAvx2()) {
     GatherAddAvx2(y, perm.data(), acc, n);
@@ -252,11 +272,11 @@ void OrthoOp::Apply(const float* x, float* y, float* scratch) const {
       FwhtScaled(x, signs_.data(), scratch, n);
       FwhtScaled(scratch, signs_.data() + n, scratch, n);
       FwhtScaled(scratch, srht_s3_scaled_.data(), scratch, n);
-      for (size_t i = 0; i < n; ++i) y[i] = scratch[perm_[i]];
+      Gather(scratch, perm_, nullptr, y, n);
       return;
     case OpKind::kSignedPerm:
       std::memcpy(scratch, x, n * sizeof(float));
-      for (size_t i = 0; i < n; ++i) y[i] = signs_[i] * scratch[perm_[i]];
+      Gather(scratch, perm_, signs_.data(), y, n);
       return;
     case OpKind::kDiagonal:
       for (size_t i = 0; i < n; ++i) y[i] = signs_[i] * x[i];
