@@ -1,5 +1,6 @@
 #include "kernels/fno/spectral_conv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <numbers>
@@ -7,6 +8,7 @@
 
 #include "common/rng.h"
 #include "gtest/gtest.h"
+#include "kernels/fno/integral_operator.h"
 
 namespace chamferdb::fno {
 namespace {
@@ -214,6 +216,72 @@ TEST(FourierResample2d, SameSizeIsIdentity) {
   for (auto& v : x) v = rng.Normal();
   FourierResample2d(2, 6, 7, 6, 7, x.data(), y.data());
   for (size_t t = 0; t < x.size(); ++t) EXPECT_NEAR(y[t], x[t], 1e-13);
+}
+
+}  // namespace
+}  // namespace chamferdb::fno
+
+// ---------------------------------------------------------------- integral operator
+
+namespace chamferdb::fno {
+namespace {
+
+// ∫ exp(−(x−y)²/(2ℓ²))·exp(−y²/(2s²)) dy = √(2π)·ℓ·s/√(ℓ²+s²)·exp(−x²/(2(ℓ²+s²))).
+double GaussianConvolution(double x, double l, double s) {
+  return std::sqrt(2 * std::numbers::pi) * l * s / std::sqrt(l * l + s * s) *
+         std::exp(-x * x / (2 * (l * l + s * s)));
+}
+
+double MaxErrorWithTrapezoid(size_t n, bool weights) {
+  const double L = 12.0, l = 0.7, s = 1.3;
+  std::vector<double> y(n), w(n), v(n);
+  const double h = 2 * L / (n - 1);
+  for (size_t j = 0; j < n; ++j) {
+    y[j] = -L + h * j;
+    w[j] = (j == 0 || j + 1 == n) ? h / 2 : h;
+    v[j] = std::exp(-y[j] * y[j] / (2 * s * s));
+  }
+  const std::vector<double> x = {-1.5, 0.0, 0.3, 2.0};
+  std::vector<double> out(x.size());
+  IntegralKernelParams k;
+  k.length_scale = l;
+  QuadratureIntegralOperator(k, 1, x.data(), x.size(), y.data(), n, weights ? w.data() : nullptr,
+                             v.data(), 1, out.data(), 2);
+  double e = 0;
+  for (size_t i = 0; i < x.size(); ++i) e = std::max(e, std::fabs(out[i] - GaussianConvolution(x[i], l, s)));
+  return e;
+}
+
+TEST(QuadratureIntegralOperator, ConvergesToTheAnalyticIntegralWithWeights) {
+  const double e20 = MaxErrorWithTrapezoid(20, true), e40 = MaxErrorWithTrapezoid(40, true),
+               e200 = MaxErrorWithTrapezoid(200, true);
+  EXPECT_LT(e40, e20);
+  EXPECT_LT(e200, 1e-12);  // the trapezoid rule is spectrally accurate here
+}
+
+TEST(QuadratureIntegralOperator, PlainSumGrowsWithTheResolution) {
+  // Without quadrature weights the output scales like N (the CNN failure mode).
+  EXPECT_GT(MaxErrorWithTrapezoid(400, false), 2 * MaxErrorWithTrapezoid(200, false));
+}
+
+TEST(QuadratureIntegralOperator, PolynomialKernelMatchesDirectSums) {
+  const std::vector<double> x = {0.5, -1.0, 2.0, 0.0}, y = {1.0, 2.0, -0.5, 0.25, 0.0, 3.0};
+  const std::vector<double> w = {0.1, 0.2, 0.3}, v = {1, 2, 3, 4, 5, 6};
+  IntegralKernelParams k;
+  k.kind = IntegralKernel::kPolynomial;
+  k.offset = 0.5;
+  k.degree = 3;
+  std::vector<double> out(2 * 2);
+  QuadratureIntegralOperator(k, 2, x.data(), 2, y.data(), 3, w.data(), v.data(), 2, out.data());
+  for (int i = 0; i < 2; ++i)
+    for (int c = 0; c < 2; ++c) {
+      double ref = 0;
+      for (int j = 0; j < 3; ++j) {
+        const double dot = x[2 * i] * y[2 * j] + x[2 * i + 1] * y[2 * j + 1];
+        ref += w[j] * std::pow(0.5 + dot, 3) * v[2 * j + c];
+      }
+      EXPECT_NEAR(out[2 * i + c], ref, 1e-12 * std::fabs(ref));
+    }
 }
 
 }  // namespace
