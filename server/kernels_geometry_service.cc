@@ -68,6 +68,7 @@ const char* GauntMethodName(gaunt::GauntMethod m) {
     case gaunt::GauntMethod::kDirect: return "direct";
     case gaunt::GauntMethod::kFourier: return "fourier";
     case gaunt::GauntMethod::kFourierDirectConv: return "fourier_direct_conv";
+    case gaunt::GauntMethod::kDense: return "dense";
     case gaunt::GauntMethod::kGrid: return "grid";
   }
   return "?";
@@ -79,6 +80,7 @@ absl::StatusOr<gaunt::GauntMethod> ToGauntMethod(v1::GauntMethod m) {
     case v1::GAUNT_METHOD_DIRECT: return gaunt::GauntMethod::kDirect;
     case v1::GAUNT_METHOD_GRID: return gaunt::GauntMethod::kGrid;
     case v1::GAUNT_METHOD_FOURIER_DIRECT_CONV: return gaunt::GauntMethod::kFourierDirectConv;
+    case v1::GAUNT_METHOD_DENSE: return gaunt::GauntMethod::kDense;
     default: break;
   }
   return absl::InvalidArgumentError(fmt::format("method: unknown value {}", static_cast<int>(m)));

@@ -70,7 +70,7 @@ class GeometryKernelsTest(unittest.TestCase):
         y1, y2, y3 = real_sh(l1, pts), real_sh(l2, pts), real_sh(l1 + l2, pts)
         outs = {}
         for method in (kg.GAUNT_METHOD_FOURIER, kg.GAUNT_METHOD_DIRECT, kg.GAUNT_METHOD_GRID,
-                       kg.GAUNT_METHOD_FOURIER_DIRECT_CONV):
+                       kg.GAUNT_METHOD_FOURIER_DIRECT_CONV, kg.GAUNT_METHOD_DENSE):
             resp = self.stub.GauntTP(kg.GauntTPRequest(x=T(x), y=T(y), method=method,
                                                        threads=2))
             z = A(resp.z)
@@ -79,9 +79,9 @@ class GeometryKernelsTest(unittest.TestCase):
             h = np.einsum("pi,bci->bcp", y3, z)
             np.testing.assert_allclose(h, fg, atol=1e-11 * np.abs(fg).max())
             outs[resp.method] = z
-        self.assertEqual(set(outs), {"fourier", "direct", "grid", "fourier_direct_conv"})
+        self.assertEqual(set(outs), {"fourier", "direct", "grid", "fourier_direct_conv", "dense"})
         scale = np.abs(outs["direct"]).max()
-        for name in ("fourier", "grid", "fourier_direct_conv"):
+        for name in ("fourier", "grid", "fourier_direct_conv", "dense"):
             self.assertLess(np.abs(outs[name] - outs["direct"]).max() / scale, 1e-12, name)
 
     def test_gaunt_tp_weights_broadcast_truncation_and_float32(self):

@@ -211,6 +211,52 @@ std::unique_ptr<DirectTables> BuildDirectTables(int l1max, int l2max, int lout) 
   return t;
 }
 
+// kDense: G[i1][i2][i3] by exact quadrature over the full sphere grid of band limit
+// L1 + L2 + Lout (no selection rule used).
+struct DenseTables {
+  int n1 = 0, n2 = 0, n3 = 0;
+  std::vector<double> g;  // [i3][i1][i2]
+};
+
+std::unique_ptr<DenseTables> BuildDenseTables(int l1, int l2, int lout) {
+  auto t = std::make_unique<DenseTables>();
+  t->n1 = NumSh(l1), t->n2 = NumSh(l2), t->n3 = NumSh(lout);
+  t->g.assign(static_cast<size_t>(t->n1) * t->n2 * t->n3, 0.0);
+  const int lmax = std::max({l1, l2, lout});
+  const sphere::SphereGrid grid = sphere::MakeSphereGrid(l1 + l2 + lout);
+  std::vector<double> y(NumSh(lmax)), outer(static_cast<size_t>(t->n1) * t->n2);
+  for (int j = 0; j < grid.n_beta; ++j) {
+    const double st = std::sqrt(std::max(0.0, 1 - grid.x[j] * grid.x[j]));
+    for (int q = 0; q < grid.n_alpha; ++q) {
+      const double a = 2 * kPi * q / grid.n_alpha;
+      const double r[3] = {st * std::cos(a), st * std::sin(a), grid.x[j]};
+      sphere::RealSh(lmax, r, y.data());
+      const double w = grid.weight[j] * 2 * kPi / grid.n_alpha;
+      for (int i1 = 0; i1 < t->n1; ++i1)
+        for (int i2 = 0; i2 < t->n2; ++i2) outer[i1 * t->n2 + i2] = w * y[i1] * y[i2];
+      for (int i3 = 0; i3 < t->n3; ++i3) {
+        double* gi = &t->g[static_cast<size_t>(i3) * t->n1 * t->n2];
+        const double y3 = y[i3];
+        for (size_t k = 0; k < outer.size(); ++k) gi[k] += outer[k] * y3;
+      }
+    }
+  }
+  return t;
+}
+
+void DenseApply(const DenseTables& t, const double* x, const double* y, double* z) {
+  for (int i3 = 0; i3 < t.n3; ++i3) {
+    const double* gi = &t.g[static_cast<size_t>(i3) * t.n1 * t.n2];
+    double s = 0;
+    for (int i1 = 0; i1 < t.n1; ++i1) {
+      double row = 0;
+      for (int i2 = 0; i2 < t.n2; ++i2) row += gi[i1 * t.n2 + i2] * y[i2];
+      s += x[i1] * row;
+    }
+    z[i3] = s;
+  }
+}
+
 void DirectApply(const DirectTables& t, const double* x, const double* y, double* z) {
   const int n3 = NumSh(t.lout);
   for (int i3 = 0; i3 < n3; ++i3) {
@@ -538,6 +584,10 @@ TableCache<FourierTables>& FourierCache() {
   static auto* c = new TableCache<FourierTables>();
   return *c;
 }
+TableCache<DenseTables>& DenseCache() {
+  static auto* c = new TableCache<DenseTables>();
+  return *c;
+}
 TableCache<GridTables>& GridCache() {
   static auto* c = new TableCache<GridTables>();
   return *c;
@@ -598,6 +648,11 @@ absl::Status ValidateGauntTP(const GauntTPShape& s, const GauntTPOptions& o) {
         "method direct supports l1 + l2 ≤ {} (its table grows as L⁵); got {}",
         kMaxDirectDegreeSum, s.l1 + s.l2));
   }
+  if (o.method == GauntMethod::kDense && s.l1 + s.l2 > kMaxDenseDegreeSum) {
+    return absl::InvalidArgumentError(fmt::format(
+        "method dense supports l1 + l2 ≤ {} (its table grows as L⁶); got {}",
+        kMaxDenseDegreeSum, s.l1 + s.l2));
+  }
   if (o.method != GauntMethod::kGrid && (o.n_beta != 0 || o.n_alpha != 0)) {
     return absl::InvalidArgumentError("n_beta / n_alpha apply to method grid only");
   }
@@ -622,6 +677,8 @@ double GauntTPCostPerItem(const GauntTPShape& s, GauntMethod method) {
   switch (method) {
     case GauntMethod::kDirect:
       return 2.0 * 0.35 * std::pow(l + 1, 5);  // ≈ nnz MACs (1.1 M at L = 16)
+    case GauntMethod::kDense:
+      return 2.0 * NumSh(s.l1) * NumSh(s.l2) * NumSh(s.lout);
     case GauntMethod::kFourierDirectConv:
       return 8.0 * std::pow(2 * l + 1, 4) / 2;
     case GauntMethod::kFourier: {
@@ -683,6 +740,19 @@ absl::Status GauntTensorProduct(const GauntTPShape& s, const double* x, const do
       ParallelItems(items, threads, [&](int64_t item, int th) {
         prepare(item, th);
         DirectApply(*t, xs[th].data(), ys[th].data(), z + item * n3);
+        finish(item, z + item * n3);
+      });
+      break;
+    }
+    case GauntMethod::kDense: {
+      bool hit = false;
+      auto t = DenseCache().Get({4, s.l1, s.l2, s.lout, 0, 0},
+                                [&] { return BuildDenseTables(s.l1, s.l2, s.lout); }, &hit);
+      mark_setup(hit);
+      st.table_entries = static_cast<int64_t>(t->g.size());
+      ParallelItems(items, threads, [&](int64_t item, int th) {
+        prepare(item, th);
+        DenseApply(*t, xs[th].data(), ys[th].data(), z + item * n3);
         finish(item, z + item * n3);
       });
       break;

@@ -17,6 +17,10 @@
 //   kFourier           Luo et al.: SH → 2D Fourier (torus), product by FFT (M×M, M the
 //                      smallest 7-smooth size ≥ 2(L1+L2)+1), exact projection back. O(L³).
 //   kFourierDirectConv the same change of basis with a direct 2D convolution, O(L⁴).
+//   kDense             the literal definition: a dense contraction with the full Gaunt
+//                      tensor G[(L1+1)²][(L2+1)²][(Lout+1)²], built by exact sphere
+//                      quadrature of Y·Y·Y with no selection rule (independent of kDirect's
+//                      sparse build); O(L⁶) per sample, L1 + L2 ≤ kMaxDenseDegreeSum.
 //   kGrid              Gauss–Legendre sphere grid: synthesis, pointwise product, analysis,
 //                      with the exact default grid n_β = ⌊N/2⌋+1, n_α ≥ N+1,
 //                      N = L1+L2+Lout (n_α padded to a 7-smooth size). O(L³).
@@ -44,12 +48,14 @@
 
 namespace chamferdb::gaunt {
 
-enum class GauntMethod { kDirect, kFourier, kFourierDirectConv, kGrid };
+enum class GauntMethod { kDirect, kFourier, kFourierDirectConv, kGrid, kDense };
 
 // Largest input degree L1, L2 accepted (all methods), and largest L1 + L2 for kDirect,
 // whose table grows as O(L⁵) (≈ 1.1 M entries, 18 MB at L1 = L2 = 16).
 inline constexpr int kMaxInputDegree = 48;
 inline constexpr int kMaxDirectDegreeSum = 32;
+// kDense stores (L1+1)²(L2+1)²(Lout+1)² doubles: 15 MB at L1 = L2 = 8, Lout = 16.
+inline constexpr int kMaxDenseDegreeSum = 16;
 // Largest grid dimension accepted for explicit n_beta / n_alpha.
 inline constexpr int kMaxGridSize = 1024;
 

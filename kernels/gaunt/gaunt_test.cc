@@ -134,6 +134,16 @@ TEST(GauntTP, FastMethodsMatchDirectContraction) {
   }
 }
 
+// The dense contraction (full quadrature tensor, no selection rule) equals the sparse list.
+TEST(GauntTP, DenseQuadratureTensorEqualsSparseGauntList) {
+  for (auto [l1, l2, lout] : {std::tuple{2, 3, 4}, {4, 4, 8}, {5, 2, 3}}) {
+    const GauntTPShape s = Shape(l1, l2, lout, 2, 2);
+    const auto x = Gaussian(4 * NumSh(l1), 101), y = Gaussian(4 * NumSh(l2), 102);
+    EXPECT_LE(RelErr(RunGtp(s, x, y, GauntMethod::kDense), RunGtp(s, x, y, GauntMethod::kDirect)),
+              1e-13);
+  }
+}
+
 // Weights are per degree and per channel: compare with scaling the inputs by hand.
 TEST(GauntTP, WeightsEqualPreScaledInputs) {
   const GauntTPShape s = Shape(3, 2, 4, 1, 2);
