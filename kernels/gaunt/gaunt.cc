@@ -546,18 +546,14 @@ void GridSynthesis(const GridTables& t, int lx, const double* coef, GridScratch&
   fftw_execute_dft_c2r(t.c2r.get(), s.c.get(), out);
 }
 
-void GridApply(const GridTables& t, const double* x, const double* y, double* z,
-               GridScratch& s) {
-  GridSynthesis(t, t.l1, x, s, s.rf.get());
-  GridSynthesis(t, t.l2, y, s, s.rg.get());
-  const size_t n = static_cast<size_t>(t.nb) * t.na;
-  for (size_t i = 0; i < n; ++i) s.rf[i] *= s.rg[i];
+// Analysis of the product values in s.rf into z (lout of the tables):
+// z[l,±k] = Σ_j w_j Nbar_j(l,k) c_j[±k], summed in ring order j.
+void GridAnalysis(const GridTables& t, GridScratch& s, double* z) {
   fftw_execute_dft_r2c(t.r2c.get(), s.rf.get(), s.c.get());
   const Complex* c = reinterpret_cast<const Complex*>(s.c.get());
   const int nt = NumTri(t.lmax);
   const double scale = 2 * kPi / t.na;
   std::fill(z, z + NumSh(t.lout), 0.0);
-  // z[l,±k] = Σ_j w_j Nbar_j(l,k) c_j[±k], summed in ring order j.
   for (int j = 0; j < t.nb; ++j) {
     const double* wpj = &t.wp[j * nt];
     const Complex* cj = c + static_cast<size_t>(j) * t.nh;
@@ -572,6 +568,15 @@ void GridApply(const GridTables& t, const double* x, const double* y, double* z,
       }
     }
   }
+}
+
+void GridApply(const GridTables& t, const double* x, const double* y, double* z,
+               GridScratch& s) {
+  GridSynthesis(t, t.l1, x, s, s.rf.get());
+  GridSynthesis(t, t.l2, y, s, s.rg.get());
+  const size_t n = static_cast<size_t>(t.nb) * t.na;
+  for (size_t i = 0; i < n; ++i) s.rf[i] *= s.rg[i];
+  GridAnalysis(t, s, z);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -814,6 +819,69 @@ absl::Status GauntTensorProduct(const GauntTPShape& s, const double* x, const do
       break;
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status GauntManyBody(const GauntTPShape& s, int nu, const double* x, const double* w1,
+                           const double* wout, int threads, double* z, GauntTPStats* stats) {
+  if (nu < 2 || nu > kMaxNu) {
+    return absl::InvalidArgumentError(fmt::format("nu must be in [2, {}]; got {}", kMaxNu, nu));
+  }
+  if (s.batch < 0 || s.channels < 1) {
+    return absl::InvalidArgumentError("batch must be ≥ 0 and channels ≥ 1");
+  }
+  if (s.l1 < 0 || s.l1 > kMaxInputDegree || nu * s.l1 > kMaxManyBodyDegree) {
+    return absl::InvalidArgumentError(fmt::format(
+        "l1 must be in [0, {}] with nu·l1 ≤ {}; got l1 = {}, nu = {}", kMaxInputDegree,
+        kMaxManyBodyDegree, s.l1, nu));
+  }
+  if (s.lout < 0 || s.lout > nu * s.l1) {
+    return absl::InvalidArgumentError(
+        fmt::format("lout must be in [0, nu·l1 = {}]; got {}", nu * s.l1, s.lout));
+  }
+  if (threads < 1) return absl::InvalidArgumentError("threads must be ≥ 1");
+  GauntTPStats local;
+  GauntTPStats& st = stats != nullptr ? *stats : local;
+  st = GauntTPStats();
+  const auto t0 = std::chrono::steady_clock::now();
+  const int n_total = nu * s.l1 + s.lout;
+  const int nb = n_total / 2 + 1;
+  const int na = sphere::NextSmoothSize(std::max(n_total + 1, 2 * std::max(s.l1, s.lout) + 1));
+  bool hit = false;
+  // Keyed apart from two-input grids: (5, l1, nu, lout).
+  auto t = GridCache().Get({5, s.l1, nu, s.lout, nb, na},
+                           [&] { return BuildGridTables(s.l1, s.l1, s.lout, nb, na); }, &hit);
+  st.cache_hit = hit;
+  if (!hit) {
+    st.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  st.fft_size = na;
+  st.n_beta = nb;
+  const int n1 = NumSh(s.l1), n3 = NumSh(s.lout);
+  const int64_t items = s.batch * s.channels;
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, items)));
+  std::vector<GridScratch> scratch(threads);
+  std::vector<std::vector<double>> xs(threads, std::vector<double>(n1));
+  for (auto& sc : scratch) {
+    sc.c = AllocFftw<fftw_complex>(static_cast<size_t>(nb) * t->nh);
+    sc.rf = AllocFftw<double>(static_cast<size_t>(nb) * na);
+    sc.rg = AllocFftw<double>(static_cast<size_t>(nb) * na);
+  }
+  const size_t grid_points = static_cast<size_t>(nb) * na;
+  ParallelItems(items, threads, [&](int64_t item, int th) {
+    const int64_t c = item % s.channels;
+    GridScratch& sc = scratch[th];
+    ScaleByDegree(s.l1, x + item * n1, w1 ? w1 + c * (s.l1 + 1) : nullptr, xs[th].data());
+    GridSynthesis(*t, s.l1, xs[th].data(), sc, sc.rg.get());
+    // rf = f^ν by ν − 1 multiplications in a fixed order.
+    std::copy(sc.rg.get(), sc.rg.get() + grid_points, sc.rf.get());
+    for (int p = 1; p < nu; ++p)
+      for (size_t i = 0; i < grid_points; ++i) sc.rf[i] *= sc.rg[i];
+    GridAnalysis(*t, sc, z + item * n3);
+    if (wout != nullptr)
+      for (int l = 0; l <= s.lout; ++l)
+        for (int m = -l; m <= l; ++m) z[item * n3 + ShIndex(l, m)] *= wout[c * (s.lout + 1) + l];
+  });
   return absl::OkStatus();
 }
 

@@ -102,6 +102,17 @@ absl::Status GauntTensorProduct(const GauntTPShape& shape, const double* x, cons
                                 const GauntTPWeights& weights, const GauntTPOptions& options,
                                 double* z, GauntTPStats* stats = nullptr);
 
+// Many-body (MACE-style) product of ν copies of x: z = SH coefficients (up to lout) of f^ν,
+// f = Σ w1[l]·x[l,m]·Y[l,m], then × wout[l3]. Runs on the exact sphere grid
+// (N = ν·L1 + Lout, n_β = ⌊N/2⌋+1, n_α ≥ N+1): one synthesis, ν−1 pointwise products, one
+// analysis. shape.l2 and shape.y_channels are ignored; 2 ≤ nu ≤ kMaxNu, lout ≤ nu·l1,
+// nu·l1 ≤ kMaxManyBodyDegree. Cached like kGrid; same threading and determinism.
+inline constexpr int kMaxNu = 8;
+inline constexpr int kMaxManyBodyDegree = 192;
+absl::Status GauntManyBody(const GauntTPShape& shape, int nu, const double* x,
+                           const double* w1, const double* wout, int threads, double* z,
+                           GauntTPStats* stats = nullptr);
+
 // Estimated floating-point work of one (batch, channel) item, for per-request caps.
 double GauntTPCostPerItem(const GauntTPShape& shape, GauntMethod method);
 
