@@ -86,7 +86,69 @@ absl::StatusOr<gaunt::GauntMethod> ToGauntMethod(v1::GauntMethod m) {
   return absl::InvalidArgumentError(fmt::format("method: unknown value {}", static_cast<int>(m)));
 }
 
+// GauntTP with nu ≥ 2: the ν-fold product of x on the sphere grid (no y).
+absl::Status RunGauntManyBody(const v1::GauntTPRequest& req, v1::GauntTPResponse* resp) {
+  if (req.has_y() || req.has_w2()) {
+    return absl::InvalidArgumentError("y / w2: not used with nu ≥ 2 (the product of ν copies of x)");
+  }
+  if (req.method() != v1::GAUNT_METHOD_FOURIER && req.method() != v1::GAUNT_METHOD_GRID) {
+    return absl::InvalidArgumentError("method: nu ≥ 2 runs on the grid (method grid or default)");
+  }
+  if (req.n_beta() != 0 || req.n_alpha() != 0) {
+    return absl::InvalidArgumentError("n_beta / n_alpha: not supported with nu ≥ 2");
+  }
+  ASSIGN_OR_RETURN(HostTensor<double> x, DecodeF64(req.x(), "x"));
+  RETURN_IF_ERROR(CheckShape(x.shape, {-1, -1, -1}, "x"));
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  gaunt::GauntTPShape s;
+  s.batch = x.shape[0];
+  s.channels = x.shape[1];
+  s.y_channels = 1;
+  ASSIGN_OR_RETURN(s.l1, BandLimitOf(x.shape[2], "x"));
+  const int nu = req.nu();
+  s.lout = req.has_lout() ? req.lout() : nu * s.l1;
+  if (nu > gaunt::kMaxNu || s.lout < 0 || s.lout > nu * s.l1) {
+    return absl::InvalidArgumentError(fmt::format(
+        "nu must be ≤ {} and lout in [0, nu·L1 = {}]; got nu = {}, lout = {}", gaunt::kMaxNu,
+        nu * s.l1, nu, s.lout));
+  }
+  const double n = nu * s.l1 + s.lout + 1;
+  const double per_item = 5.0 * n * n * std::log2(n) + 6.0 * n * std::pow(std::max(s.l1, s.lout) + 1, 2) +
+                          nu * n * n;
+  const double work = static_cast<double>(s.batch) * s.channels * per_item;
+  if (work > kGauntMaxWork) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "x: estimated work {:.3g} flops exceeds the cap {:.3g}; split the batch", work,
+        kGauntMaxWork));
+  }
+  HostTensor<double> w1, wout;
+  if (req.has_w1()) {
+    ASSIGN_OR_RETURN(w1, DecodeReal(req.w1(), "w1", {s.channels, s.l1 + 1}));
+  }
+  if (req.has_wout()) {
+    ASSIGN_OR_RETURN(wout, DecodeReal(req.wout(), "wout", {s.channels, s.lout + 1}));
+  }
+  const int64_t n3 = static_cast<int64_t>(s.lout + 1) * (s.lout + 1);
+  std::vector<double> z(static_cast<size_t>(s.batch * s.channels * n3));
+  gaunt::GauntTPStats stats;
+  RETURN_IF_ERROR(gaunt::GauntManyBody(s, nu, x.data.data(),
+                                       req.has_w1() ? w1.data.data() : nullptr,
+                                       req.has_wout() ? wout.data.data() : nullptr,
+                                       RequestThreads(req.threads()), z.data(), &stats));
+  EncodeLike(req.x(), {s.batch, s.channels, n3}, z, resp->mutable_z());
+  resp->set_method("grid");
+  resp->set_cache_hit(stats.cache_hit);
+  resp->set_setup_seconds(stats.setup_seconds);
+  resp->set_fft_size(stats.fft_size);
+  resp->set_n_beta(stats.n_beta);
+  return absl::OkStatus();
+}
+
 absl::Status RunGauntTP(const v1::GauntTPRequest& req, v1::GauntTPResponse* resp) {
+  if (req.nu() < 0 || req.nu() == 1) {
+    return absl::InvalidArgumentError(fmt::format("nu must be 0 (two inputs) or ≥ 2; got {}", req.nu()));
+  }
+  if (req.nu() >= 2) return RunGauntManyBody(req, resp);
   ASSIGN_OR_RETURN(HostTensor<double> x, DecodeF64(req.x(), "x"));
   ASSIGN_OR_RETURN(HostTensor<double> y, DecodeF64(req.y(), "y"));
   RETURN_IF_ERROR(CheckShape(x.shape, {-1, -1, -1}, "x"));

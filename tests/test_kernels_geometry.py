@@ -123,6 +123,22 @@ class GeometryKernelsTest(unittest.TestCase):
         self.assertEqual(z32.dtype, np.float32)
         np.testing.assert_allclose(z32, ref, atol=1e-5 * np.abs(ref).max())
 
+    def test_gaunt_tp_many_body_is_the_pointwise_power(self):
+        rng = np.random.default_rng(12)
+        l1, nu = 2, 3
+        x = rng.standard_normal((2, 2, (l1 + 1) ** 2))
+        resp = self.stub.GauntTP(kg.GauntTPRequest(x=T(x), nu=nu))
+        z = A(resp.z)
+        self.assertEqual(resp.method, "grid")
+        self.assertEqual(z.shape, (2, 2, (nu * l1 + 1) ** 2))
+        pts = random_unit(40, rng)
+        f = np.einsum("pi,bci->bcp", real_sh(l1, pts), x)
+        h = np.einsum("pi,bci->bcp", real_sh(nu * l1, pts), z)
+        np.testing.assert_allclose(h, f ** nu, atol=1e-11 * np.abs(f ** nu).max())
+        d = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.GauntTP,
+                            kg.GauntTPRequest(x=T(x), y=T(x), nu=nu))
+        self.assertIn("nu", d)
+
     def test_gaunt_tp_caches_tables(self):
         x = np.ones((1, 1, 36))
         req = kg.GauntTPRequest(x=T(x), y=T(x), lout=9, method=kg.GAUNT_METHOD_FOURIER)
