@@ -16,6 +16,8 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "kernels/sphere/sphere.h"
 
 namespace chamferdb::gaunt {
@@ -84,7 +86,7 @@ class TableCache {
   std::shared_ptr<const T> Get(const CacheKey& key, Build build, bool* hit) {
     std::shared_ptr<Slot> slot;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       auto it = slots_.find(key);
       if (it == slots_.end()) {
         if (slots_.size() >= kCapacity) Evict();
@@ -107,13 +109,15 @@ class TableCache {
     std::once_flag once;
     std::shared_ptr<const T> value;
   };
-  void Evict() {  // oldest first; callers still holding the entry keep it alive
+  void Evict() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Oldest first; callers still holding the entry keep it alive.
     slots_.erase(order_.front());
     order_.erase(order_.begin());
   }
-  std::mutex mu_;
-  std::map<CacheKey, std::shared_ptr<Slot>> slots_;  // protected by mu_
-  std::vector<CacheKey> order_;                       // protected by mu_
+  absl::Mutex mu_;
+  // Protected by mu_.
+  std::map<CacheKey, std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  std::vector<CacheKey> order_ ABSL_GUARDED_BY(mu_);  // insertion order, for eviction
 };
 
 // Scaled copy of one item's coefficients: out[l,m] = w[l]·in[l,m] (w may be nullptr).
