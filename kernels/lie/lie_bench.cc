@@ -84,3 +84,52 @@ BENCHMARK_CAPTURE(BM_LieDecompose, eigh, DecomposeMethod::kEigh)->Unit(benchmark
 
 }  // namespace
 }  // namespace chamferdb::lie
+
+namespace chamferdb::lie {
+namespace {
+
+// "Equivariance error vs number of Monte-Carlo samples" (spec 3.5): relative difference of
+// the self-normalised weighted estimates of ∫ f(h·g) dμ and ∫ f(g) dμ for GL⁺(2), averaged
+// over 20 seeds, for N = state.range(0) samples and each SO(2) sampler.
+void BM_LieMcInvariance(benchmark::State& state, SoSampler sampler) {
+  const int64_t count = state.range(0);
+  std::vector<double> g(count * 4), gi(g.size()), x(g.size()), r(g.size()), lw(count);
+  auto f = [](const double* m) {
+    Eigen::Matrix2d a;
+    a << m[0], m[1], m[2], m[3];
+    Eigen::SelfAdjointEigenSolver<Eigen::Matrix2d> es(a * a.transpose());
+    const double l = es.eigenvalues().array().log().matrix().squaredNorm();
+    return std::exp(-l) * (1.0 + 0.5 * std::cos(std::atan2(m[2] - m[1], m[0] + m[3])));
+  };
+  const double h[4] = {1.1, 0.2, -0.1, 0.9};
+  double err = 0;
+  for (auto _ : state) {
+    err = 0;
+    for (int rep = 0; rep < 20; ++rep) {
+      (void)Sample(Group::kGLPlus, 2, count, 1000 + rep, 0.6, sampler, 1.0,
+                   {g.data(), gi.data(), x.data(), r.data(), lw.data()});
+      double base = 0, moved = 0;  // the normalisation Σw cancels in the ratio
+      for (int64_t c = 0; c < count; ++c) {
+        const double* m = &g[c * 4];
+        const double hm[4] = {h[0] * m[0] + h[1] * m[2], h[0] * m[1] + h[1] * m[3],
+                              h[2] * m[0] + h[3] * m[2], h[2] * m[1] + h[3] * m[3]};
+        const double w = std::exp(lw[c]);
+        base += w * f(m);
+        moved += w * f(hm);
+      }
+      err += std::abs(moved - base) / std::abs(base) / 20;
+    }
+  }
+  state.counters["rel_invariance_err"] = err;
+}
+
+void McSizes(benchmark::internal::Benchmark* b) {
+  for (int n : {10, 100, 1000, 10000}) b->Arg(n);
+  b->Unit(benchmark::kMillisecond)->Iterations(1);
+}
+BENCHMARK_CAPTURE(BM_LieMcInvariance, equidistant, SoSampler::kEquidistant)->Apply(McSizes);
+BENCHMARK_CAPTURE(BM_LieMcInvariance, uniform_angle, SoSampler::kUniformAngle)->Apply(McSizes);
+BENCHMARK_CAPTURE(BM_LieMcInvariance, haar, SoSampler::kHaar)->Apply(McSizes);
+
+}  // namespace
+}  // namespace chamferdb::lie
