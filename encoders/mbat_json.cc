@@ -1159,13 +1159,12 @@ absl::StatusOr<std::vector<MbatPathAtom>> MbatJsonEncoder::CollectAtoms(std::str
   }
 }
 
-absl::Status MbatJsonEncoder::Unbind(const float* vec, std::string_view path, float* out) const {
-  auto steps = ParseMbatPath(path);
-  if (!steps.ok()) return steps.status();
+absl::Status MbatJsonEncoder::UnbindSteps(const std::vector<MbatPathStep>& steps,
+                                          const float* vec, float* out) const {
   const size_t d = config_.dim;
   std::vector<float> scratch(d);
   std::memmove(out, vec, d * sizeof(float));
-  for (const MbatPathStep& st : *steps) {
+  for (const MbatPathStep& st : steps) {
     if (st.is_index) {
       if (config_.seq_from != MbatSeqFrom::kStart) {
         return absl::InvalidArgumentError(
@@ -1183,6 +1182,103 @@ absl::Status MbatJsonEncoder::Unbind(const float* vec, std::string_view path, fl
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status MbatJsonEncoder::BindPath(const std::vector<MbatPathStep>& steps, const float* x,
+                                       float* out) const {
+  const size_t d = config_.dim;
+  std::vector<float> scratch(d);
+  std::memmove(out, x, d * sizeof(float));
+  for (size_t k = steps.size(); k-- > 0;) {
+    const MbatPathStep& st = steps[k];
+    if (st.is_index) {
+      if (config_.seq_from != MbatSeqFrom::kStart || st.index >= config_.limits.max_array_length) {
+        return absl::InvalidArgumentError("path index cannot be bound");
+      }
+      for (uint32_t r = 0; r <= st.index; ++r) seq_op_->Apply(out, out, scratch.data());
+    } else {
+      KeyOp(st.key)->Apply(out, out, scratch.data());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MbatJsonEncoder::Unbind(const float* vec, std::string_view path, float* out) const {
+  auto steps = ParseMbatPath(path);
+  if (!steps.ok()) return steps.status();
+  return UnbindSteps(*steps, vec, out);
+}
+
+absl::StatusOr<std::vector<MbatProbeHit>> MbatJsonEncoder::ProbeJointly(
+    const float* vec, const std::vector<std::string>& paths, const MbatPathDictionary& dictionary,
+    int rounds) const {
+  if (rounds < 0 || rounds > 8) return absl::InvalidArgumentError("rounds must be in 0..8");
+  if (paths.empty()) return absl::InvalidArgumentError("no paths to probe");
+  if (paths.size() > 4096) return absl::InvalidArgumentError("more than 4096 paths to probe");
+  const size_t d = config_.dim;
+  const size_t m = paths.size();
+  struct PathState {
+    std::vector<MbatPathStep> steps;
+    std::vector<MbatLeaf> leaves;
+    std::vector<float> unit;  // candidates' unit encodings, leaves.size() × d
+    size_t best = 0;
+    double amplitude = 0, similarity = 0;
+    std::vector<float> contribution;  // amplitude · M_path · unit[best]
+  };
+  std::vector<PathState> st(m);
+  for (size_t p = 0; p < m; ++p) {
+    auto steps = ParseMbatPath(paths[p]);
+    if (!steps.ok()) return steps.status();
+    st[p].steps = std::move(*steps);
+    const std::string pattern = MbatPathPattern(st[p].steps);
+    st[p].leaves = dictionary.Candidates(pattern);
+    if (st[p].leaves.empty()) {
+      return absl::NotFoundError(fmt::format("the dictionary has no values at path {}", pattern));
+    }
+    st[p].unit.resize(st[p].leaves.size() * d);
+    for (size_t c = 0; c < st[p].leaves.size(); ++c) {
+      float* e = st[p].unit.data() + c * d;
+      EncodeLeaf(st[p].leaves[c], e);
+      ScaleToUnit(e, d);
+    }
+  }
+  std::vector<float> total(d, 0.0f), residual(d), u(d);
+  for (int round = 0; round <= rounds; ++round) {
+    for (size_t p = 0; p < m; ++p) {
+      PathState& s = st[p];
+      // residual = vec − Σ_{q≠p} contribution_q (round 0: vec itself).
+      for (size_t i = 0; i < d; ++i) residual[i] = vec[i] - total[i];
+      if (round > 0) Axpy(1.0f, s.contribution.data(), residual.data(), d);
+      if (absl::Status status = UnbindSteps(s.steps, residual.data(), u.data()); !status.ok()) {
+        return status;
+      }
+      const double un = std::sqrt(Dot(u.data(), u.data(), d));
+      double best = -2;
+      for (size_t c = 0; c < s.leaves.size(); ++c) {
+        const double ip = Dot(u.data(), s.unit.data() + c * d, d);
+        if (ip > best) {
+          best = ip;
+          s.best = c;
+        }
+      }
+      s.amplitude = best;
+      s.similarity = un > 0 ? best / un : 0;
+    }
+    // Jacobi update: every path's contribution from this round's guesses.
+    std::fill(total.begin(), total.end(), 0.0f);
+    for (PathState& s : st) {
+      s.contribution.resize(d);
+      const float* e = s.unit.data() + s.best * d;
+      for (size_t i = 0; i < d; ++i) u[i] = static_cast<float>(s.amplitude) * e[i];
+      if (absl::Status status = BindPath(s.steps, u.data(), s.contribution.data()); !status.ok()) {
+        return status;
+      }
+      Axpy(1.0f, s.contribution.data(), total.data(), d);
+    }
+  }
+  std::vector<MbatProbeHit> hits;
+  for (PathState& s : st) hits.push_back(MbatProbeHit{s.leaves[s.best], static_cast<float>(s.similarity)});
+  return hits;
 }
 
 absl::StatusOr<std::vector<MbatProbeHit>> MbatJsonEncoder::Probe(

@@ -231,6 +231,17 @@ class MbatJsonEncoder {
                                                   const MbatPathDictionary& dictionary,
                                                   size_t top_n) const;
 
+  // Probes several paths of one record jointly ("explaining away"): after a first pass like
+  // Probe, each round subtracts every other path's current best value, bound to its path
+  // and scaled by its fitted amplitude, before unbinding again. When `paths` lists the
+  // record's leaves this removes most of the cross-talk noise (see docs/mbat.md). Returns
+  // the best value per path, in the order of `paths`. Same errors as Probe; rounds 0..8
+  // (0 = independent probes).
+  absl::StatusOr<std::vector<MbatProbeHit>> ProbeJointly(const float* vec,
+                                                         const std::vector<std::string>& paths,
+                                                         const MbatPathDictionary& dictionary,
+                                                         int rounds = 2) const;
+
   // Building blocks, exposed for independent references in tests (out: dim() floats).
   void Atom(std::string_view tag, std::string_view token, float* out) const;
   void EncodeLeaf(const MbatLeaf& leaf, float* out) const;
@@ -254,6 +265,10 @@ class MbatJsonEncoder {
   absl::Status EncodeParsed(const Parsed& parsed, float* out, MbatEncodeInfo* info) const;
   void EncodeNode(const Parsed& p, uint32_t node, uint32_t depth, float* out,
                   Workspace& ws) const;
+  // out = M_path x (forward binding, innermost operator first); x, out may alias.
+  absl::Status BindPath(const std::vector<MbatPathStep>& steps, const float* x, float* out) const;
+  absl::Status UnbindSteps(const std::vector<MbatPathStep>& steps, const float* vec,
+                           float* out) const;
   void AddAtom(std::string_view tag, std::string_view token, float weight, float* acc) const;
   void AddBag(std::string_view tag, const std::vector<std::string>& grams, float weight,
               float* acc, float* tmp) const;

@@ -343,6 +343,44 @@ TEST(MbatProbe, RecoversTheFieldsOfThirtyTwoFieldRecords) {
   EXPECT_GE(double(correct) / total, 0.995) << correct << " of " << total;
 }
 
+TEST(MbatProbe, JointProbingRemovesTheCrossTalkErrors) {
+  const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
+  MbatPathDictionary dict;
+  std::vector<std::string> paths;
+  for (int f = 0; f < 32; ++f) {
+    std::vector<MbatPathAtom> all;
+    paths.push_back(fmt::format("field{:02d}", f));
+    for (int v = 0; v < 40; ++v) {
+      all.push_back({paths.back(), MbatLeaf{MbatLeaf::Type::kString, 0, fmt::format("f{}v{}", f, v)}});
+    }
+    dict.Add(all);
+  }
+  Rng rng(8);  // the same records as RecoversTheFieldsOfThirtyTwoFieldRecords
+  int independent = 0, joint = 0, total = 0;
+  std::vector<float> vec(kD);
+  for (int r = 0; r < 40; ++r) {
+    Json rec;
+    for (int f = 0; f < 32; ++f) rec[paths[f]] = fmt::format("f{}v{}", f, rng.UniformInt(40));
+    ASSERT_OK(e.Encode(rec.dump(), vec.data()));
+    auto once = e.ProbeJointly(vec.data(), paths, dict, 0);
+    auto twice = e.ProbeJointly(vec.data(), paths, dict, 2);
+    ASSERT_OK(once);
+    ASSERT_OK(twice);
+    for (int f = 0; f < 32; ++f) {
+      const std::string truth = rec[paths[f]].get<std::string>();
+      independent += (*once)[f].value.str == truth;
+      joint += (*twice)[f].value.str == truth;
+      ++total;
+    }
+  }
+  EXPECT_LT(independent, total);  // cross-talk costs a few fields (see the test above)
+  EXPECT_EQ(joint, total);
+  EXPECT_THAT(e.ProbeJointly(vec.data(), {"field00", "nope"}, dict, 2),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
+  EXPECT_THAT(e.ProbeJointly(vec.data(), paths, dict, 9),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rounds")));
+}
+
 TEST(MbatProbe, ReadsNestedPathsAndArrayPositions) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   MbatPathDictionary dict;
