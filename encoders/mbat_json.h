@@ -22,8 +22,11 @@
 // Atoms: atom(tag, token) has coordinate j = ±1/√D from bit j of the xoshiro256** stream
 // seeded by H(seed, tag, token), H = chamferdb's length-prefixed 64-bit hash (hash id 1).
 // Operators: T_k from H(seed, "key-op", k); S from H(seed, "seq-op", ""). No
-// std::*_distribution anywhere; sin/cos of the numeric encoder are our own polynomials, so
-// vectors are bit-identical across x86-64 builds with -ffp-contract=off.
+// std::*_distribution anywhere; sin/cos of the numeric encoder are our own polynomials and
+// SIMD paths reproduce the portable bits, so srht/signed_perm vectors are bit-identical across
+// x86-64 builds with -ffp-contract=off (t(x) calls libm's log1p, the one libm dependence;
+// dense_haar goes through Eigen's QR). Serialize stores a check vector that Deserialize
+// verifies.
 //
 // Input rules (documented in docs/mbat.md): the root must be a JSON object; duplicate keys
 // are rejected; keys are ordered by their UTF-8 bytes; numbers are doubles (integers beyond
