@@ -33,6 +33,11 @@ using nlohmann::ordered_json;
 
 constexpr const char* kKernelsService = "chamferdb.v1.Kernels";
 
+// Nothing in the CLI names a kernel message, so a static link would drop kernels.pb.o and the
+// family files it depends on, and the generated pool would not know the service. Holding the
+// descriptor table's address in a used volatile keeps them all.
+[[gnu::used]] const void* volatile g_keep_kernels_descriptors = &::descriptor_table_chamferdb_2fv1_2fkernels_2eproto;
+
 int Error(const std::string& message) {
   fmt::print(stderr, "error: {}\n", message);
   return 1;
@@ -320,9 +325,6 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
 }
 
 std::vector<std::string> KernelMethodNames() {
-  // Referencing the descriptor table links kernels.pb.o, and through its dependency list
-  // every family's messages, into the binary even though nothing else names them.
-  (void)&::descriptor_table_chamferdb_2fv1_2fkernels_2eproto;
   std::vector<std::string> names;
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kKernelsService);
   if (service == nullptr) return names;
@@ -337,7 +339,6 @@ int RunKernel(const CommandContext& ctx, const ParsedArgs& args) {
     return 0;
   }
   if (!NeedPositional(args, 2, usage) || !Need(args, "input", usage)) return 2;
-  (void)&::descriptor_table_chamferdb_2fv1_2fkernels_2eproto;
   const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(kKernelsService);
   if (service == nullptr) return Error(fmt::format("service {} is not compiled into this binary", kKernelsService));
   const std::string& name = args.positional()[1];

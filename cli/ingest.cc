@@ -101,6 +101,7 @@ class Ingester {
   bool producer_done_ = false;
   bool progress_done_ = false;
   uint64_t acknowledged_ = 0;
+  uint64_t batches_ = 0;  // acknowledged Upsert calls
   uint64_t rejected_ = 0;
   uint64_t resumed_ = 0;  // records skipped because the checkpoint had them
   uint64_t total_ = 0;    // records this run is expected to handle
@@ -154,8 +155,8 @@ absl::Status Ingester::OpenSources(uint32_t dim) {
     src.checkpoint = cp.get();
     src.progress = *progress;
     resumed_ += src.progress->done.Count();
-    const RangeSet* done = &src.progress->done;
-    src.reader->set_skip([done](uint64_t position) { return done->Contains(position); });
+    // A copy: workers add to the live set (under mu_) while the reader consults this one.
+    src.reader->set_skip([done = src.progress->done](uint64_t position) { return done.Contains(position); });
   }
   total_ -= std::min(total_, resumed_);
   // Fail now, not after the first batch, if the checkpoint cannot be written.
@@ -204,8 +205,10 @@ int Ingester::Run() {
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
   std::lock_guard lock(mu_);
   PrintProgress(true);
-  fmt::print(stderr, "summary: sent={} acknowledged={} rejected={} resumed_skip={} retries={} elapsed={:.2f}s rate={:.1f} docs/s\n",
-             sent_.load(), acknowledged_, rejected_, resumed_, retries_.load(), elapsed,
+  fmt::print(stderr,
+             "summary: sent={} acknowledged={} rejected={} resumed_skip={} retries={} batches={} elapsed={:.2f}s "
+             "rate={:.1f} docs/s\n",
+             sent_.load(), acknowledged_, rejected_, resumed_, retries_.load(), batches_, elapsed,
              elapsed > 0 ? acknowledged_ / elapsed : 0.0);
   if (fatal_) {
     fmt::print(stderr, "error: {}\n", *fatal_);
@@ -229,7 +232,10 @@ void Ingester::Produce() {
     if (batch.docs.empty()) return;
     std::unique_lock lock(mu_);
     // Bounded queue: reading stays at most a few batches ahead of the network.
-    cv_.wait(lock, [&] { return queue_.size() < 2 * options_.parallel || Stopping(); });
+    // Timed waits: a signal handler cannot notify the condition variable.
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(50),
+                         [&] { return queue_.size() < 2 * options_.parallel || Stopping(); })) {
+    }
     if (Stopping()) return;
     queue_.push_back(std::move(batch));
     cv_.notify_all();
@@ -238,6 +244,7 @@ void Ingester::Produce() {
   for (size_t s = 0; s < sources_.size() && !Stopping(); ++s) {
     Batch batch{s, {}};
     std::unordered_set<std::string> ids_in_batch;
+    size_t batch_bytes = 0;
     SourceItem item;
     while (!Stopping()) {
       if (options_.max_docs > 0 && queued >= options_.max_docs) {
@@ -264,6 +271,7 @@ void Ingester::Produce() {
         push(std::move(batch));
         batch = Batch{s, {}};
         ids_in_batch = {item.doc.id};
+        batch_bytes = 0;
       }
       PendingDoc pending;
       pending.position = item.position;
@@ -272,12 +280,23 @@ void Ingester::Produce() {
       pending.doc.set_num_tokens(item.doc.num_tokens);
       pending.doc.set_vectors(reinterpret_cast<const char*>(item.doc.vectors.data()), item.doc.vectors.size() * sizeof(float));
       pending.doc.set_metadata_json(std::move(item.doc.metadata_json));
+      const size_t doc_bytes = pending.doc.ByteSizeLong();
+      // Keep each request under the byte cap (the server refuses messages over its
+      // --max-message-mb); a single larger document still goes alone.
+      if (!batch.docs.empty() && batch_bytes + doc_bytes > options_.max_batch_bytes) {
+        push(std::move(batch));
+        batch = Batch{s, {}};
+        ids_in_batch = {pending.doc.id()};
+        batch_bytes = 0;
+      }
+      batch_bytes += doc_bytes;
       batch.docs.push_back(std::move(pending));
       ++queued;
       if (batch.docs.size() >= options_.batch_size) {
         push(std::move(batch));
         batch = Batch{s, {}};
         ids_in_batch.clear();
+        batch_bytes = 0;
       }
     }
     // The last partial batch goes out unless something stopped the run; an abort on a bad
@@ -295,7 +314,9 @@ void Ingester::Work() {
     Batch batch;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || producer_done_ || fatal_ || g_interrupted.load(); });
+      while (!cv_.wait_for(lock, std::chrono::milliseconds(50),
+                           [&] { return !queue_.empty() || producer_done_ || fatal_ || g_interrupted.load(); })) {
+      }
       if (fatal_ || g_interrupted.load() || queue_.empty()) return;
       batch = std::move(queue_.front());
       queue_.pop_front();
@@ -358,6 +379,7 @@ void Ingester::Send(Batch batch) {
 void Ingester::Acknowledge(const Batch& batch) {
   std::lock_guard lock(mu_);
   acknowledged_ += batch.docs.size();
+  ++batches_;
   if (sources_[batch.source].progress != nullptr) {
     for (const auto& d : batch.docs) sources_[batch.source].progress->done.Add(d.position);
     SaveCheckpoint(batch.source);

@@ -30,6 +30,7 @@ struct IngestOptions {
   std::string npy_vectors, npy_offsets, npy_ids;
   uint32_t batch_size = 256;
   uint32_t parallel = 2;               // concurrent unary Upsert calls
+  uint64_t max_batch_bytes = 32 << 20; // a batch is cut before it exceeds this many bytes
   bool abort_on_error = false;         // --on-error abort
   bool resume = false;
   std::string checkpoint;              // empty: <FILE>.chamferdb-checkpoint per input

@@ -54,6 +54,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"ids", true, "IDS.txt  one id a line (npy)"},
       {"batch-size", true, "N  documents per Upsert (default 256)"},
       {"parallel", true, "N  concurrent Upsert calls (default 2)"},
+      {"max-batch-mb", true, "MB  cut batches before they exceed this size (default 32)"},
       {"on-error", true, "skip|abort  (default skip)"},
       {"resume", false, "continue from the checkpoint"},
       {"checkpoint", true, "PATH  checkpoint file (default <FILE>.chamferdb-checkpoint)"},
@@ -214,6 +215,9 @@ int Main(int argc, char** argv) {
   absl::StatusOr<uint64_t> parallel = parsed->GetUint("parallel", 2, 1, 64);
   if (!parallel.ok()) return usage_error(parallel.status());
   o.parallel = static_cast<uint32_t>(*parallel);
+  absl::StatusOr<uint64_t> max_batch_mb = parsed->GetUint("max-batch-mb", 32, 1, 1024);
+  if (!max_batch_mb.ok()) return usage_error(max_batch_mb.status());
+  o.max_batch_bytes = *max_batch_mb << 20;
   absl::StatusOr<std::string> on_error = parsed->GetChoice("on-error", "skip", {"skip", "abort"});
   if (!on_error.ok()) return usage_error(on_error.status());
   o.abort_on_error = *on_error == "abort";

@@ -1,6 +1,7 @@
 #include "encoders/mbat_json.h"
 
 #include <fmt/format.h>
+#include <immintrin.h>
 #include <omp.h>
 #include <zlib.h>
 
@@ -12,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "common/cpu_features.h"
 #include "common/rng.h"
 
 namespace chamferdb {
@@ -202,16 +204,21 @@ uint64_t MbatHash(uint64_t seed, std::string_view tag, std::string_view token) {
   return Mix(h.h ^ 0x0100000000000000ULL);
 }
 
-void MbatSinCos(double x, double* s, double* c) {
-  // Cody–Waite reduction by π/2 in three parts (fdlibm's constants: the first two have
-  // trailing zero bits so k·part is exact for |k| < 2^20), then fdlibm's kernel
-  // polynomials on |r| ≤ π/4.
+namespace {
+
+// Cody–Waite reduction by π/2 in four parts (fdlibm's constants: the leading parts have
+// trailing zero bits, so k·part is exact for |k| < 2^20), then fdlibm's kernel polynomials
+// on |r| ≤ π/4, and a branch-free quadrant fix-up. Rounding k by the 1.5·2^52 trick is
+// exact round-to-nearest-even for |x·2/π| < 2^51. Only IEEE +, −, × (no libm), so results
+// are identical on every platform; inlined so the numeric encoder's loop vectorizes.
+inline void SinCosInline(double x, double* s, double* c) {
   constexpr double kTwoOverPi = 6.36619772367581382433e-01;
   constexpr double kPio2_1 = 1.57079632673412561417e+00;
   constexpr double kPio2_2 = 6.07710050630396597660e-11;
   constexpr double kPio2_3 = 2.02226624871116645580e-21;
   constexpr double kPio2_3t = 8.47842766036889956997e-32;
-  const double k = std::nearbyint(x * kTwoOverPi);
+  constexpr double kRound = 6755399441055744.0;  // 1.5 · 2^52
+  const double k = (x * kTwoOverPi + kRound) - kRound;
   const double r = (((x - k * kPio2_1) - k * kPio2_2) - k * kPio2_3) - k * kPio2_3t;
   const double z = r * r;
   const double sr =
@@ -229,14 +236,68 @@ void MbatSinCos(double x, double* s, double* c) {
                 z * (2.48015872894767294178e-05 +
                      z * (-2.75573143513906633035e-07 +
                           z * (2.08757232129817482790e-09 + z * -1.13596475577881948265e-11)))));
-  const int64_t q = static_cast<int64_t>(std::fmod(k, 4.0));
-  switch (((q % 4) + 4) % 4) {
-    case 0: *s = sr; *c = cr; break;
-    case 1: *s = cr; *c = -sr; break;
-    case 2: *s = -sr; *c = -cr; break;
-    default: *s = -cr; *c = sr; break;
+  const int64_t q = static_cast<int64_t>(k) & 3;
+  const bool swap = (q & 1) != 0;
+  const double sign_s = (q & 2) ? -1.0 : 1.0;
+  const double sign_c = ((q + 1) & 2) ? -1.0 : 1.0;
+  *s = sign_s * (swap ? cr : sr);
+  *c = sign_c * (swap ? sr : cr);
+}
+
+// The numeric encoder's rotation, 4 pairs at a time: exactly SinCosInline's operations in
+// the same order (no FMA: this function is not compiled for "fma"), so the bits match the
+// portable loop. The quadrant k mod 4 is read from the low mantissa bits of x·2/π + 1.5·2^52.
+__attribute__((target("avx2"))) void RotateAnchorAvx2(const double* omega, const double* ae,
+                                                      const double* ao, double theta,
+                                                      size_t half, float* out) {
+  const __m256d two_over_pi = _mm256_set1_pd(6.36619772367581382433e-01);
+  const __m256d round = _mm256_set1_pd(6755399441055744.0);
+  const __m256d p1 = _mm256_set1_pd(1.57079632673412561417e+00);
+  const __m256d p2 = _mm256_set1_pd(6.07710050630396597660e-11);
+  const __m256d p3 = _mm256_set1_pd(2.02226624871116645580e-21);
+  const __m256d p3t = _mm256_set1_pd(8.47842766036889956997e-32);
+  const __m256d th = _mm256_set1_pd(theta);
+  const __m256i one = _mm256_set1_epi64x(1), two = _mm256_set1_epi64x(2);
+  for (size_t j = 0; j < half; j += 4) {
+    const __m256d x = _mm256_mul_pd(_mm256_loadu_pd(omega + j), th);
+    const __m256d t = _mm256_add_pd(_mm256_mul_pd(x, two_over_pi), round);
+    const __m256d k = _mm256_sub_pd(t, round);
+    const __m256i q = _mm256_castpd_si256(t);
+    __m256d r = _mm256_sub_pd(x, _mm256_mul_pd(k, p1));
+    r = _mm256_sub_pd(r, _mm256_mul_pd(k, p2));
+    r = _mm256_sub_pd(r, _mm256_mul_pd(k, p3));
+    r = _mm256_sub_pd(r, _mm256_mul_pd(k, p3t));
+    const __m256d z = _mm256_mul_pd(r, r);
+    __m256d ps = _mm256_add_pd(_mm256_set1_pd(-2.50507602534068634195e-08), _mm256_mul_pd(z, _mm256_set1_pd(1.58969099521155010221e-10)));
+    ps = _mm256_add_pd(_mm256_set1_pd(2.75573137070700676789e-06), _mm256_mul_pd(z, ps));
+    ps = _mm256_add_pd(_mm256_set1_pd(-1.98412698298579493134e-04), _mm256_mul_pd(z, ps));
+    ps = _mm256_add_pd(_mm256_set1_pd(8.33333333332248946124e-03), _mm256_mul_pd(z, ps));
+    ps = _mm256_add_pd(_mm256_set1_pd(-1.66666666666666324348e-01), _mm256_mul_pd(z, ps));
+    const __m256d sr = _mm256_add_pd(r, _mm256_mul_pd(_mm256_mul_pd(r, z), ps));
+    __m256d pc = _mm256_add_pd(_mm256_set1_pd(2.08757232129817482790e-09), _mm256_mul_pd(z, _mm256_set1_pd(-1.13596475577881948265e-11)));
+    pc = _mm256_add_pd(_mm256_set1_pd(-2.75573143513906633035e-07), _mm256_mul_pd(z, pc));
+    pc = _mm256_add_pd(_mm256_set1_pd(2.48015872894767294178e-05), _mm256_mul_pd(z, pc));
+    pc = _mm256_add_pd(_mm256_set1_pd(-1.38888888888741095749e-03), _mm256_mul_pd(z, pc));
+    pc = _mm256_add_pd(_mm256_set1_pd(4.16666666666666019037e-02), _mm256_mul_pd(z, pc));
+    const __m256d cr = _mm256_add_pd(_mm256_sub_pd(_mm256_set1_pd(1.0), _mm256_mul_pd(_mm256_set1_pd(0.5), z)),
+                                     _mm256_mul_pd(_mm256_mul_pd(z, z), pc));
+    const __m256d swap = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(q, one), one));
+    const __m256d sign_s = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_and_si256(q, two), 62));
+    const __m256d sign_c = _mm256_castsi256_pd(
+        _mm256_slli_epi64(_mm256_and_si256(_mm256_add_epi64(q, one), two), 62));
+    const __m256d sv = _mm256_xor_pd(_mm256_blendv_pd(sr, cr, swap), sign_s);
+    const __m256d cv = _mm256_xor_pd(_mm256_blendv_pd(cr, sr, swap), sign_c);
+    const __m256d a = _mm256_loadu_pd(ae + j), b = _mm256_loadu_pd(ao + j);
+    const __m128 re = _mm256_cvtpd_ps(_mm256_sub_pd(_mm256_mul_pd(cv, a), _mm256_mul_pd(sv, b)));
+    const __m128 im = _mm256_cvtpd_ps(_mm256_add_pd(_mm256_mul_pd(sv, a), _mm256_mul_pd(cv, b)));
+    _mm_storeu_ps(out + 2 * j, _mm_unpacklo_ps(re, im));
+    _mm_storeu_ps(out + 2 * j + 4, _mm_unpackhi_ps(re, im));
   }
 }
+
+}  // namespace
+
+void MbatSinCos(double x, double* s, double* c) { SinCosInline(x, s, c); }
 
 std::string_view MbatOpKindName(MbatOpKind k) {
   switch (k) {
@@ -806,6 +867,12 @@ void MbatJsonEncoder::Init() {
   seq_op_ = mbat::OrthoOp::Create(op_kind_, d, MbatHash(config_.seed, "seq-op", ""));
   number_anchor_.resize(d);
   Atom("lit", "number-anchor", number_anchor_.data());
+  anchor_even_.resize(d / 2);
+  anchor_odd_.resize(d / 2);
+  for (size_t j = 0; j < d / 2; ++j) {
+    anchor_even_[j] = number_anchor_[2 * j];
+    anchor_odd_[j] = number_anchor_[2 * j + 1];
+  }
   omega_.resize(d / 2);
   Rng rng(MbatHash(config_.seed, "num-omega", ""));
   for (double& w : omega_) w = rng.Normal() / config_.num_sigma;
@@ -840,13 +907,30 @@ std::shared_ptr<const mbat::OrthoOp> MbatJsonEncoder::KeyOp(std::string_view key
   return op;
 }
 
+namespace {
+// kSignTable[byte][b] = +1 if bit b of byte is set, else −1: expands 8 atom bits at a time.
+struct SignTable {
+  float v[256][8];
+  SignTable() {
+    for (int byte = 0; byte < 256; ++byte) {
+      for (int b = 0; b < 8; ++b) v[byte][b] = ((byte >> b) & 1) ? 1.0f : -1.0f;
+    }
+  }
+};
+const SignTable kSignTable;
+}  // namespace
+
 void MbatJsonEncoder::Atom(std::string_view tag, std::string_view token, float* out) const {
   const size_t d = config_.dim;
   const float s = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
   Rng rng(MbatHash(config_.seed, tag, token));
   for (size_t w = 0; w < d; w += 64) {
     const uint64_t u = rng.NextU64();
-    for (size_t b = 0; b < 64; ++b) out[w + b] = ((u >> b) & 1) ? s : -s;
+    for (size_t k = 0; k < 8; ++k) {
+      const float* sign = kSignTable.v[(u >> (8 * k)) & 0xff];
+      float* o = out + w + 8 * k;
+      for (int b = 0; b < 8; ++b) o[b] = sign[b] * s;
+    }
   }
 }
 
@@ -857,7 +941,11 @@ void MbatJsonEncoder::AddAtom(std::string_view tag, std::string_view token, floa
   Rng rng(MbatHash(config_.seed, tag, token));
   for (size_t w = 0; w < d; w += 64) {
     const uint64_t u = rng.NextU64();
-    for (size_t b = 0; b < 64; ++b) acc[w + b] += ((u >> b) & 1) ? s : -s;
+    for (size_t k = 0; k < 8; ++k) {
+      const float* sign = kSignTable.v[(u >> (8 * k)) & 0xff];
+      float* o = acc + w + 8 * k;
+      for (int b = 0; b < 8; ++b) o[b] += sign[b] * s;
+    }
   }
 }
 
@@ -869,6 +957,17 @@ void MbatJsonEncoder::AddBag(std::string_view tag, const std::vector<std::string
   for (const std::string& g : grams) AddAtom(tag, g, 1.0f, tmp);
   const double norm = std::sqrt(Dot(tmp, tmp, d));
   if (norm > 0) Axpy(static_cast<float>(weight / norm), tmp, acc, d);
+}
+
+void MbatJsonEncoder::EncodeNumberPortable(double x, float* out) const {
+  const double theta = NumberTransform(x);
+  for (size_t j = 0; j < config_.dim / 2; ++j) {
+    double s, c;
+    SinCosInline(omega_[j] * theta, &s, &c);
+    const double a = anchor_even_[j], b = anchor_odd_[j];
+    out[2 * j] = static_cast<float>(c * a - s * b);
+    out[2 * j + 1] = static_cast<float>(s * a + c * b);
+  }
 }
 
 double MbatJsonEncoder::NumberTransform(double x) const {
@@ -891,13 +990,11 @@ void MbatJsonEncoder::EncodeLeaf(const MbatLeaf& leaf, float* out) const {
     case MbatLeaf::Type::kEmptyArray: Atom("lit", "[]", out); return;
     case MbatLeaf::Type::kNumber: {
       const double theta = NumberTransform(leaf.number);
-      const float* u = number_anchor_.data();
-      for (size_t j = 0; j < d / 2; ++j) {
-        double s, c;
-        MbatSinCos(omega_[j] * theta, &s, &c);
-        const double a = u[2 * j], b = u[2 * j + 1];
-        out[2 * j] = static_cast<float>(c * a - s * b);
-        out[2 * j + 1] = static_cast<float>(s * a + c * b);
+      static const bool avx2 = GetCpuFeatures().avx2_fma;
+      if (avx2) {
+        RotateAnchorAvx2(omega_.data(), anchor_even_.data(), anchor_odd_.data(), theta, d / 2, out);
+      } else {
+        EncodeNumberPortable(leaf.number, out);
       }
       return;
     }
@@ -1062,13 +1159,12 @@ absl::StatusOr<std::vector<MbatPathAtom>> MbatJsonEncoder::CollectAtoms(std::str
   }
 }
 
-absl::Status MbatJsonEncoder::Unbind(const float* vec, std::string_view path, float* out) const {
-  auto steps = ParseMbatPath(path);
-  if (!steps.ok()) return steps.status();
+absl::Status MbatJsonEncoder::UnbindSteps(const std::vector<MbatPathStep>& steps,
+                                          const float* vec, float* out) const {
   const size_t d = config_.dim;
   std::vector<float> scratch(d);
   std::memmove(out, vec, d * sizeof(float));
-  for (const MbatPathStep& st : *steps) {
+  for (const MbatPathStep& st : steps) {
     if (st.is_index) {
       if (config_.seq_from != MbatSeqFrom::kStart) {
         return absl::InvalidArgumentError(
@@ -1086,6 +1182,103 @@ absl::Status MbatJsonEncoder::Unbind(const float* vec, std::string_view path, fl
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status MbatJsonEncoder::BindPath(const std::vector<MbatPathStep>& steps, const float* x,
+                                       float* out) const {
+  const size_t d = config_.dim;
+  std::vector<float> scratch(d);
+  std::memmove(out, x, d * sizeof(float));
+  for (size_t k = steps.size(); k-- > 0;) {
+    const MbatPathStep& st = steps[k];
+    if (st.is_index) {
+      if (config_.seq_from != MbatSeqFrom::kStart || st.index >= config_.limits.max_array_length) {
+        return absl::InvalidArgumentError("path index cannot be bound");
+      }
+      for (uint32_t r = 0; r <= st.index; ++r) seq_op_->Apply(out, out, scratch.data());
+    } else {
+      KeyOp(st.key)->Apply(out, out, scratch.data());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MbatJsonEncoder::Unbind(const float* vec, std::string_view path, float* out) const {
+  auto steps = ParseMbatPath(path);
+  if (!steps.ok()) return steps.status();
+  return UnbindSteps(*steps, vec, out);
+}
+
+absl::StatusOr<std::vector<MbatProbeHit>> MbatJsonEncoder::ProbeJointly(
+    const float* vec, const std::vector<std::string>& paths, const MbatPathDictionary& dictionary,
+    int rounds) const {
+  if (rounds < 0 || rounds > 8) return absl::InvalidArgumentError("rounds must be in 0..8");
+  if (paths.empty()) return absl::InvalidArgumentError("no paths to probe");
+  if (paths.size() > 4096) return absl::InvalidArgumentError("more than 4096 paths to probe");
+  const size_t d = config_.dim;
+  const size_t m = paths.size();
+  struct PathState {
+    std::vector<MbatPathStep> steps;
+    std::vector<MbatLeaf> leaves;
+    std::vector<float> unit;  // candidates' unit encodings, leaves.size() × d
+    size_t best = 0;
+    double amplitude = 0, similarity = 0;
+    std::vector<float> contribution;  // amplitude · M_path · unit[best]
+  };
+  std::vector<PathState> st(m);
+  for (size_t p = 0; p < m; ++p) {
+    auto steps = ParseMbatPath(paths[p]);
+    if (!steps.ok()) return steps.status();
+    st[p].steps = std::move(*steps);
+    const std::string pattern = MbatPathPattern(st[p].steps);
+    st[p].leaves = dictionary.Candidates(pattern);
+    if (st[p].leaves.empty()) {
+      return absl::NotFoundError(fmt::format("the dictionary has no values at path {}", pattern));
+    }
+    st[p].unit.resize(st[p].leaves.size() * d);
+    for (size_t c = 0; c < st[p].leaves.size(); ++c) {
+      float* e = st[p].unit.data() + c * d;
+      EncodeLeaf(st[p].leaves[c], e);
+      ScaleToUnit(e, d);
+    }
+  }
+  std::vector<float> total(d, 0.0f), residual(d), u(d);
+  for (int round = 0; round <= rounds; ++round) {
+    for (size_t p = 0; p < m; ++p) {
+      PathState& s = st[p];
+      // residual = vec − Σ_{q≠p} contribution_q (round 0: vec itself).
+      for (size_t i = 0; i < d; ++i) residual[i] = vec[i] - total[i];
+      if (round > 0) Axpy(1.0f, s.contribution.data(), residual.data(), d);
+      if (absl::Status status = UnbindSteps(s.steps, residual.data(), u.data()); !status.ok()) {
+        return status;
+      }
+      const double un = std::sqrt(Dot(u.data(), u.data(), d));
+      double best = -2;
+      for (size_t c = 0; c < s.leaves.size(); ++c) {
+        const double ip = Dot(u.data(), s.unit.data() + c * d, d);
+        if (ip > best) {
+          best = ip;
+          s.best = c;
+        }
+      }
+      s.amplitude = best;
+      s.similarity = un > 0 ? best / un : 0;
+    }
+    // Jacobi update: every path's contribution from this round's guesses.
+    std::fill(total.begin(), total.end(), 0.0f);
+    for (PathState& s : st) {
+      s.contribution.resize(d);
+      const float* e = s.unit.data() + s.best * d;
+      for (size_t i = 0; i < d; ++i) u[i] = static_cast<float>(s.amplitude) * e[i];
+      if (absl::Status status = BindPath(s.steps, u.data(), s.contribution.data()); !status.ok()) {
+        return status;
+      }
+      Axpy(1.0f, s.contribution.data(), total.data(), d);
+    }
+  }
+  std::vector<MbatProbeHit> hits;
+  for (PathState& s : st) hits.push_back(MbatProbeHit{s.leaves[s.best], static_cast<float>(s.similarity)});
+  return hits;
 }
 
 absl::StatusOr<std::vector<MbatProbeHit>> MbatJsonEncoder::Probe(

@@ -22,8 +22,11 @@
 // Atoms: atom(tag, token) has coordinate j = ±1/√D from bit j of the xoshiro256** stream
 // seeded by H(seed, tag, token), H = chamferdb's length-prefixed 64-bit hash (hash id 1).
 // Operators: T_k from H(seed, "key-op", k); S from H(seed, "seq-op", ""). No
-// std::*_distribution anywhere; sin/cos of the numeric encoder are our own polynomials, so
-// vectors are bit-identical across x86-64 builds with -ffp-contract=off.
+// std::*_distribution anywhere; sin/cos of the numeric encoder are our own polynomials and
+// SIMD paths reproduce the portable bits, so srht/signed_perm vectors are bit-identical across
+// x86-64 builds with -ffp-contract=off (t(x) calls libm's log1p, the one libm dependence;
+// dense_haar goes through Eigen's QR). Serialize stores a check vector that Deserialize
+// verifies.
 //
 // Input rules (documented in docs/mbat.md): the root must be a JSON object; duplicate keys
 // are rejected; keys are ordered by their UTF-8 bytes; numbers are doubles (integers beyond
@@ -231,9 +234,23 @@ class MbatJsonEncoder {
                                                   const MbatPathDictionary& dictionary,
                                                   size_t top_n) const;
 
+  // Probes several paths of one record jointly ("explaining away"): after a first pass like
+  // Probe, each round subtracts every other path's current best value, bound to its path
+  // and scaled by its fitted amplitude, before unbinding again. When `paths` lists the
+  // record's leaves this removes most of the cross-talk noise (see docs/mbat.md). Returns
+  // the best value per path, in the order of `paths`. Same errors as Probe; rounds 0..8
+  // (0 = independent probes).
+  absl::StatusOr<std::vector<MbatProbeHit>> ProbeJointly(const float* vec,
+                                                         const std::vector<std::string>& paths,
+                                                         const MbatPathDictionary& dictionary,
+                                                         int rounds = 2) const;
+
   // Building blocks, exposed for independent references in tests (out: dim() floats).
   void Atom(std::string_view tag, std::string_view token, float* out) const;
   void EncodeLeaf(const MbatLeaf& leaf, float* out) const;
+  // enc(number x) by the portable scalar loop (EncodeLeaf uses an AVX2 loop with the same
+  // bits when the CPU has it; tests compare the two).
+  void EncodeNumberPortable(double x, float* out) const;
   // t(x) of the configured number transform.
   double NumberTransform(double x) const;
   // T_k (operator of object key k) and S (the array operator).
@@ -251,6 +268,10 @@ class MbatJsonEncoder {
   absl::Status EncodeParsed(const Parsed& parsed, float* out, MbatEncodeInfo* info) const;
   void EncodeNode(const Parsed& p, uint32_t node, uint32_t depth, float* out,
                   Workspace& ws) const;
+  // out = M_path x (forward binding, innermost operator first); x, out may alias.
+  absl::Status BindPath(const std::vector<MbatPathStep>& steps, const float* x, float* out) const;
+  absl::Status UnbindSteps(const std::vector<MbatPathStep>& steps, const float* vec,
+                           float* out) const;
   void AddAtom(std::string_view tag, std::string_view token, float weight, float* acc) const;
   void AddBag(std::string_view tag, const std::vector<std::string>& grams, float weight,
               float* acc, float* tmp) const;
@@ -259,6 +280,7 @@ class MbatJsonEncoder {
   mbat::OpKind op_kind_ = mbat::OpKind::kSrht;
   std::unique_ptr<const mbat::OrthoOp> seq_op_;
   std::vector<float> number_anchor_;  // u_num
+  std::vector<double> anchor_even_, anchor_odd_;  // u_num[2j], u_num[2j+1] (dim/2 each)
   std::vector<double> omega_;         // dim/2 rotation frequencies
 
   // LRU cache of key operators, bounded by bytes (regenerated on a miss: they are pure

@@ -59,7 +59,7 @@ double Cos(const std::vector<float>& a, const std::vector<float>& b) {
   return Dot(a, b) / std::sqrt(Dot(a, a) * Dot(b, b));
 }
 
-class Structure : public ::testing::TestWithParam<MbatOpKind> {
+class MbatStructure : public ::testing::TestWithParam<MbatOpKind> {
  protected:
   double CosOf(const std::string& a, const std::string& b) {
     const MbatJsonEncoder& e = Encoder(GetParam());
@@ -67,14 +67,14 @@ class Structure : public ::testing::TestWithParam<MbatOpKind> {
   }
 };
 
-TEST_P(Structure, ReorderedKeysGiveBitIdenticalVectors) {
+TEST_P(MbatStructure, ReorderedKeysGiveBitIdenticalVectors) {
   const MbatJsonEncoder& e = Encoder(GetParam());
   const auto a = Enc(e, R"({"b":1,"a":{"y":[1,2,{"q":null}],"x":"s"},"c":true})");
   const auto b = Enc(e, R"({"c":true,"a":{"x":"s","y":[1,2,{"q":null}]},"b":1})");
   EXPECT_EQ(std::memcmp(a.data(), b.data(), kD * sizeof(float)), 0);
 }
 
-TEST_P(Structure, SwapsOfNestingRoleAndOrderAreQuasiOrthogonal) {
+TEST_P(MbatStructure, SwapsOfNestingRoleAndOrderAreQuasiOrthogonal) {
   EXPECT_LE(std::fabs(CosOf(R"({"a":{"b":"x"}})", R"({"b":{"a":"x"}})")), kQuasiOrthogonal);
   EXPECT_LE(std::fabs(CosOf(R"({"a":"x","b":"y"})", R"({"a":"y","b":"x"})")), kQuasiOrthogonal);
   EXPECT_LE(std::fabs(CosOf(R"({"a":"x"})", R"({"b":"x"})")), kQuasiOrthogonal);
@@ -88,7 +88,7 @@ TEST_P(Structure, SwapsOfNestingRoleAndOrderAreQuasiOrthogonal) {
   EXPECT_LE(std::fabs(CosOf(Json{{"t", fwd}}.dump(), Json{{"t", rev}}.dump())), kQuasiOrthogonal);
 }
 
-TEST_P(Structure, PartialOverlapScoresLikeOchiai) {
+TEST_P(MbatStructure, PartialOverlapScoresLikeOchiai) {
   // [a,b,c] vs [b,a,c] share one (position, value) leaf of three.
   EXPECT_NEAR(CosOf(R"({"t":["a","b","c"]})", R"({"t":["b","a","c"]})"), 1.0 / 3, kQuasiOrthogonal);
   // Appending a 10th element keeps 9 shared leaves: 9/√90.
@@ -100,14 +100,14 @@ TEST_P(Structure, PartialOverlapScoresLikeOchiai) {
               kQuasiOrthogonal);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllOperators, Structure,
+INSTANTIATE_TEST_SUITE_P(AllOperators, MbatStructure,
                          ::testing::Values(MbatOpKind::kSrht, MbatOpKind::kSignedPerm,
                                            MbatOpKind::kDenseHaar),
                          [](const auto& info) { return std::string(MbatOpKindName(info.param)); });
 
 // The MAP/BSC-style baseline (binding = element-wise product with a ±1 key vector) commutes,
 // so {"a":{"b":x}} and {"b":{"a":x}} collide; MBAT's operators do not.
-TEST(Baseline, DiagonalBindingFailsTheNestedSwapTest) {
+TEST(MbatBaseline, DiagonalBindingFailsTheNestedSwapTest) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   std::vector<float> x(kD), ab(kD), ba(kD), scratch(kD);
   e.Atom("str", "x", x.data());
@@ -172,7 +172,7 @@ std::vector<double> Reference(const MbatJsonEncoder& enc, const Json& v) {
   return out;
 }
 
-TEST(Encoder, MatchesTheLeafByLeafReferenceForEveryOption) {
+TEST(MbatEncoder, MatchesTheLeafByLeafReferenceForEveryOption) {
   const std::vector<std::string> records = {
       R"({"a":1})",
       R"({"name":"Ann","age":41,"tags":["x","y","z"],"addr":{"city":"Paris","geo":{"cc":"FR"}}})",
@@ -210,7 +210,7 @@ TEST(Encoder, MatchesTheLeafByLeafReferenceForEveryOption) {
   }
 }
 
-TEST(Encoder, NumbersFollowTheGaussianKernel) {
+TEST(MbatEncoder, NumbersFollowTheGaussianKernel) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   const double sigma = e.config().num_sigma;
   const double tol = 3 * std::sqrt(2.0 / kD);
@@ -240,7 +240,19 @@ TEST(Encoder, NumbersFollowTheGaussianKernel) {
   EXPECT_NEAR(Dot(Enc(e, R"({"n":50})"), Enc(e, R"({"n":55})")), 0.93, tol);
 }
 
-TEST(Encoder, OwnSinCosMatchesLibm) {
+TEST(MbatEncoder, SimdNumberPathGivesThePortableBits) {
+  const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
+  std::vector<float> a(kD), b(kD);
+  Rng rng(12);
+  for (int i = 0; i < 300; ++i) {
+    const double x = (rng.Uniform() * 2 - 1) * std::pow(10.0, rng.Uniform() * 12 - 3);
+    e.EncodeLeaf(MbatLeaf{MbatLeaf::Type::kNumber, x, ""}, a.data());
+    e.EncodeNumberPortable(x, b.data());
+    ASSERT_EQ(std::memcmp(a.data(), b.data(), kD * sizeof(float)), 0) << x;
+  }
+}
+
+TEST(MbatEncoder, OwnSinCosMatchesLibm) {
   Rng rng(4);
   for (int i = 0; i < 20000; ++i) {
     const double x = (rng.Uniform() * 2 - 1) * std::ldexp(1.0, static_cast<int>(rng.UniformInt(21)));
@@ -251,7 +263,7 @@ TEST(Encoder, OwnSinCosMatchesLibm) {
   }
 }
 
-TEST(Encoder, TokenAndTrigramModesGiveStringOverlapCredit) {
+TEST(MbatEncoder, TokenAndTrigramModesGiveStringOverlapCredit) {
   MbatConfig c;
   c.dim = kD;
   auto exact = *MbatJsonEncoder::Create(c);
@@ -268,7 +280,7 @@ TEST(Encoder, TokenAndTrigramModesGiveStringOverlapCredit) {
   EXPECT_LT(std::fabs(Dot(Enc(*exact, t1), Enc(*exact, t2))), kQuasiOrthogonal);
 }
 
-TEST(Encoder, ContainmentScoreIsTheSharedFractionOfTheQuery) {
+TEST(MbatEncoder, ContainmentScoreIsTheSharedFractionOfTheQuery) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   Json rec;
   for (int i = 0; i < 20; ++i) rec["f" + std::to_string(i)] = "v" + std::to_string(i);
@@ -290,7 +302,7 @@ TEST(Encoder, ContainmentScoreIsTheSharedFractionOfTheQuery) {
   EXPECT_NEAR(Dot(q, r), 5 / std::sqrt(100.0), kQuasiOrthogonal);
 }
 
-TEST(Probe, RecoversTheFieldsOfThirtyTwoFieldRecords) {
+TEST(MbatProbe, RecoversTheFieldsOfThirtyTwoFieldRecords) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   MbatPathDictionary dict;
   Rng rng(8);
@@ -331,7 +343,45 @@ TEST(Probe, RecoversTheFieldsOfThirtyTwoFieldRecords) {
   EXPECT_GE(double(correct) / total, 0.995) << correct << " of " << total;
 }
 
-TEST(Probe, ReadsNestedPathsAndArrayPositions) {
+TEST(MbatProbe, JointProbingRemovesTheCrossTalkErrors) {
+  const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
+  MbatPathDictionary dict;
+  std::vector<std::string> paths;
+  for (int f = 0; f < 32; ++f) {
+    std::vector<MbatPathAtom> all;
+    paths.push_back(fmt::format("field{:02d}", f));
+    for (int v = 0; v < 40; ++v) {
+      all.push_back({paths.back(), MbatLeaf{MbatLeaf::Type::kString, 0, fmt::format("f{}v{}", f, v)}});
+    }
+    dict.Add(all);
+  }
+  Rng rng(8);  // the same records as RecoversTheFieldsOfThirtyTwoFieldRecords
+  int independent = 0, joint = 0, total = 0;
+  std::vector<float> vec(kD);
+  for (int r = 0; r < 40; ++r) {
+    Json rec;
+    for (int f = 0; f < 32; ++f) rec[paths[f]] = fmt::format("f{}v{}", f, rng.UniformInt(40));
+    ASSERT_OK(e.Encode(rec.dump(), vec.data()));
+    auto once = e.ProbeJointly(vec.data(), paths, dict, 0);
+    auto twice = e.ProbeJointly(vec.data(), paths, dict, 2);
+    ASSERT_OK(once);
+    ASSERT_OK(twice);
+    for (int f = 0; f < 32; ++f) {
+      const std::string truth = rec[paths[f]].get<std::string>();
+      independent += (*once)[f].value.str == truth;
+      joint += (*twice)[f].value.str == truth;
+      ++total;
+    }
+  }
+  EXPECT_LT(independent, total);  // cross-talk costs a few fields (see the test above)
+  EXPECT_EQ(joint, total);
+  EXPECT_THAT(e.ProbeJointly(vec.data(), {"field00", "nope"}, dict, 2),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("nope")));
+  EXPECT_THAT(e.ProbeJointly(vec.data(), paths, dict, 9),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("rounds")));
+}
+
+TEST(MbatProbe, ReadsNestedPathsAndArrayPositions) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   MbatPathDictionary dict;
   const std::vector<std::string> recs = {
@@ -355,7 +405,7 @@ TEST(Probe, ReadsNestedPathsAndArrayPositions) {
   EXPECT_THAT(e.Probe(v.data(), "tags[1]", dict, 0), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top_n")));
 }
 
-TEST(Path, ParsesKeysIndicesAndQuotedKeys) {
+TEST(MbatPath, ParsesKeysIndicesAndQuotedKeys) {
   auto p = ParseMbatPath(R"(addr.geo["c.c"][12].x-y)");
   ASSERT_OK(p);
   ASSERT_EQ(p->size(), 5u);
@@ -375,7 +425,7 @@ TEST(Path, ParsesKeysIndicesAndQuotedKeys) {
   EXPECT_THAT(ParseMbatPath("a..b"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty key at offset 2")));
 }
 
-TEST(Path, CollectAtomsUsesTheProbePatterns) {
+TEST(MbatPath, CollectAtomsUsesTheProbePatterns) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   auto atoms = e.CollectAtoms(R"({"b":[1,{"c.d":null}],"a":{"x":"s","e":{}}})");
   ASSERT_OK(atoms);
@@ -384,7 +434,7 @@ TEST(Path, CollectAtomsUsesTheProbePatterns) {
   EXPECT_THAT(got, ::testing::ElementsAre("a.e={}", "a.x=\"s\"", "b[]=1", "b[][\"c.d\"]=null"));
 }
 
-TEST(Limits, HostileInputGivesErrorsNamingTheProblem) {
+TEST(MbatInputLimits, HostileInputGivesErrorsNamingTheProblem) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   std::vector<float> v(kD);
   auto code = [&](const std::string& j) { return e.Encode(j, v.data()); };
@@ -427,7 +477,7 @@ TEST(Limits, HostileInputGivesErrorsNamingTheProblem) {
   EXPECT_OK(code(R"({"a":"\u00e9\ud83d\ude00"})"));
 }
 
-TEST(Persistence, SerializeRoundTripsAndRejectsCorruption) {
+TEST(MbatPersistence, SerializeRoundTripsAndRejectsCorruption) {
   MbatConfig c;
   c.dim = 256;
   c.seed = 77;
@@ -466,7 +516,7 @@ TEST(Persistence, SerializeRoundTripsAndRejectsCorruption) {
   EXPECT_THAT(MbatJsonEncoder::Deserialize(changed), StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("check record")));
 }
 
-TEST(Config, ValidationNamesTheField) {
+TEST(MbatConfigValidation, ValidationNamesTheField) {
   MbatConfig c;
   c.dim = 1000;
   EXPECT_THAT(MbatJsonEncoder::Create(c), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("mbat.dim 1000")));
@@ -493,7 +543,7 @@ TEST(Config, ValidationNamesTheField) {
   EXPECT_THAT(MbatConfigFromJson(R"({"dim":-4})"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("mbat.dim")));
 }
 
-TEST(Batch, MatchesSingleEncodesBitForBitWhateverTheThreadCount) {
+TEST(MbatBatch, MatchesSingleEncodesBitForBitWhateverTheThreadCount) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   std::vector<std::string> texts;
   Rng rng(3);

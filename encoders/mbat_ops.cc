@@ -33,44 +33,140 @@ void FwhtPortable(float* x, size_t n) {
   }
 }
 
-// Stages h = 1, 2, 4 inside each 8-lane register, then plain vector butterflies. Lane
-// values are computed with exactly the reference's operations: u + v for the lower
-// partner (v + u is the same IEEE value), u − v for the upper one.
-__attribute__((target("avx2"))) void FwhtAvx2(float* x, size_t n) {
+// The fast path keeps blocks of 8 registers live across three butterfly stages (radix 8),
+// so each pass over the array does three stages. Stages h = 1, 2, 4 run inside each 8-lane
+// register. Lane values are computed with exactly the reference's operations, stage by
+// stage: u + v for the lower partner (v + u is the same IEEE value), u − v for the upper.
+__attribute__((target("avx2"), always_inline)) inline __m256 InRegisterStages(__m256 v) {
   const __m256 m1 = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
   const __m256 m2 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, -1, -1, 0, 0, -1, -1));
   const __m256 m4 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, -1, -1, -1, -1));
-  for (size_t i = 0; i < n; i += 8) {
-    __m256 v = _mm256_loadu_ps(x + i);
-    __m256 p = _mm256_permute_ps(v, 0xB1);  // [1,0,3,2]
-    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m1);
-    p = _mm256_permute_ps(v, 0x4E);  // [2,3,0,1]
-    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m2);
-    p = _mm256_permute2f128_ps(v, v, 0x01);
-    v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m4);
-    _mm256_storeu_ps(x + i, v);
-  }
-  for (size_t h = 8; h < n; h <<= 1) {
-    for (size_t i = 0; i < n; i += 2 * h) {
-      float* a = x + i;
-      float* b = x + i + h;
-      for (size_t j = 0; j < h; j += 8) {
-        const __m256 u = _mm256_loadu_ps(a + j);
-        const __m256 w = _mm256_loadu_ps(b + j);
-        _mm256_storeu_ps(a + j, _mm256_add_ps(u, w));
-        _mm256_storeu_ps(b + j, _mm256_sub_ps(u, w));
+  __m256 p = _mm256_permute_ps(v, 0xB1);  // [1,0,3,2]
+  v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m1);
+  p = _mm256_permute_ps(v, 0x4E);  // [2,3,0,1]
+  v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m2);
+  p = _mm256_permute2f128_ps(v, v, 0x01);
+  return _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m4);
+}
+
+__attribute__((target("avx2"), always_inline)) inline void Butterfly(__m256& a, __m256& b) {
+  const __m256 u = a;
+  a = _mm256_add_ps(u, b);
+  b = _mm256_sub_ps(u, b);
+}
+
+// Stages h = s, 2s, 4s on every block of 8·s floats (s ≥ 8), reading `in` and writing `x`
+// (in == x allowed). With `first`, each loaded vector is multiplied by `scale` (if not null)
+// and goes through the in-register stages h = 1, 2, 4 first (then s must be 8).
+__attribute__((target("avx2"))) void Radix8Pass(const float* in, const float* scale, float* x,
+                                                size_t n, size_t s, bool first) {
+  for (size_t base = 0; base < n; base += 8 * s) {
+    for (size_t j = 0; j < s; j += 8) {
+      float* p = x + base + j;
+      const float* q = in + base + j;
+      __m256 v[8];
+      for (int t = 0; t < 8; ++t) {
+        v[t] = _mm256_loadu_ps(q + t * s);
+        if (scale != nullptr) v[t] = _mm256_mul_ps(v[t], _mm256_loadu_ps(scale + base + j + t * s));
+        if (first) v[t] = InRegisterStages(v[t]);
       }
+      Butterfly(v[0], v[1]); Butterfly(v[2], v[3]); Butterfly(v[4], v[5]); Butterfly(v[6], v[7]);
+      Butterfly(v[0], v[2]); Butterfly(v[1], v[3]); Butterfly(v[4], v[6]); Butterfly(v[5], v[7]);
+      Butterfly(v[0], v[4]); Butterfly(v[1], v[5]); Butterfly(v[2], v[6]); Butterfly(v[3], v[7]);
+      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(p + t * s, v[t]);
     }
   }
+}
+
+__attribute__((target("avx2"))) void Radix2Pass(float* x, size_t n, size_t h) {
+  for (size_t i = 0; i < n; i += 2 * h) {
+    for (size_t j = 0; j < h; j += 8) {
+      __m256 a = _mm256_loadu_ps(x + i + j), b = _mm256_loadu_ps(x + i + j + h);
+      Butterfly(a, b);
+      _mm256_storeu_ps(x + i + j, a);
+      _mm256_storeu_ps(x + i + j + h, b);
+    }
+  }
+}
+
+// x = H (scale ⊙ in) (scale may be null; in may equal x).
+__attribute__((target("avx2"))) void FwhtScaledAvx2(const float* in, const float* scale, float* x,
+                                                    size_t n) {
+  size_t h;
+  if (n >= 64) {
+    Radix8Pass(in, scale, x, n, 8, /*first=*/true);
+    h = 64;
+  } else {
+    for (size_t i = 0; i < n; i += 8) {
+      __m256 v = _mm256_loadu_ps(in + i);
+      if (scale != nullptr) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + i));
+      _mm256_storeu_ps(x + i, InRegisterStages(v));
+    }
+    h = 8;
+  }
+  for (; 8 * h <= n; h *= 8) Radix8Pass(x, nullptr, x, n, h, /*first=*/false);
+  for (; h < n; h *= 2) Radix2Pass(x, n, h);
+}
+
+void FwhtAvx2(float* x, size_t n) { FwhtScaledAvx2(x, nullptr, x, n); }
+
+// acc[i] += y[perm[i]].
+__attribute__((target("avx2"))) void GatherAddAvx2(const float* y, const uint32_t* perm,
+                                                   float* acc, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(perm + i));
+    const __m256 g = _mm256_i32gather_ps(y, idx, 4);
+    _mm256_storeu_ps(acc + i, _mm256_add_ps(_mm256_loadu_ps(acc + i), g));
+  }
+}
+
+bool HasAvx2() {
+  static const bool avx2 = GetCpuFeatures().avx2_fma;
+  return avx2;
+}
+
+// x = H (scale ⊙ in), same bits on every path.
+void FwhtScaled(const float* in, const float* scale, float* x, size_t n) {
+  if (n >= 8 && HasAvx2()) {
+    FwhtScaledAvx2(in, scale, x, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) x[i] = in[i] * scale[i];
+  FwhtPortable(x, n);
+}
+
+// y[i] = sign[i] · x[perm[i]] (sign may be null: plain gather). x and y must not alias.
+__attribute__((target("avx2"))) void GatherAvx2(const float* x, const uint32_t* perm,
+                                                const float* sign, float* y, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(perm + i));
+    __m256 g = _mm256_i32gather_ps(x, idx, 4);
+    if (sign != nullptr) g = _mm256_mul_ps(g, _mm256_loadu_ps(sign + i));
+    _mm256_storeu_ps(y + i, g);
+  }
+}
+
+void Gather(const float* x, const std::vector<uint32_t>& perm, const float* sign, float* y,
+            size_t n) {
+  if (n >= 8 && HasAvx2()) {
+    GatherAvx2(x, perm.data(), sign, y, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) y[i] = sign != nullptr ? sign[i] * x[perm[i]] : x[perm[i]];
+}
+
+void GatherAdd(const float* y, const std::vector<uint32_t>& perm, float* acc, size_t n) {
+  if (n >= 8 && HasAvx2()) {
+    GatherAddAvx2(y, perm.data(), acc, n);
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) acc[i] += y[perm[i]];
 }
 
 using FwhtFn = void (*)(float*, size_t);
 
 FwhtFn ChooseFwht() { return GetCpuFeatures().avx2_fma ? FwhtAvx2 : FwhtPortable; }
 
-void Multiply(float* x, const float* s, size_t n) {
-  for (size_t i = 0; i < n; ++i) x[i] *= s[i];
-}
 
 }  // namespace
 
@@ -173,17 +269,14 @@ void OrthoOp::Apply(const float* x, float* y, float* scratch) const {
   const size_t n = dim_;
   switch (kind_) {
     case OpKind::kSrht:
-      for (size_t i = 0; i < n; ++i) scratch[i] = x[i] * signs_[i];
-      Fwht(scratch, n);
-      Multiply(scratch, signs_.data() + n, n);
-      Fwht(scratch, n);
-      Multiply(scratch, srht_s3_scaled_.data(), n);
-      Fwht(scratch, n);
-      for (size_t i = 0; i < n; ++i) y[i] = scratch[perm_[i]];
+      FwhtScaled(x, signs_.data(), scratch, n);
+      FwhtScaled(scratch, signs_.data() + n, scratch, n);
+      FwhtScaled(scratch, srht_s3_scaled_.data(), scratch, n);
+      Gather(scratch, perm_, nullptr, y, n);
       return;
     case OpKind::kSignedPerm:
       std::memcpy(scratch, x, n * sizeof(float));
-      for (size_t i = 0; i < n; ++i) y[i] = signs_[i] * scratch[perm_[i]];
+      Gather(scratch, perm_, signs_.data(), y, n);
       return;
     case OpKind::kDiagonal:
       for (size_t i = 0; i < n; ++i) y[i] = signs_[i] * x[i];
@@ -204,13 +297,10 @@ void OrthoOp::ApplyAdd(const float* x, float* acc, float* scratch) const {
   const size_t n = dim_;
   switch (kind_) {
     case OpKind::kSrht:
-      for (size_t i = 0; i < n; ++i) scratch[i] = x[i] * signs_[i];
-      Fwht(scratch, n);
-      Multiply(scratch, signs_.data() + n, n);
-      Fwht(scratch, n);
-      Multiply(scratch, srht_s3_scaled_.data(), n);
-      Fwht(scratch, n);
-      for (size_t i = 0; i < n; ++i) acc[i] += scratch[perm_[i]];
+      FwhtScaled(x, signs_.data(), scratch, n);
+      FwhtScaled(scratch, signs_.data() + n, scratch, n);
+      FwhtScaled(scratch, srht_s3_scaled_.data(), scratch, n);
+      GatherAdd(scratch, perm_, acc, n);
       return;
     case OpKind::kSignedPerm:
       for (size_t i = 0; i < n; ++i) acc[i] += signs_[i] * x[perm_[i]];
@@ -235,10 +325,8 @@ void OrthoOp::ApplyTranspose(const float* x, float* y, float* scratch) const {
     case OpKind::kSrht:
       for (size_t i = 0; i < n; ++i) scratch[perm_[i]] = x[i];
       Fwht(scratch, n);
-      Multiply(scratch, srht_s3_scaled_.data(), n);
-      Fwht(scratch, n);
-      Multiply(scratch, signs_.data() + n, n);
-      Fwht(scratch, n);
+      FwhtScaled(scratch, srht_s3_scaled_.data(), scratch, n);
+      FwhtScaled(scratch, signs_.data() + n, scratch, n);
       for (size_t i = 0; i < n; ++i) y[i] = scratch[i] * signs_[i];
       return;
     case OpKind::kSignedPerm:

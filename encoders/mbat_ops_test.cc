@@ -39,7 +39,7 @@ double Dot(const std::vector<float>& a, const std::vector<float>& b) {
 // Sylvester Hadamard entry.
 double H(size_t i, size_t j) { return (std::popcount(i & j) & 1) ? -1.0 : 1.0; }
 
-TEST(Fwht, FastPathGivesTheReferenceBitsOnEverySize) {
+TEST(MbatFwht, FastPathGivesTheReferenceBitsOnEverySize) {
   for (size_t n = 1; n <= 16384; n *= 2) {
     std::vector<float> a = RandomVector(n, n, false), b = a;
     FwhtReference(a.data(), n);
@@ -48,7 +48,7 @@ TEST(Fwht, FastPathGivesTheReferenceBitsOnEverySize) {
   }
 }
 
-TEST(Fwht, ReferenceMatchesTheSylvesterMatrix) {
+TEST(MbatFwht, ReferenceMatchesTheSylvesterMatrix) {
   for (size_t n : {1, 2, 8, 64, 512}) {
     std::vector<float> x = RandomVector(n, 7 + n, false), y = x;
     FwhtReference(y.data(), n);
@@ -78,7 +78,7 @@ Eigen::MatrixXd MatrixOf(const OrthoOp& op, bool transpose) {
   return m;
 }
 
-TEST(OrthoOp, SrhtIsPHS3HS2HS1OverDToTheThreeHalves) {
+TEST(MbatOrthoOp, SrhtIsPHS3HS2HS1OverDToTheThreeHalves) {
   const size_t d = 64;
   auto op = OrthoOp::Create(OpKind::kSrht, d, 99);
   std::vector<float> x = RandomVector(d, 5), y(d), scratch(d);
@@ -96,7 +96,30 @@ TEST(OrthoOp, SrhtIsPHS3HS2HS1OverDToTheThreeHalves) {
   for (size_t i = 0; i < d; ++i) EXPECT_NEAR(y[i], v[op->perm()[i]] * scale, 1e-6);
 }
 
-TEST(OrthoOp, SignedPermIsSignTimesGather) {
+// The fused SIMD path (sign multiply inside the first FWHT pass, gather-add) must give the
+// bits of the plain step-by-step evaluation with the reference FWHT.
+TEST(MbatOrthoOp, SrhtFastPathGivesTheStepwiseReferenceBits) {
+  for (size_t d : {8, 16, 64, 512, 1024, 4096}) {
+    auto op = OrthoOp::Create(OpKind::kSrht, d, 31 + d);
+    const float scale = static_cast<float>(1.0 / (double(d) * std::sqrt(double(d))));
+    std::vector<float> x = RandomVector(d, d), y(d), acc = RandomVector(d, 2 * d), acc_ref = acc,
+                       scratch(d), ref(d);
+    for (size_t i = 0; i < d; ++i) ref[i] = x[i] * op->signs(0)[i];
+    FwhtReference(ref.data(), d);
+    for (size_t i = 0; i < d; ++i) ref[i] *= op->signs(1)[i];
+    FwhtReference(ref.data(), d);
+    for (size_t i = 0; i < d; ++i) ref[i] *= op->signs(2)[i] * scale;
+    FwhtReference(ref.data(), d);
+    op->Apply(x.data(), y.data(), scratch.data());
+    op->ApplyAdd(x.data(), acc.data(), scratch.data());
+    for (size_t i = 0; i < d; ++i) {
+      ASSERT_EQ(y[i], ref[op->perm()[i]]) << d << " " << i;
+      ASSERT_EQ(acc[i], acc_ref[i] + ref[op->perm()[i]]) << d << " " << i;
+    }
+  }
+}
+
+TEST(MbatOrthoOp, SignedPermIsSignTimesGather) {
   const size_t d = 128;
   auto op = OrthoOp::Create(OpKind::kSignedPerm, d, 3);
   std::vector<float> x = RandomVector(d, 1), y(d), scratch(d);
@@ -107,9 +130,9 @@ TEST(OrthoOp, SignedPermIsSignTimesGather) {
   for (size_t i = 0; i < d; ++i) ASSERT_EQ(sorted[i], i);
 }
 
-class OrthoOpKinds : public ::testing::TestWithParam<OpKind> {};
+class MbatOrthoOpKinds : public ::testing::TestWithParam<OpKind> {};
 
-TEST_P(OrthoOpKinds, IsOrthogonalAndTransposeIsTheInverse) {
+TEST_P(MbatOrthoOpKinds, IsOrthogonalAndTransposeIsTheInverse) {
   for (size_t d : {64, 256}) {
     auto op = OrthoOp::Create(GetParam(), d, 1234);
     const Eigen::MatrixXd m = MatrixOf(*op, false);
@@ -130,7 +153,7 @@ TEST_P(OrthoOpKinds, IsOrthogonalAndTransposeIsTheInverse) {
   }
 }
 
-TEST_P(OrthoOpKinds, NormStaysOneOverAThousandApplications) {
+TEST_P(MbatOrthoOpKinds, NormStaysOneOverAThousandApplications) {
   if (GetParam() == OpKind::kDiagonal) GTEST_SKIP() << "not a binding operator";
   const size_t d = 1024;
   auto op = OrthoOp::Create(GetParam(), d, 77);
@@ -149,11 +172,11 @@ TEST_P(OrthoOpKinds, NormStaysOneOverAThousandApplications) {
   EXPECT_LT(err, 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllKinds, OrthoOpKinds,
+INSTANTIATE_TEST_SUITE_P(AllKinds, MbatOrthoOpKinds,
                          ::testing::Values(OpKind::kSrht, OpKind::kSignedPerm, OpKind::kDenseHaar,
                                            OpKind::kDiagonal));
 
-TEST(OrthoOp, DenseHaarIsTheSignFixedQOfTheSeededGaussianMatrix) {
+TEST(MbatOrthoOp, DenseHaarIsTheSignFixedQOfTheSeededGaussianMatrix) {
   // Mezzadri: with A = QR and diag(R) > 0, Q is Haar. So QᵀA must be upper triangular with a
   // positive diagonal, where A is the documented stream: DeriveSeed(seed, 11, 0), row-major.
   const size_t d = 48;
@@ -188,7 +211,7 @@ Stats Of(const std::vector<double>& v) {
 
 // cos(x, T x), cos(T_a x, T_b x) and cos(T_a T_b x, T_b T_a x) over random unit x: for a
 // Haar operator all three have mean 0 and std 1/√D; structured kinds must match dense.
-TEST(OrthoOp, StructuredKindsMatchDenseHaarStatistics) {
+TEST(MbatOrthoOp, StructuredKindsMatchDenseHaarStatistics) {
   const size_t d = 1024;
   const int kOps = 3, kVectors = 60;
   std::vector<float> scratch(d);

@@ -10,6 +10,7 @@
 
 #include "common/status_macros.h"
 #include "kernels/gaunt/gaunt.h"
+#include "kernels/lie/lie.h"
 #include "kernels/sgcn/sgcn.h"
 #include "kernels/sphere/frames.h"
 #include "kernels/tinv/invariant_mds.h"
@@ -67,6 +68,7 @@ const char* GauntMethodName(gaunt::GauntMethod m) {
     case gaunt::GauntMethod::kDirect: return "direct";
     case gaunt::GauntMethod::kFourier: return "fourier";
     case gaunt::GauntMethod::kFourierDirectConv: return "fourier_direct_conv";
+    case gaunt::GauntMethod::kDense: return "dense";
     case gaunt::GauntMethod::kGrid: return "grid";
   }
   return "?";
@@ -78,12 +80,75 @@ absl::StatusOr<gaunt::GauntMethod> ToGauntMethod(v1::GauntMethod m) {
     case v1::GAUNT_METHOD_DIRECT: return gaunt::GauntMethod::kDirect;
     case v1::GAUNT_METHOD_GRID: return gaunt::GauntMethod::kGrid;
     case v1::GAUNT_METHOD_FOURIER_DIRECT_CONV: return gaunt::GauntMethod::kFourierDirectConv;
+    case v1::GAUNT_METHOD_DENSE: return gaunt::GauntMethod::kDense;
     default: break;
   }
   return absl::InvalidArgumentError(fmt::format("method: unknown value {}", static_cast<int>(m)));
 }
 
+// GauntTP with nu ≥ 2: the ν-fold product of x on the sphere grid (no y).
+absl::Status RunGauntManyBody(const v1::GauntTPRequest& req, v1::GauntTPResponse* resp) {
+  if (req.has_y() || req.has_w2()) {
+    return absl::InvalidArgumentError("y / w2: not used with nu ≥ 2 (the product of ν copies of x)");
+  }
+  if (req.method() != v1::GAUNT_METHOD_FOURIER && req.method() != v1::GAUNT_METHOD_GRID) {
+    return absl::InvalidArgumentError("method: nu ≥ 2 runs on the grid (method grid or default)");
+  }
+  if (req.n_beta() != 0 || req.n_alpha() != 0) {
+    return absl::InvalidArgumentError("n_beta / n_alpha: not supported with nu ≥ 2");
+  }
+  ASSIGN_OR_RETURN(HostTensor<double> x, DecodeF64(req.x(), "x"));
+  RETURN_IF_ERROR(CheckShape(x.shape, {-1, -1, -1}, "x"));
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  gaunt::GauntTPShape s;
+  s.batch = x.shape[0];
+  s.channels = x.shape[1];
+  s.y_channels = 1;
+  ASSIGN_OR_RETURN(s.l1, BandLimitOf(x.shape[2], "x"));
+  const int nu = req.nu();
+  s.lout = req.has_lout() ? req.lout() : nu * s.l1;
+  if (nu > gaunt::kMaxNu || s.lout < 0 || s.lout > nu * s.l1) {
+    return absl::InvalidArgumentError(fmt::format(
+        "nu must be ≤ {} and lout in [0, nu·L1 = {}]; got nu = {}, lout = {}", gaunt::kMaxNu,
+        nu * s.l1, nu, s.lout));
+  }
+  const double n = nu * s.l1 + s.lout + 1;
+  const double per_item = 5.0 * n * n * std::log2(n) + 6.0 * n * std::pow(std::max(s.l1, s.lout) + 1, 2) +
+                          nu * n * n;
+  const double work = static_cast<double>(s.batch) * s.channels * per_item;
+  if (work > kGauntMaxWork) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "x: estimated work {:.3g} flops exceeds the cap {:.3g}; split the batch", work,
+        kGauntMaxWork));
+  }
+  HostTensor<double> w1, wout;
+  if (req.has_w1()) {
+    ASSIGN_OR_RETURN(w1, DecodeReal(req.w1(), "w1", {s.channels, s.l1 + 1}));
+  }
+  if (req.has_wout()) {
+    ASSIGN_OR_RETURN(wout, DecodeReal(req.wout(), "wout", {s.channels, s.lout + 1}));
+  }
+  const int64_t n3 = static_cast<int64_t>(s.lout + 1) * (s.lout + 1);
+  std::vector<double> z(static_cast<size_t>(s.batch * s.channels * n3));
+  gaunt::GauntTPStats stats;
+  RETURN_IF_ERROR(gaunt::GauntManyBody(s, nu, x.data.data(),
+                                       req.has_w1() ? w1.data.data() : nullptr,
+                                       req.has_wout() ? wout.data.data() : nullptr,
+                                       RequestThreads(req.threads()), z.data(), &stats));
+  EncodeLike(req.x(), {s.batch, s.channels, n3}, z, resp->mutable_z());
+  resp->set_method("grid");
+  resp->set_cache_hit(stats.cache_hit);
+  resp->set_setup_seconds(stats.setup_seconds);
+  resp->set_fft_size(stats.fft_size);
+  resp->set_n_beta(stats.n_beta);
+  return absl::OkStatus();
+}
+
 absl::Status RunGauntTP(const v1::GauntTPRequest& req, v1::GauntTPResponse* resp) {
+  if (req.nu() < 0 || req.nu() == 1) {
+    return absl::InvalidArgumentError(fmt::format("nu must be 0 (two inputs) or ≥ 2; got {}", req.nu()));
+  }
+  if (req.nu() >= 2) return RunGauntManyBody(req, resp);
   ASSIGN_OR_RETURN(HostTensor<double> x, DecodeF64(req.x(), "x"));
   ASSIGN_OR_RETURN(HostTensor<double> y, DecodeF64(req.y(), "y"));
   RETURN_IF_ERROR(CheckShape(x.shape, {-1, -1, -1}, "x"));
@@ -630,7 +695,178 @@ absl::Status RunSphericalGraphConv(const v1::SphericalGraphConvRequest& req,
   return absl::OkStatus();
 }
 
+// ---------------------------------------------------------------- Lie helpers
+
+constexpr int64_t kLieMaxBatch = int64_t{1} << 20;
+constexpr int64_t kLieMaxLiftCells = int64_t{1} << 22;
+
+absl::StatusOr<lie::Group> ToLieGroup(v1::LieGroup g) {
+  switch (g) {
+    case v1::LIE_GROUP_GL_PLUS: return lie::Group::kGLPlus;
+    case v1::LIE_GROUP_SL: return lie::Group::kSL;
+    default: break;
+  }
+  return absl::InvalidArgumentError("group: unknown value");
+}
+
+template <typename Req>
+absl::StatusOr<double> LieAlpha(const Req& req) {
+  const double a = req.has_alpha() ? req.alpha() : 1.0;
+  if (!(a > 0) || !std::isfinite(a)) {
+    return absl::InvalidArgumentError(fmt::format("alpha must be finite and > 0; got {}", a));
+  }
+  return a;
+}
+
+absl::Status RunLieDecompose(const v1::LieDecomposeRequest& req, v1::LieDecomposeResponse* resp) {
+  ASSIGN_OR_RETURN(lie::Group group, ToLieGroup(req.group()));
+  ASSIGN_OR_RETURN(double alpha, LieAlpha(req));
+  ASSIGN_OR_RETURN(HostTensor<double> g, DecodeReal(req.g(), "g", {-1, -1, -1}));
+  const int64_t b = g.shape[0], n = g.shape[1];
+  if (g.shape[2] != n || (n != 2 && n != 3)) {
+    return absl::InvalidArgumentError("g: shape must be [B, n, n] with n = 2 or 3");
+  }
+  if (b > kLieMaxBatch) {
+    return absl::ResourceExhaustedError(fmt::format("g: B = {} exceeds {}", b, kLieMaxBatch));
+  }
+  lie::DecomposeMethod method;
+  switch (req.method()) {
+    case v1::LIE_DECOMPOSE_AUTO: method = lie::DecomposeMethod::kAuto; break;
+    case v1::LIE_DECOMPOSE_CLOSED_FORM: method = lie::DecomposeMethod::kClosedForm; break;
+    case v1::LIE_DECOMPOSE_SVD: method = lie::DecomposeMethod::kSvd; break;
+    case v1::LIE_DECOMPOSE_EIGH: method = lie::DecomposeMethod::kEigh; break;
+    default: return absl::InvalidArgumentError("method: unknown value");
+  }
+  const double sl_tol = req.has_sl_tol() ? req.sl_tol() : 1e-9;
+  if (!(sl_tol > 0)) return absl::InvalidArgumentError("sl_tol must be > 0");
+  const int ni = static_cast<int>(n), dim = lie::AlgebraDim(group, ni);
+  std::vector<double> p(b * n * n), r(p.size()), x(p.size()), w(p.size()), theta(b),
+      xi(b * dim), lh(b);
+  RETURN_IF_ERROR(lie::Decompose(group, ni, b, g.data.data(), method, alpha, sl_tol,
+                                 RequestThreads(req.threads()),
+                                 {p.data(), r.data(), x.data(), w.data(), theta.data(),
+                                  xi.data(), lh.data()}));
+  EncodeF64({b, n, n}, p.data(), resp->mutable_p());
+  EncodeF64({b, n, n}, r.data(), resp->mutable_r());
+  EncodeF64({b, n, n}, x.data(), resp->mutable_x());
+  EncodeF64({b, n, n}, w.data(), resp->mutable_omega());
+  EncodeF64({b}, theta.data(), resp->mutable_theta());
+  EncodeF64({b, dim}, xi.data(), resp->mutable_xi());
+  EncodeF64({b}, lh.data(), resp->mutable_log_haar());
+  return absl::OkStatus();
+}
+
+absl::Status RunLieCompose(const v1::LieComposeRequest& req, v1::LieComposeResponse* resp) {
+  ASSIGN_OR_RETURN(lie::Group group, ToLieGroup(req.group()));
+  ASSIGN_OR_RETURN(double alpha, LieAlpha(req));
+  const int n = req.n();
+  if (n != 2 && n != 3) return absl::InvalidArgumentError("n must be 2 or 3");
+  const int dim = lie::AlgebraDim(group, n);
+  if (req.has_xi() == (req.has_x() || req.has_omega())) {
+    return absl::InvalidArgumentError("xi / x + omega: give exactly one of them");
+  }
+  HostTensor<double> xi, x, w;
+  int64_t b = 0;
+  if (req.has_xi()) {
+    ASSIGN_OR_RETURN(xi, DecodeReal(req.xi(), "xi", {-1, dim}));
+    b = xi.shape[0];
+  } else {
+    ASSIGN_OR_RETURN(x, DecodeReal(req.x(), "x", {-1, n, n}));
+    b = x.shape[0];
+    ASSIGN_OR_RETURN(w, DecodeReal(req.omega(), "omega", {b, n, n}));
+  }
+  if (b > kLieMaxBatch) {
+    return absl::ResourceExhaustedError(fmt::format("B = {} exceeds {}", b, kLieMaxBatch));
+  }
+  std::vector<double> g(b * n * n);
+  RETURN_IF_ERROR(lie::Compose(group, n, b, req.has_xi() ? xi.data.data() : nullptr,
+                               req.has_xi() ? nullptr : x.data.data(),
+                               req.has_xi() ? nullptr : w.data.data(), alpha, g.data()));
+  EncodeF64({b, n, n}, g.data(), resp->mutable_g());
+  return absl::OkStatus();
+}
+
+absl::Status RunLieSample(const v1::LieSampleRequest& req, v1::LieSampleResponse* resp) {
+  ASSIGN_OR_RETURN(lie::Group group, ToLieGroup(req.group()));
+  ASSIGN_OR_RETURN(double alpha, LieAlpha(req));
+  const int n = req.n();
+  if (n != 2 && n != 3) return absl::InvalidArgumentError("n must be 2 or 3");
+  const int64_t count = req.count();
+  if (count < 1) return absl::InvalidArgumentError("count must be ≥ 1");
+  if (count > kLieMaxBatch) {
+    return absl::ResourceExhaustedError(fmt::format("count = {} exceeds {}", count, kLieMaxBatch));
+  }
+  lie::SoSampler sampler;
+  switch (req.so_sampler()) {
+    case v1::LIE_SO_EQUIDISTANT: sampler = lie::SoSampler::kEquidistant; break;
+    case v1::LIE_SO_UNIFORM_ANGLE: sampler = lie::SoSampler::kUniformAngle; break;
+    case v1::LIE_SO_HAAR: sampler = lie::SoSampler::kHaar; break;
+    default: return absl::InvalidArgumentError("so_sampler: unknown value");
+  }
+  std::vector<double> g(count * n * n), gi(g.size()), x(g.size()), r(g.size()), lw(count);
+  RETURN_IF_ERROR(lie::Sample(group, n, count, req.seed(),
+                              req.has_sigma_spd() ? req.sigma_spd() : 0.1, sampler, alpha,
+                              {g.data(), gi.data(), x.data(), r.data(), lw.data()}));
+  EncodeF64({count, n, n}, g.data(), resp->mutable_g());
+  EncodeF64({count, n, n}, gi.data(), resp->mutable_g_inv());
+  EncodeF64({count, n, n}, x.data(), resp->mutable_x());
+  EncodeF64({count, n, n}, r.data(), resp->mutable_r());
+  EncodeF64({count}, lw.data(), resp->mutable_log_w());
+  return absl::OkStatus();
+}
+
+absl::Status RunAffineLiftCoords(const v1::AffineLiftCoordsRequest& req,
+                                 v1::AffineLiftCoordsResponse* resp) {
+  ASSIGN_OR_RETURN(lie::Group group, ToLieGroup(req.group()));
+  ASSIGN_OR_RETURN(double alpha, LieAlpha(req));
+  ASSIGN_OR_RETURN(HostTensor<double> go, DecodeReal(req.g_out_inv(), "g_out_inv", {-1, 2, 2}));
+  ASSIGN_OR_RETURN(HostTensor<double> gi, DecodeReal(req.g_in(), "g_in", {-1, 2, 2}));
+  const int64_t o = go.shape[0], i = gi.shape[0], k = req.kernel_size();
+  if (k < 2 || k > 64) {
+    return absl::InvalidArgumentError(fmt::format("kernel_size must be in [2, 64]; got {}", k));
+  }
+  if (static_cast<double>(o) * i * k * k > static_cast<double>(kLieMaxLiftCells)) {
+    return absl::ResourceExhaustedError(fmt::format(
+        "g_out_inv / g_in: O·I·k² = {}·{}·{} exceeds {}", o, i, k * k, kLieMaxLiftCells));
+  }
+  const int dim = lie::AlgebraDim(group, 2);
+  std::vector<double> coords(o * i * k * k * (2 + dim)), mask(o * i * k * k), vol(i);
+  RETURN_IF_ERROR(lie::AffineLiftCoords(group, o, go.data.data(), i, gi.data.data(),
+                                        static_cast<int>(k), alpha, coords.data(), mask.data(),
+                                        vol.data()));
+  EncodeF64({o, i, k, k, 2 + dim}, coords.data(), resp->mutable_coords());
+  EncodeF64({o, i, k, k}, mask.data(), resp->mutable_mask());
+  EncodeF64({i}, vol.data(), resp->mutable_vol());
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+grpc::Status GeometryKernelsService::LieDecompose(grpc::ServerContext* ctx,
+                                                  const v1::LieDecomposeRequest* req,
+                                                  v1::LieDecomposeResponse* resp) {
+  return RunHandler(ctx, "LieDecompose",
+                    [&]() -> absl::Status { return RunLieDecompose(*req, resp); });
+}
+
+grpc::Status GeometryKernelsService::LieCompose(grpc::ServerContext* ctx,
+                                                const v1::LieComposeRequest* req,
+                                                v1::LieComposeResponse* resp) {
+  return RunHandler(ctx, "LieCompose", [&]() -> absl::Status { return RunLieCompose(*req, resp); });
+}
+
+grpc::Status GeometryKernelsService::LieSample(grpc::ServerContext* ctx,
+                                               const v1::LieSampleRequest* req,
+                                               v1::LieSampleResponse* resp) {
+  return RunHandler(ctx, "LieSample", [&]() -> absl::Status { return RunLieSample(*req, resp); });
+}
+
+grpc::Status GeometryKernelsService::AffineLiftCoords(grpc::ServerContext* ctx,
+                                                      const v1::AffineLiftCoordsRequest* req,
+                                                      v1::AffineLiftCoordsResponse* resp) {
+  return RunHandler(ctx, "AffineLiftCoords",
+                    [&]() -> absl::Status { return RunAffineLiftCoords(*req, resp); });
+}
 
 grpc::Status GeometryKernelsService::SphericalGraphFeatures(
     grpc::ServerContext* ctx, const v1::SphericalGraphFeaturesRequest* req,

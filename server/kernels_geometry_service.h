@@ -33,6 +33,15 @@ class GeometryKernelsService : public v1::Kernels::Service {
   grpc::Status SphericalGraphConv(grpc::ServerContext* ctx,
                                   const v1::SphericalGraphConvRequest* req,
                                   v1::SphericalGraphConvResponse* resp) override;
+  // Lie group decompositions (kernels/lie/lie.h).
+  grpc::Status LieDecompose(grpc::ServerContext* ctx, const v1::LieDecomposeRequest* req,
+                            v1::LieDecomposeResponse* resp) override;
+  grpc::Status LieCompose(grpc::ServerContext* ctx, const v1::LieComposeRequest* req,
+                          v1::LieComposeResponse* resp) override;
+  grpc::Status LieSample(grpc::ServerContext* ctx, const v1::LieSampleRequest* req,
+                         v1::LieSampleResponse* resp) override;
+  grpc::Status AffineLiftCoords(grpc::ServerContext* ctx, const v1::AffineLiftCoordsRequest* req,
+                                v1::AffineLiftCoordsResponse* resp) override;
 };
 
 }  // namespace chamferdb

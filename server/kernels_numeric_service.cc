@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "kernels/ebv/ebv.h"
 #include "kernels/evonorm/evonorm.h"
+#include "kernels/fno/integral_operator.h"
 #include "kernels/fno/spectral_conv.h"
 #include "kernels/int8/gemm.h"
 #include "kernels/int8/maxsim.h"
@@ -595,6 +596,10 @@ absl::Status DoEbvGenerate(const v1::EbvGenerateRequest& req, v1::EbvGenerateRes
     if (sgd) RETURN_IF_ERROR(CheckWork(per_step * p.max_steps, cap, "EbvGenerate (4·N²·d·max_steps)"));
   }
   if (sgd && per_step > cap) return TooMuch("one SGD step of EbvGenerate is over the work cap");
+  if (!sgd) {
+    RETURN_IF_ERROR(CheckWork(static_cast<double>(p.n) * p.n * p.d, std::ldexp(1.0, 34),
+                              "EbvGenerate QR path (N²·d)"));
+  }
   const ebv::GenerateResult r = ebv::Generate(p);
   EncodeF64({req.n(), req.d()}, r.e.data(), resp->mutable_e());
   resp->set_max_abs_cos(r.stats.max_abs);
@@ -621,6 +626,7 @@ absl::Status DoEbvClassify(const v1::EbvClassifyRequest& req, v1::EbvClassifyRes
   RETURN_IF_ERROR(CheckShape(e.shape, {-1, f.shape[1]}, "ebv"));
   RETURN_IF_ERROR(CheckFinite(e.data.data(), e.numel(), "ebv"));
   const int64_t b = f.shape[0], n = e.shape[0], d = f.shape[1];
+  if (d < 1) return Invalid("features and ebv need d >= 1 columns");
   if (req.k() < 1 || req.k() > n) return Invalid(fmt::format("k must be in [1, {}], got {}", n, req.k()));
   const bool naive = req.method() == v1::NUMERIC_METHOD_REFERENCE;
   RETURN_IF_ERROR(CheckWork(static_cast<double>(b) * n * d, naive ? std::ldexp(1.0, 30) : std::ldexp(1.0, 34),
@@ -818,6 +824,61 @@ absl::Status DoMFacWindowApply(const v1::MFacWindowApplyRequest& req, v1::MFacWi
   return absl::OkStatus();
 }
 
+absl::Status DoQuadratureIntegral(const v1::QuadratureIntegralRequest& req,
+                                  v1::QuadratureIntegralResponse* resp) {
+  ASSIGN_OR_RETURN(const int threads, Threads(req.threads()));
+  if (!req.has_x() || !req.has_y() || !req.has_v()) return Invalid("x, y and v are required");
+  ASSIGN_OR_RETURN(auto x, DecodeF64(req.x(), "x"));
+  RETURN_IF_ERROR(CheckRank(x.shape, 2, "x"));
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  ASSIGN_OR_RETURN(auto y, DecodeF64(req.y(), "y"));
+  RETURN_IF_ERROR(CheckRank(y.shape, 2, "y"));
+  RETURN_IF_ERROR(CheckShape(y.shape, {-1, x.shape[1]}, "y"));
+  RETURN_IF_ERROR(CheckFinite(y.data.data(), y.numel(), "y"));
+  ASSIGN_OR_RETURN(auto v, DecodeF64(req.v(), "v"));
+  RETURN_IF_ERROR(CheckRank(v.shape, 2, "v"));
+  RETURN_IF_ERROR(CheckShape(v.shape, {y.shape[0], -1}, "v"));
+  RETURN_IF_ERROR(CheckFinite(v.data.data(), v.numel(), "v"));
+  HostTensor<double> w;
+  if (req.has_weights()) {
+    ASSIGN_OR_RETURN(w, DecodeF64(req.weights(), "weights"));
+    RETURN_IF_ERROR(CheckShape(w.shape, {y.shape[0]}, "weights"));
+    RETURN_IF_ERROR(CheckFinite(w.data.data(), w.numel(), "weights"));
+  }
+  fno::IntegralKernelParams k;
+  switch (req.kernel()) {
+    case v1::QuadratureIntegralRequest::GAUSSIAN:
+      k.kind = fno::IntegralKernel::kGaussian;
+      if (!(req.length_scale() > 0.0) || !std::isfinite(req.length_scale())) {
+        return Invalid(fmt::format("length_scale must be positive, got {}", req.length_scale()));
+      }
+      k.length_scale = req.length_scale();
+      break;
+    case v1::QuadratureIntegralRequest::POLYNOMIAL:
+      k.kind = fno::IntegralKernel::kPolynomial;
+      if (req.degree() < 0 || req.degree() > 16) {
+        return Invalid(fmt::format("degree must be in [0, 16], got {}", req.degree()));
+      }
+      if (!std::isfinite(req.offset())) return Invalid("offset must be finite");
+      k.degree = req.degree();
+      k.offset = req.offset();
+      break;
+    default: return Invalid("kernel is unknown");
+  }
+  const int64_t p = x.shape[0], q = y.shape[0], dim = x.shape[1], c = v.shape[1];
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(p) * q * (dim + c), std::ldexp(1.0, 32),
+                            "QuadratureIntegralOperator (P·Q·(dim + C))"));
+  if (static_cast<double>(p) * c > static_cast<double>(kMaxTensorElements)) {
+    return TooMuch("the output [P, C] is over the tensor cap");
+  }
+  std::vector<double> out(p * c);
+  fno::QuadratureIntegralOperator(k, dim, x.data.data(), p, y.data.data(), q,
+                                  req.has_weights() ? w.data.data() : nullptr, v.data.data(), c,
+                                  out.data(), threads);
+  EncodeF64({p, c}, out.data(), resp->mutable_out());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 grpc::Status NumericKernelsService::MFacStaticPrecompute(grpc::ServerContext* ctx,
@@ -892,6 +953,13 @@ grpc::Status NumericKernelsService::Int8MaxSim(grpc::ServerContext* ctx,
                                                const v1::Int8MaxSimRequest* req,
                                                v1::Int8MaxSimResponse* resp) {
   return RunHandler(ctx, "Int8MaxSim", [&] { return DoInt8MaxSim(*req, resp); });
+}
+
+grpc::Status NumericKernelsService::QuadratureIntegralOperator(
+    grpc::ServerContext* ctx, const v1::QuadratureIntegralRequest* req,
+    v1::QuadratureIntegralResponse* resp) {
+  return RunHandler(ctx, "QuadratureIntegralOperator",
+                    [&] { return DoQuadratureIntegral(*req, resp); });
 }
 
 }  // namespace chamferdb

@@ -25,6 +25,9 @@ class NumericKernelsService : public GeometryKernelsService {
                               v1::SpectralConv2dResponse* resp) override;
   grpc::Status FourierResample(grpc::ServerContext* ctx, const v1::FourierResampleRequest* req,
                                v1::FourierResampleResponse* resp) override;
+  grpc::Status QuadratureIntegralOperator(grpc::ServerContext* ctx,
+                                          const v1::QuadratureIntegralRequest* req,
+                                          v1::QuadratureIntegralResponse* resp) override;
   grpc::Status SpGemm(grpc::ServerContext* ctx, const v1::SpGemmRequest* req,
                       v1::SpGemmResponse* resp) override;
   grpc::Status EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,

@@ -70,7 +70,7 @@ class GeometryKernelsTest(unittest.TestCase):
         y1, y2, y3 = real_sh(l1, pts), real_sh(l2, pts), real_sh(l1 + l2, pts)
         outs = {}
         for method in (kg.GAUNT_METHOD_FOURIER, kg.GAUNT_METHOD_DIRECT, kg.GAUNT_METHOD_GRID,
-                       kg.GAUNT_METHOD_FOURIER_DIRECT_CONV):
+                       kg.GAUNT_METHOD_FOURIER_DIRECT_CONV, kg.GAUNT_METHOD_DENSE):
             resp = self.stub.GauntTP(kg.GauntTPRequest(x=T(x), y=T(y), method=method,
                                                        threads=2))
             z = A(resp.z)
@@ -79,9 +79,9 @@ class GeometryKernelsTest(unittest.TestCase):
             h = np.einsum("pi,bci->bcp", y3, z)
             np.testing.assert_allclose(h, fg, atol=1e-11 * np.abs(fg).max())
             outs[resp.method] = z
-        self.assertEqual(set(outs), {"fourier", "direct", "grid", "fourier_direct_conv"})
+        self.assertEqual(set(outs), {"fourier", "direct", "grid", "fourier_direct_conv", "dense"})
         scale = np.abs(outs["direct"]).max()
-        for name in ("fourier", "grid", "fourier_direct_conv"):
+        for name in ("fourier", "grid", "fourier_direct_conv", "dense"):
             self.assertLess(np.abs(outs[name] - outs["direct"]).max() / scale, 1e-12, name)
 
     def test_gaunt_tp_weights_broadcast_truncation_and_float32(self):
@@ -122,6 +122,22 @@ class GeometryKernelsTest(unittest.TestCase):
         z32 = A(resp32.z)
         self.assertEqual(z32.dtype, np.float32)
         np.testing.assert_allclose(z32, ref, atol=1e-5 * np.abs(ref).max())
+
+    def test_gaunt_tp_many_body_is_the_pointwise_power(self):
+        rng = np.random.default_rng(12)
+        l1, nu = 2, 3
+        x = rng.standard_normal((2, 2, (l1 + 1) ** 2))
+        resp = self.stub.GauntTP(kg.GauntTPRequest(x=T(x), nu=nu))
+        z = A(resp.z)
+        self.assertEqual(resp.method, "grid")
+        self.assertEqual(z.shape, (2, 2, (nu * l1 + 1) ** 2))
+        pts = random_unit(40, rng)
+        f = np.einsum("pi,bci->bcp", real_sh(l1, pts), x)
+        h = np.einsum("pi,bci->bcp", real_sh(nu * l1, pts), z)
+        np.testing.assert_allclose(h, f ** nu, atol=1e-11 * np.abs(f ** nu).max())
+        d = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.GauntTP,
+                            kg.GauntTPRequest(x=T(x), y=T(x), nu=nu))
+        self.assertIn("nu", d)
 
     def test_gaunt_tp_caches_tables(self):
         x = np.ones((1, 1, 36))
@@ -432,6 +448,97 @@ class GeometryKernelsTest(unittest.TestCase):
                             kg.SphericalGraphFeaturesRequest(
                                 graph=kg.SphericalGraphSpec(backbone=T(big), cutoff=100.0)))
         self.assertIn("edges", d)
+
+    # ------------------------------------------------------------ Lie groups
+    @staticmethod
+    def random_glp(b, n, rng):
+        g = rng.standard_normal((b, n, n)) + 1.5 * np.eye(n)
+        d = np.linalg.det(g)
+        g[d < 0, :, 0] *= -1  # flip a column: det > 0
+        return g
+
+    def test_lie_decompose_matches_numpy_polar_and_composes_back(self):
+        rng = np.random.default_rng(10)
+        for n in (2, 3):
+            g = self.random_glp(16, n, rng)
+            resp = self.stub.LieDecompose(kg.LieDecomposeRequest(g=T(g), alpha=0.5, threads=2))
+            p, r, x = A(resp.p), A(resp.r), A(resp.x)
+            # Independent numpy route: P = (g gᵀ)^{1/2}, X = ½ log(g gᵀ) by eigh.
+            lam, v = np.linalg.eigh(g @ g.transpose(0, 2, 1))
+            p_ref = np.einsum("bij,bj,bkj->bik", v, np.sqrt(lam), v)
+            x_ref = np.einsum("bij,bj,bkj->bik", v, 0.5 * np.log(lam), v)
+            np.testing.assert_allclose(p, p_ref, atol=1e-12)
+            np.testing.assert_allclose(x, x_ref, atol=1e-12)
+            np.testing.assert_allclose(p @ r, g, atol=1e-12)
+            np.testing.assert_allclose(np.linalg.det(r), 1.0, atol=1e-13)
+            # log J(X) from numpy eigenvalues of X.
+            ev = 0.5 * np.log(lam)
+            lj = sum(np.log(np.sinh(d) / d) for d in
+                     [np.abs(ev[:, i] - ev[:, j]) for i in range(n) for j in range(i + 1, n)])
+            np.testing.assert_allclose(A(resp.log_haar), lj, atol=1e-10)
+            comp = self.stub.LieCompose(kg.LieComposeRequest(n=n, xi=resp.xi, alpha=0.5))
+            np.testing.assert_allclose(A(comp.g), g, atol=1e-12)
+        # SL(2): xi has 3 coordinates; det must be 1.
+        g = self.random_glp(4, 2, rng)
+        g /= np.sqrt(np.linalg.det(g))[:, None, None]
+        resp = self.stub.LieDecompose(kg.LieDecomposeRequest(g=T(g), group=kg.LIE_GROUP_SL))
+        self.assertEqual(A(resp.xi).shape, (4, 3))
+        np.testing.assert_allclose(np.trace(A(resp.x), axis1=1, axis2=2), 0, atol=1e-14)
+
+    def test_lie_sample_pairs_and_determinism(self):
+        for group, n, sampler in ((kg.LIE_GROUP_GL_PLUS, 2, kg.LIE_SO_EQUIDISTANT),
+                                  (kg.LIE_GROUP_SL, 3, kg.LIE_SO_HAAR)):
+            req = kg.LieSampleRequest(group=group, n=n, count=10, seed=5, so_sampler=sampler)
+            a, b = self.stub.LieSample(req), self.stub.LieSample(req)
+            self.assertEqual(a.g.data, b.g.data)
+            g, gi, x, r = A(a.g), A(a.g_inv), A(a.x), A(a.r)
+            np.testing.assert_allclose(g @ gi, np.broadcast_to(np.eye(n), g.shape), atol=1e-13)
+            lam, v = np.linalg.eigh(x)
+            p = np.einsum("bij,bj,bkj->bik", v, np.exp(lam), v)
+            np.testing.assert_allclose(p @ r, g, atol=1e-13)
+            if group == kg.LIE_GROUP_SL:
+                np.testing.assert_allclose(np.linalg.det(g), 1.0, atol=1e-13)
+            self.assertTrue(np.isfinite(A(a.log_w)).all())
+
+    def test_affine_lift_coords(self):
+        rng = np.random.default_rng(11)
+        go = self.random_glp(2, 2, rng)
+        gi = self.random_glp(3, 2, rng)
+        k = 3
+        resp = self.stub.AffineLiftCoords(kg.AffineLiftCoordsRequest(
+            g_out_inv=T(go), g_in=T(gi), kernel_size=k))
+        coords, mask, vol = A(resp.coords), A(resp.mask), A(resp.vol)
+        self.assertEqual(coords.shape, (2, 3, k, k, 6))
+        np.testing.assert_allclose(vol, 1 / np.linalg.det(gi), rtol=1e-14)
+        grid = np.stack(np.meshgrid(np.linspace(-1, 1, k), np.linspace(-1, 1, k), indexing="ij"), -1)
+        spatial = np.einsum("oab,uvb->ouva", go, grid)
+        np.testing.assert_allclose(coords[..., :2], np.broadcast_to(spatial[:, None], coords[..., :2].shape),
+                                   atol=1e-14)
+        np.testing.assert_array_equal(mask, (np.linalg.norm(coords[..., :2], axis=-1) <= 1).astype(float))
+        # The algebra part is xi(g_o⁻¹·g̃_i), as returned by LieDecompose.
+        h = np.einsum("oab,ibc->oiac", go, gi).reshape(-1, 2, 2)
+        dec = self.stub.LieDecompose(kg.LieDecomposeRequest(g=T(h)))
+        np.testing.assert_allclose(coords[:, :, 0, 0, 2:].reshape(-1, 4), A(dec.xi), atol=1e-12)
+
+    def test_lie_rejects_bad_input(self):
+        inv = grpc.StatusCode.INVALID_ARGUMENT
+        bad = np.array([[[1.0, 0], [0, -1]]])
+        d = self.assertCode(inv, self.stub.LieDecompose, kg.LieDecomposeRequest(g=T(bad)))
+        self.assertIn("det", d)
+        d = self.assertCode(inv, self.stub.LieDecompose, kg.LieDecomposeRequest(
+            g=T(np.array([[[2.0, 0], [0, 1]]])), group=kg.LIE_GROUP_SL))
+        self.assertIn("sl_tol", d)
+        d = self.assertCode(inv, self.stub.LieDecompose, kg.LieDecomposeRequest(g=T(np.eye(4)[None])))
+        self.assertIn("n = 2 or 3", d)
+        d = self.assertCode(inv, self.stub.LieCompose, kg.LieComposeRequest(
+            n=2, x=T(np.array([[[0.0, 1], [0, 0]]])), omega=T(np.zeros((1, 2, 2)))))
+        self.assertIn("symmetric", d)
+        d = self.assertCode(inv, self.stub.LieSample, kg.LieSampleRequest(
+            n=3, count=4, so_sampler=kg.LIE_SO_EQUIDISTANT))
+        self.assertIn("n = 2", d)
+        d = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.LieSample,
+                            kg.LieSampleRequest(n=2, count=1 << 21))
+        self.assertIn("count", d)
 
 
 if __name__ == "__main__":

@@ -218,6 +218,35 @@ class NumericKernelsTest(unittest.TestCase):
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.FourierResample,
                         knp.FourierResampleRequest(x=T(x), out_height=0, out_width=4))
 
+    # ------------------------------------------------------------ QuadratureIntegralOperator
+    def test_quadrature_integral_converges_to_analytic_integral(self):
+        l, s, L = 0.7, 1.3, 12.0
+        x = np.array([[-1.5], [0.0], [2.0]])
+        exact = (np.sqrt(2 * np.pi) * l * s / np.sqrt(l * l + s * s)
+                 * np.exp(-x[:, 0] ** 2 / (2 * (l * l + s * s))))
+
+        def run(n, weighted):
+            y = np.linspace(-L, L, n)[:, None]
+            h = y[1, 0] - y[0, 0]
+            w = np.full(n, h)
+            w[[0, -1]] = h / 2
+            v = np.exp(-y ** 2 / (2 * s * s))
+            req = knp.QuadratureIntegralRequest(x=T(x), y=T(y), v=T(v), length_scale=l)
+            if weighted:
+                req.weights.CopyFrom(T(w))
+            return A(self.stub.QuadratureIntegralOperator(req).out)[:, 0]
+
+        self.assertLess(np.abs(run(200, True) - exact).max(), 1e-12)
+        self.assertLess(np.abs(run(40, True) - exact).max(), np.abs(run(20, True) - exact).max())
+        # Without weights the plain sum scales with N (the failure mode the paper warns about).
+        np.testing.assert_allclose(run(401, False) / run(201, False), 2.0, rtol=0.01)
+        self.assertIn("length_scale", self.assertCode(
+            grpc.StatusCode.INVALID_ARGUMENT, self.stub.QuadratureIntegralOperator,
+            knp.QuadratureIntegralRequest(x=T(x), y=T(x), v=T(x))))
+        self.assertIn("v", self.assertCode(
+            grpc.StatusCode.INVALID_ARGUMENT, self.stub.QuadratureIntegralOperator,
+            knp.QuadratureIntegralRequest(x=T(x), y=T(x), v=T(np.ones((2, 1))), length_scale=1.0)))
+
     # ------------------------------------------------------------ SpGemm
     @staticmethod
     def _csr(dense):

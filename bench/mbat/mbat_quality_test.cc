@@ -11,9 +11,9 @@
 namespace chamferdb::mbat_bench {
 namespace {
 
-class Quality : public ::testing::TestWithParam<MbatOpKind> {};
+class MbatQuality : public ::testing::TestWithParam<MbatOpKind> {};
 
-TEST_P(Quality, MeetsTheSpecTargetsAtD1024) {
+TEST_P(MbatQuality, MeetsTheSpecTargetsAtD1024) {
   MbatConfig c;
   c.dim = 1024;
   c.seed = 0;
@@ -43,7 +43,7 @@ TEST_P(Quality, MeetsTheSpecTargetsAtD1024) {
               r.probe_accuracy, r.probes);
 }
 
-TEST(Corpus, RecordsHaveAboutTwentyTwoLeavesAndPerturbChangesExactlyM) {
+TEST(MbatCorpus, RecordsHaveAboutTwentyTwoLeavesAndPerturbChangesExactlyM) {
   CorpusGenerator gen(1);
   double total = 0;
   for (int i = 0; i < 200; ++i) {
@@ -63,7 +63,7 @@ TEST(Corpus, RecordsHaveAboutTwentyTwoLeavesAndPerturbChangesExactlyM) {
   EXPECT_NEAR(total / 200, 22.0, 1.5);
 }
 
-TEST(Corpus, GroundTruthOnAHandMadePair) {
+TEST(MbatCorpus, GroundTruthOnAHandMadePair) {
   const auto a = Leaves(nlohmann::json::parse(R"({"x":"a","y":[1,"b"],"n":50})"));
   const auto b = Leaves(nlohmann::json::parse(R"({"x":"a","y":[1,"c"],"n":55,"z":null})"));
   const PairTruth t = Compare(a, b, 0.25);
@@ -76,7 +76,7 @@ TEST(Corpus, GroundTruthOnAHandMadePair) {
   EXPECT_NEAR(Pearson({1, 2, 3}, {3, 2, 1}), -1.0, 1e-12);
 }
 
-INSTANTIATE_TEST_SUITE_P(Operators, Quality,
+INSTANTIATE_TEST_SUITE_P(Operators, MbatQuality,
                          ::testing::Values(MbatOpKind::kSrht, MbatOpKind::kSignedPerm),
                          [](const auto& info) { return std::string(MbatOpKindName(info.param)); });
 

@@ -1,5 +1,6 @@
 #include "kernels/fno/spectral_conv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <numbers>
@@ -7,6 +8,8 @@
 
 #include "common/rng.h"
 #include "gtest/gtest.h"
+#include "kernels/fno/integral_operator.h"
+#include "kernels/fno/kernel_interp_conv.h"
 
 namespace chamferdb::fno {
 namespace {
@@ -214,6 +217,139 @@ TEST(FourierResample2d, SameSizeIsIdentity) {
   for (auto& v : x) v = rng.Normal();
   FourierResample2d(2, 6, 7, 6, 7, x.data(), y.data());
   for (size_t t = 0; t < x.size(); ++t) EXPECT_NEAR(y[t], x[t], 1e-13);
+}
+
+}  // namespace
+}  // namespace chamferdb::fno
+
+// ---------------------------------------------------------------- integral operator
+
+namespace chamferdb::fno {
+namespace {
+
+// ∫ exp(−(x−y)²/(2ℓ²))·exp(−y²/(2s²)) dy = √(2π)·ℓ·s/√(ℓ²+s²)·exp(−x²/(2(ℓ²+s²))).
+double GaussianConvolution(double x, double l, double s) {
+  return std::sqrt(2 * std::numbers::pi) * l * s / std::sqrt(l * l + s * s) *
+         std::exp(-x * x / (2 * (l * l + s * s)));
+}
+
+double MaxErrorWithTrapezoid(size_t n, bool weights) {
+  const double L = 12.0, l = 0.7, s = 1.3;
+  std::vector<double> y(n), w(n), v(n);
+  const double h = 2 * L / (n - 1);
+  for (size_t j = 0; j < n; ++j) {
+    y[j] = -L + h * j;
+    w[j] = (j == 0 || j + 1 == n) ? h / 2 : h;
+    v[j] = std::exp(-y[j] * y[j] / (2 * s * s));
+  }
+  const std::vector<double> x = {-1.5, 0.0, 0.3, 2.0};
+  std::vector<double> out(x.size());
+  IntegralKernelParams k;
+  k.length_scale = l;
+  QuadratureIntegralOperator(k, 1, x.data(), x.size(), y.data(), n, weights ? w.data() : nullptr,
+                             v.data(), 1, out.data(), 2);
+  double e = 0;
+  for (size_t i = 0; i < x.size(); ++i) e = std::max(e, std::fabs(out[i] - GaussianConvolution(x[i], l, s)));
+  return e;
+}
+
+TEST(QuadratureIntegralOperator, ConvergesToTheAnalyticIntegralWithWeights) {
+  const double e20 = MaxErrorWithTrapezoid(20, true), e40 = MaxErrorWithTrapezoid(40, true),
+               e200 = MaxErrorWithTrapezoid(200, true);
+  EXPECT_LT(e40, e20);
+  EXPECT_LT(e200, 1e-12);  // the trapezoid rule is spectrally accurate here
+}
+
+TEST(QuadratureIntegralOperator, PlainSumGrowsWithTheResolution) {
+  // Without quadrature weights the output scales like N (the CNN failure mode).
+  EXPECT_GT(MaxErrorWithTrapezoid(400, false), 2 * MaxErrorWithTrapezoid(200, false));
+}
+
+TEST(QuadratureIntegralOperator, PolynomialKernelMatchesDirectSums) {
+  const std::vector<double> x = {0.5, -1.0, 2.0, 0.0}, y = {1.0, 2.0, -0.5, 0.25, 0.0, 3.0};
+  const std::vector<double> w = {0.1, 0.2, 0.3}, v = {1, 2, 3, 4, 5, 6};
+  IntegralKernelParams k;
+  k.kind = IntegralKernel::kPolynomial;
+  k.offset = 0.5;
+  k.degree = 3;
+  std::vector<double> out(2 * 2);
+  QuadratureIntegralOperator(k, 2, x.data(), 2, y.data(), 3, w.data(), v.data(), 2, out.data());
+  for (int i = 0; i < 2; ++i)
+    for (int c = 0; c < 2; ++c) {
+      double ref = 0;
+      for (int j = 0; j < 3; ++j) {
+        const double dot = x[2 * i] * y[2 * j] + x[2 * i + 1] * y[2 * j + 1];
+        ref += w[j] * std::pow(0.5 + dot, 3) * v[2 * j + c];
+      }
+      EXPECT_NEAR(out[2 * i + c], ref, 1e-12 * std::fabs(ref));
+    }
+}
+
+}  // namespace
+}  // namespace chamferdb::fno
+
+// ---------------------------------------------------------------- kernel interpolation
+namespace chamferdb::fno {
+namespace {
+
+std::vector<double> SmoothGrid(size_t n) {
+  std::vector<double> u(n * n);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) {
+      const double a = 2 * std::numbers::pi * i / n, b = 2 * std::numbers::pi * j / n;
+      u[i * n + j] = std::sin(a) * std::cos(2 * b) + 0.5 * std::cos(a + b);
+    }
+  return u;
+}
+
+// Max |conv at s·N subsampled − conv at N| for a k × k kernel on a smooth periodic input.
+double ResolutionGap(const std::vector<double>& k, size_t kt, size_t n, size_t s, KernelRescale r) {
+  auto coarse_x = SmoothGrid(n), fine_x = SmoothGrid(s * n);
+  std::vector<double> coarse(n * n), fine(s * n * s * n);
+  PeriodicConv2d(coarse_x.data(), 1, 1, n, n, k.data(), 1, kt, nullptr, coarse.data());
+  auto kf = InterpolateKernel(k.data(), 1, 1, kt, s, r);
+  PeriodicConv2d(fine_x.data(), 1, 1, s * n, s * n, kf.data(), 1, kt * s - s + 1, nullptr, fine.data());
+  double e = 0;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t j = 0; j < n; ++j) e = std::max(e, std::fabs(fine[(s * i) * s * n + s * j] - coarse[i * n + j]));
+  return e;
+}
+
+TEST(KernelInterpConv2d, QuadratureRescaledGapShrinksForKernelsVanishingOnTheBorder) {
+  // 5 × 5 kernel with a zero border ring.
+  const std::vector<double> k = {0, 0, 0, 0, 0,   0, 0.2, 0.5, 0.1, 0,  0, 0.4, 1.0, -0.3, 0,
+                                 0, 0.1, 0.6, 0.2, 0,  0, 0, 0, 0, 0};
+  const auto r = KernelRescale::kQuadratureRatio;
+  const double e16 = ResolutionGap(k, 5, 16, 2, r), e32 = ResolutionGap(k, 5, 32, 2, r),
+               e64 = ResolutionGap(k, 5, 64, 2, r);
+  EXPECT_LT(e32, e16 / 3);  // O(1/N²)
+  EXPECT_LT(e64, e32 / 3);
+  EXPECT_LT(ResolutionGap(k, 5, 64, 3, r), ResolutionGap(k, 5, 16, 3, r) / 10);  // s = 3 too
+}
+
+TEST(KernelInterpConv2d, AreaRatioOrNonZeroBorderLeavesAConstantGap) {
+  const std::vector<double> k = {0.1, 0.2, 0.1, 0.3, 1.0, -0.2, 0.05, 0.1, 0.4};
+  for (auto r : {KernelRescale::kQuadratureRatio, KernelRescale::kAreaRatio}) {
+    const double e32 = ResolutionGap(k, 3, 32, 2, r), e128 = ResolutionGap(k, 3, 128, 2, r);
+    EXPECT_GT(e128, 0.05);       // does not vanish with N
+    EXPECT_GT(e128, 0.5 * e32);  // and does not shrink
+  }
+}
+
+TEST(KernelInterpConv2d, ScaleOneIsTheIdentityResizeAndConvMatchesDirectSum) {
+  const std::vector<double> k = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  EXPECT_EQ(InterpolateKernel(k.data(), 1, 1, 3, 1), k);
+  auto kf = InterpolateKernel(k.data(), 1, 1, 3, 2, KernelRescale::kAreaRatio);  // 5 × 5, / (5/3)²
+  EXPECT_NEAR(kf[0], 1.0 * 9 / 25, 1e-15);
+  EXPECT_NEAR(kf[1], 1.5 * 9 / 25, 1e-15);
+  EXPECT_NEAR(kf[6], 3.0 * 9 / 25, 1e-15);  // centre of the first 2 × 2 cell
+  // A delta input reproduces the (flipped) kernel around it.
+  std::vector<double> x(25, 0.0), y(25);
+  x[12] = 1.0;
+  PeriodicConv2d(x.data(), 1, 1, 5, 5, k.data(), 1, 3, nullptr, y.data());
+  EXPECT_EQ(y[12], 5.0);
+  EXPECT_EQ(y[6], 9.0);   // y[1,1] = K[2,2]·x[2,2]
+  EXPECT_EQ(y[18], 1.0);  // y[3,3] = K[0,0]·x[2,2]
 }
 
 }  // namespace

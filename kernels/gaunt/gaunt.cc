@@ -16,6 +16,8 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "kernels/sphere/sphere.h"
 
 namespace chamferdb::gaunt {
@@ -84,7 +86,7 @@ class TableCache {
   std::shared_ptr<const T> Get(const CacheKey& key, Build build, bool* hit) {
     std::shared_ptr<Slot> slot;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       auto it = slots_.find(key);
       if (it == slots_.end()) {
         if (slots_.size() >= kCapacity) Evict();
@@ -107,13 +109,15 @@ class TableCache {
     std::once_flag once;
     std::shared_ptr<const T> value;
   };
-  void Evict() {  // oldest first; callers still holding the entry keep it alive
+  void Evict() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Oldest first; callers still holding the entry keep it alive.
     slots_.erase(order_.front());
     order_.erase(order_.begin());
   }
-  std::mutex mu_;
-  std::map<CacheKey, std::shared_ptr<Slot>> slots_;  // protected by mu_
-  std::vector<CacheKey> order_;                       // protected by mu_
+  absl::Mutex mu_;
+  // Protected by mu_.
+  std::map<CacheKey, std::shared_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  std::vector<CacheKey> order_ ABSL_GUARDED_BY(mu_);  // insertion order, for eviction
 };
 
 // Scaled copy of one item's coefficients: out[l,m] = w[l]·in[l,m] (w may be nullptr).
@@ -209,6 +213,52 @@ std::unique_ptr<DirectTables> BuildDirectTables(int l1max, int l2max, int lout) 
   t->entries.reserve(t->offsets.back());
   for (auto& v : per_out) t->entries.insert(t->entries.end(), v.begin(), v.end());
   return t;
+}
+
+// kDense: G[i1][i2][i3] by exact quadrature over the full sphere grid of band limit
+// L1 + L2 + Lout (no selection rule used).
+struct DenseTables {
+  int n1 = 0, n2 = 0, n3 = 0;
+  std::vector<double> g;  // [i3][i1][i2]
+};
+
+std::unique_ptr<DenseTables> BuildDenseTables(int l1, int l2, int lout) {
+  auto t = std::make_unique<DenseTables>();
+  t->n1 = NumSh(l1), t->n2 = NumSh(l2), t->n3 = NumSh(lout);
+  t->g.assign(static_cast<size_t>(t->n1) * t->n2 * t->n3, 0.0);
+  const int lmax = std::max({l1, l2, lout});
+  const sphere::SphereGrid grid = sphere::MakeSphereGrid(l1 + l2 + lout);
+  std::vector<double> y(NumSh(lmax)), outer(static_cast<size_t>(t->n1) * t->n2);
+  for (int j = 0; j < grid.n_beta; ++j) {
+    const double st = std::sqrt(std::max(0.0, 1 - grid.x[j] * grid.x[j]));
+    for (int q = 0; q < grid.n_alpha; ++q) {
+      const double a = 2 * kPi * q / grid.n_alpha;
+      const double r[3] = {st * std::cos(a), st * std::sin(a), grid.x[j]};
+      sphere::RealSh(lmax, r, y.data());
+      const double w = grid.weight[j] * 2 * kPi / grid.n_alpha;
+      for (int i1 = 0; i1 < t->n1; ++i1)
+        for (int i2 = 0; i2 < t->n2; ++i2) outer[i1 * t->n2 + i2] = w * y[i1] * y[i2];
+      for (int i3 = 0; i3 < t->n3; ++i3) {
+        double* gi = &t->g[static_cast<size_t>(i3) * t->n1 * t->n2];
+        const double y3 = y[i3];
+        for (size_t k = 0; k < outer.size(); ++k) gi[k] += outer[k] * y3;
+      }
+    }
+  }
+  return t;
+}
+
+void DenseApply(const DenseTables& t, const double* x, const double* y, double* z) {
+  for (int i3 = 0; i3 < t.n3; ++i3) {
+    const double* gi = &t.g[static_cast<size_t>(i3) * t.n1 * t.n2];
+    double s = 0;
+    for (int i1 = 0; i1 < t.n1; ++i1) {
+      double row = 0;
+      for (int i2 = 0; i2 < t.n2; ++i2) row += gi[i1 * t.n2 + i2] * y[i2];
+      s += x[i1] * row;
+    }
+    z[i3] = s;
+  }
 }
 
 void DirectApply(const DirectTables& t, const double* x, const double* y, double* z) {
@@ -500,18 +550,14 @@ void GridSynthesis(const GridTables& t, int lx, const double* coef, GridScratch&
   fftw_execute_dft_c2r(t.c2r.get(), s.c.get(), out);
 }
 
-void GridApply(const GridTables& t, const double* x, const double* y, double* z,
-               GridScratch& s) {
-  GridSynthesis(t, t.l1, x, s, s.rf.get());
-  GridSynthesis(t, t.l2, y, s, s.rg.get());
-  const size_t n = static_cast<size_t>(t.nb) * t.na;
-  for (size_t i = 0; i < n; ++i) s.rf[i] *= s.rg[i];
+// Analysis of the product values in s.rf into z (lout of the tables):
+// z[l,±k] = Σ_j w_j Nbar_j(l,k) c_j[±k], summed in ring order j.
+void GridAnalysis(const GridTables& t, GridScratch& s, double* z) {
   fftw_execute_dft_r2c(t.r2c.get(), s.rf.get(), s.c.get());
   const Complex* c = reinterpret_cast<const Complex*>(s.c.get());
   const int nt = NumTri(t.lmax);
   const double scale = 2 * kPi / t.na;
   std::fill(z, z + NumSh(t.lout), 0.0);
-  // z[l,±k] = Σ_j w_j Nbar_j(l,k) c_j[±k], summed in ring order j.
   for (int j = 0; j < t.nb; ++j) {
     const double* wpj = &t.wp[j * nt];
     const Complex* cj = c + static_cast<size_t>(j) * t.nh;
@@ -528,6 +574,15 @@ void GridApply(const GridTables& t, const double* x, const double* y, double* z,
   }
 }
 
+void GridApply(const GridTables& t, const double* x, const double* y, double* z,
+               GridScratch& s) {
+  GridSynthesis(t, t.l1, x, s, s.rf.get());
+  GridSynthesis(t, t.l2, y, s, s.rg.get());
+  const size_t n = static_cast<size_t>(t.nb) * t.na;
+  for (size_t i = 0; i < n; ++i) s.rf[i] *= s.rg[i];
+  GridAnalysis(t, s, z);
+}
+
 // ---------------------------------------------------------------------------------------
 
 TableCache<DirectTables>& DirectCache() {
@@ -536,6 +591,10 @@ TableCache<DirectTables>& DirectCache() {
 }
 TableCache<FourierTables>& FourierCache() {
   static auto* c = new TableCache<FourierTables>();
+  return *c;
+}
+TableCache<DenseTables>& DenseCache() {
+  static auto* c = new TableCache<DenseTables>();
   return *c;
 }
 TableCache<GridTables>& GridCache() {
@@ -598,6 +657,11 @@ absl::Status ValidateGauntTP(const GauntTPShape& s, const GauntTPOptions& o) {
         "method direct supports l1 + l2 ≤ {} (its table grows as L⁵); got {}",
         kMaxDirectDegreeSum, s.l1 + s.l2));
   }
+  if (o.method == GauntMethod::kDense && s.l1 + s.l2 > kMaxDenseDegreeSum) {
+    return absl::InvalidArgumentError(fmt::format(
+        "method dense supports l1 + l2 ≤ {} (its table grows as L⁶); got {}",
+        kMaxDenseDegreeSum, s.l1 + s.l2));
+  }
   if (o.method != GauntMethod::kGrid && (o.n_beta != 0 || o.n_alpha != 0)) {
     return absl::InvalidArgumentError("n_beta / n_alpha apply to method grid only");
   }
@@ -622,6 +686,8 @@ double GauntTPCostPerItem(const GauntTPShape& s, GauntMethod method) {
   switch (method) {
     case GauntMethod::kDirect:
       return 2.0 * 0.35 * std::pow(l + 1, 5);  // ≈ nnz MACs (1.1 M at L = 16)
+    case GauntMethod::kDense:
+      return 2.0 * NumSh(s.l1) * NumSh(s.l2) * NumSh(s.lout);
     case GauntMethod::kFourierDirectConv:
       return 8.0 * std::pow(2 * l + 1, 4) / 2;
     case GauntMethod::kFourier: {
@@ -687,6 +753,19 @@ absl::Status GauntTensorProduct(const GauntTPShape& s, const double* x, const do
       });
       break;
     }
+    case GauntMethod::kDense: {
+      bool hit = false;
+      auto t = DenseCache().Get({4, s.l1, s.l2, s.lout, 0, 0},
+                                [&] { return BuildDenseTables(s.l1, s.l2, s.lout); }, &hit);
+      mark_setup(hit);
+      st.table_entries = static_cast<int64_t>(t->g.size());
+      ParallelItems(items, threads, [&](int64_t item, int th) {
+        prepare(item, th);
+        DenseApply(*t, xs[th].data(), ys[th].data(), z + item * n3);
+        finish(item, z + item * n3);
+      });
+      break;
+    }
     case GauntMethod::kFourier:
     case GauntMethod::kFourierDirectConv: {
       const bool fft = o.method == GauntMethod::kFourier;
@@ -744,6 +823,69 @@ absl::Status GauntTensorProduct(const GauntTPShape& s, const double* x, const do
       break;
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status GauntManyBody(const GauntTPShape& s, int nu, const double* x, const double* w1,
+                           const double* wout, int threads, double* z, GauntTPStats* stats) {
+  if (nu < 2 || nu > kMaxNu) {
+    return absl::InvalidArgumentError(fmt::format("nu must be in [2, {}]; got {}", kMaxNu, nu));
+  }
+  if (s.batch < 0 || s.channels < 1) {
+    return absl::InvalidArgumentError("batch must be ≥ 0 and channels ≥ 1");
+  }
+  if (s.l1 < 0 || s.l1 > kMaxInputDegree || nu * s.l1 > kMaxManyBodyDegree) {
+    return absl::InvalidArgumentError(fmt::format(
+        "l1 must be in [0, {}] with nu·l1 ≤ {}; got l1 = {}, nu = {}", kMaxInputDegree,
+        kMaxManyBodyDegree, s.l1, nu));
+  }
+  if (s.lout < 0 || s.lout > nu * s.l1) {
+    return absl::InvalidArgumentError(
+        fmt::format("lout must be in [0, nu·l1 = {}]; got {}", nu * s.l1, s.lout));
+  }
+  if (threads < 1) return absl::InvalidArgumentError("threads must be ≥ 1");
+  GauntTPStats local;
+  GauntTPStats& st = stats != nullptr ? *stats : local;
+  st = GauntTPStats();
+  const auto t0 = std::chrono::steady_clock::now();
+  const int n_total = nu * s.l1 + s.lout;
+  const int nb = n_total / 2 + 1;
+  const int na = sphere::NextSmoothSize(std::max(n_total + 1, 2 * std::max(s.l1, s.lout) + 1));
+  bool hit = false;
+  // Keyed apart from two-input grids: (5, l1, nu, lout).
+  auto t = GridCache().Get({5, s.l1, nu, s.lout, nb, na},
+                           [&] { return BuildGridTables(s.l1, s.l1, s.lout, nb, na); }, &hit);
+  st.cache_hit = hit;
+  if (!hit) {
+    st.setup_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  st.fft_size = na;
+  st.n_beta = nb;
+  const int n1 = NumSh(s.l1), n3 = NumSh(s.lout);
+  const int64_t items = s.batch * s.channels;
+  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, items)));
+  std::vector<GridScratch> scratch(threads);
+  std::vector<std::vector<double>> xs(threads, std::vector<double>(n1));
+  for (auto& sc : scratch) {
+    sc.c = AllocFftw<fftw_complex>(static_cast<size_t>(nb) * t->nh);
+    sc.rf = AllocFftw<double>(static_cast<size_t>(nb) * na);
+    sc.rg = AllocFftw<double>(static_cast<size_t>(nb) * na);
+  }
+  const size_t grid_points = static_cast<size_t>(nb) * na;
+  ParallelItems(items, threads, [&](int64_t item, int th) {
+    const int64_t c = item % s.channels;
+    GridScratch& sc = scratch[th];
+    ScaleByDegree(s.l1, x + item * n1, w1 ? w1 + c * (s.l1 + 1) : nullptr, xs[th].data());
+    GridSynthesis(*t, s.l1, xs[th].data(), sc, sc.rg.get());
+    // rf = f^ν by ν − 1 multiplications in a fixed order.
+    std::copy(sc.rg.get(), sc.rg.get() + grid_points, sc.rf.get());
+    for (int p = 1; p < nu; ++p)
+      for (size_t i = 0; i < grid_points; ++i) sc.rf[i] *= sc.rg[i];
+    GridAnalysis(*t, sc, z + item * n3);
+    if (wout != nullptr)
+      for (int l = 0; l <= s.lout; ++l)
+        for (int m = -l; m <= l; ++m) z[item * n3 + ShIndex(l, m)] *= wout[c * (s.lout + 1) + l];
+  });
   return absl::OkStatus();
 }
 

@@ -17,6 +17,10 @@
 //   kFourier           Luo et al.: SH → 2D Fourier (torus), product by FFT (M×M, M the
 //                      smallest 7-smooth size ≥ 2(L1+L2)+1), exact projection back. O(L³).
 //   kFourierDirectConv the same change of basis with a direct 2D convolution, O(L⁴).
+//   kDense             the literal definition: a dense contraction with the full Gaunt
+//                      tensor G[(L1+1)²][(L2+1)²][(Lout+1)²], built by exact sphere
+//                      quadrature of Y·Y·Y with no selection rule (independent of kDirect's
+//                      sparse build); O(L⁶) per sample, L1 + L2 ≤ kMaxDenseDegreeSum.
 //   kGrid              Gauss–Legendre sphere grid: synthesis, pointwise product, analysis,
 //                      with the exact default grid n_β = ⌊N/2⌋+1, n_α ≥ N+1,
 //                      N = L1+L2+Lout (n_α padded to a 7-smooth size). O(L³).
@@ -44,12 +48,14 @@
 
 namespace chamferdb::gaunt {
 
-enum class GauntMethod { kDirect, kFourier, kFourierDirectConv, kGrid };
+enum class GauntMethod { kDirect, kFourier, kFourierDirectConv, kGrid, kDense };
 
 // Largest input degree L1, L2 accepted (all methods), and largest L1 + L2 for kDirect,
 // whose table grows as O(L⁵) (≈ 1.1 M entries, 18 MB at L1 = L2 = 16).
 inline constexpr int kMaxInputDegree = 48;
 inline constexpr int kMaxDirectDegreeSum = 32;
+// kDense stores (L1+1)²(L2+1)²(Lout+1)² doubles: 15 MB at L1 = L2 = 8, Lout = 16.
+inline constexpr int kMaxDenseDegreeSum = 16;
 // Largest grid dimension accepted for explicit n_beta / n_alpha.
 inline constexpr int kMaxGridSize = 1024;
 
@@ -95,6 +101,17 @@ absl::Status ValidateGauntTP(const GauntTPShape& shape, const GauntTPOptions& op
 absl::Status GauntTensorProduct(const GauntTPShape& shape, const double* x, const double* y,
                                 const GauntTPWeights& weights, const GauntTPOptions& options,
                                 double* z, GauntTPStats* stats = nullptr);
+
+// Many-body (MACE-style) product of ν copies of x: z = SH coefficients (up to lout) of f^ν,
+// f = Σ w1[l]·x[l,m]·Y[l,m], then × wout[l3]. Runs on the exact sphere grid
+// (N = ν·L1 + Lout, n_β = ⌊N/2⌋+1, n_α ≥ N+1): one synthesis, ν−1 pointwise products, one
+// analysis. shape.l2 and shape.y_channels are ignored; 2 ≤ nu ≤ kMaxNu, lout ≤ nu·l1,
+// nu·l1 ≤ kMaxManyBodyDegree. Cached like kGrid; same threading and determinism.
+inline constexpr int kMaxNu = 8;
+inline constexpr int kMaxManyBodyDegree = 192;
+absl::Status GauntManyBody(const GauntTPShape& shape, int nu, const double* x,
+                           const double* w1, const double* wout, int threads, double* z,
+                           GauntTPStats* stats = nullptr);
 
 // Estimated floating-point work of one (batch, channel) item, for per-request caps.
 double GauntTPCostPerItem(const GauntTPShape& shape, GauntMethod method);

@@ -78,6 +78,9 @@ void Ls(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK_CAPTURE(BM_GauntTP, direct, GauntMethod::kDirect)->Apply(Ls);
+BENCHMARK_CAPTURE(BM_GauntTP, dense, GauntMethod::kDense)
+    ->DenseRange(2, 8)
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_GauntTP, fourier, GauntMethod::kFourier)->Apply(Ls);
 BENCHMARK_CAPTURE(BM_GauntTP, fourier_direct_conv, GauntMethod::kFourierDirectConv)->Apply(Ls);
 BENCHMARK_CAPTURE(BM_GauntTP, grid, GauntMethod::kGrid)->Apply(Ls);

@@ -134,6 +134,55 @@ TEST(GauntTP, FastMethodsMatchDirectContraction) {
   }
 }
 
+// The dense contraction (full quadrature tensor, no selection rule) equals the sparse list.
+TEST(GauntTP, DenseQuadratureTensorEqualsSparseGauntList) {
+  for (auto [l1, l2, lout] : {std::tuple{2, 3, 4}, {4, 4, 8}, {5, 2, 3}}) {
+    const GauntTPShape s = Shape(l1, l2, lout, 2, 2);
+    const auto x = Gaussian(4 * NumSh(l1), 101), y = Gaussian(4 * NumSh(l2), 102);
+    EXPECT_LE(RelErr(RunGtp(s, x, y, GauntMethod::kDense), RunGtp(s, x, y, GauntMethod::kDirect)),
+              1e-13);
+  }
+}
+
+// ν-body product on the grid equals repeated two-input direct contractions and the
+// pointwise power f(r)^ν.
+TEST(GauntManyBody, EqualsRepeatedDirectProductsAndPointwisePower) {
+  const int l1 = 3, nu = 3;
+  const auto x = Gaussian(2 * NumSh(l1), 111);
+  const auto w1 = Gaussian(2 * (l1 + 1), 112), wo = Gaussian(2 * (nu * l1 + 1), 113);
+  std::vector<double> z(2 * NumSh(nu * l1));
+  GauntTPShape s = Shape(l1, 0, nu * l1, 1, 2);
+  ASSERT_OK(GauntManyBody(s, nu, x.data(), w1.data(), wo.data(), 2, z.data()));
+  for (int c = 0; c < 2; ++c) {
+    std::vector<double> xc(NumSh(l1));
+    for (int l = 0; l <= l1; ++l)
+      for (int m = -l; m <= l; ++m) xc[ShIndex(l, m)] = x[c * NumSh(l1) + ShIndex(l, m)] * w1[c * (l1 + 1) + l];
+    const auto sq = RunGtp(Shape(l1, l1, 2 * l1), xc, xc, GauntMethod::kDirect);
+    auto cube = RunGtp(Shape(2 * l1, l1, 3 * l1), sq, xc, GauntMethod::kDirect);
+    for (int l = 0; l <= 3 * l1; ++l)
+      for (int m = -l; m <= l; ++m) cube[ShIndex(l, m)] *= wo[c * (3 * l1 + 1) + l];
+    const std::vector<double> zc(z.begin() + c * NumSh(9), z.begin() + (c + 1) * NumSh(9));
+    EXPECT_LE(RelErr(zc, cube), 1e-13);
+  }
+  // Unweighted: pointwise power at random points, truncated output (lout < ν·l1) too.
+  std::vector<double> z2(NumSh(9)), z3(NumSh(5));
+  ASSERT_OK(GauntManyBody(Shape(l1, 0, 9), 3, x.data(), nullptr, nullptr, 1, z2.data()));
+  ASSERT_OK(GauntManyBody(Shape(l1, 0, 5), 3, x.data(), nullptr, nullptr, 1, z3.data()));
+  Rng rng(5);
+  for (int t = 0; t < 30; ++t) {
+    double r[3] = {rng.Normal(), rng.Normal(), rng.Normal()};
+    const double n = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+    for (double& v : r) v /= n;
+    const double f = Eval(l1, x.data(), r);
+    EXPECT_NEAR(Eval(9, z2.data(), r), f * f * f, 1e-12 * (1 + std::abs(f * f * f)));
+  }
+  for (int i = 0; i < NumSh(5); ++i) EXPECT_NEAR(z3[i], z2[i], 1e-13);
+  EXPECT_THAT(GauntManyBody(Shape(l1, 0, 10), 3, x.data(), nullptr, nullptr, 1, z2.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("lout")));
+  EXPECT_THAT(GauntManyBody(Shape(l1, 0, 3), 9, x.data(), nullptr, nullptr, 1, z2.data()),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("nu")));
+}
+
 // Weights are per degree and per channel: compare with scaling the inputs by hand.
 TEST(GauntTP, WeightsEqualPreScaledInputs) {
   const GauntTPShape s = Shape(3, 2, 4, 1, 2);

@@ -114,8 +114,10 @@ class RowAccumulator {
         for (; j > 0 && packed_[j - 1] > x; --j) packed_[j] = packed_[j - 1];
         packed_[j] = x;
       }
-    } else {
+    } else if (packed_.size() < 64) {
       std::sort(packed_.begin(), packed_.end());
+    } else {
+      RadixSortByColumn();
     }
     for (size_t i = 0; i < packed_.size(); ++i) {
       const int32_t c = static_cast<int32_t>(packed_[i] >> 32);
@@ -130,6 +132,20 @@ class RowAccumulator {
       }
     }
     touched_.clear();
+  }
+
+  // LSD radix sort of packed_ on the column bits (8 bits per pass, as many passes as the
+  // column count needs). Stable, so equal columns (impossible here) would keep their order.
+  void RadixSortByColumn() {
+    const int bits = static_cast<int>(std::bit_width(static_cast<uint64_t>(std::max<int64_t>(n_ - 1, 1))));
+    radix_tmp_.resize(packed_.size());
+    for (int shift = 32; shift < 32 + bits; shift += 8) {
+      size_t count[257] = {0};
+      for (uint64_t x : packed_) ++count[((x >> shift) & 0xff) + 1];
+      for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
+      for (uint64_t x : packed_) radix_tmp_[count[(x >> shift) & 0xff]++] = x;
+      packed_.swap(radix_tmp_);
+    }
   }
 
   // Resets without emitting (after a symbolic pass).
@@ -153,6 +169,7 @@ class RowAccumulator {
   std::vector<double> dval_;
   std::vector<int32_t> touched_;  // slots (hash) or columns (dense)
   std::vector<uint64_t> packed_;
+  std::vector<uint64_t> radix_tmp_;
 };
 
 CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>& ub, int threads) {
