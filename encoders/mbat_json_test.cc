@@ -576,3 +576,32 @@ TEST(MbatBatch, MatchesSingleEncodesBitForBitWhateverTheThreadCount) {
 
 }  // namespace
 }  // namespace chamferdb
+
+namespace chamferdb {
+namespace {
+
+// Format freeze: the vectors of format version 1 must never change silently (stored
+// collections would mix incompatible vectors). These digests were recorded when version 1
+// was fixed; a change to the hash, PRNG, operators, sin/cos or summation order fails here
+// and must come with a kMbatFormatVersion bump.
+TEST(MbatFormat, VectorsAreFrozenForFormatVersion1) {
+  const std::string record =
+      R"({"name":"Ann","age":41.5,"tags":["x","y"],"addr":{"geo":{"cc":"FR"}},"ok":true,"n":null})";
+  for (auto [kind, digest] : {std::pair{MbatOpKind::kSrht, uint64_t{0xe58880d1bb4ba01aULL}},
+                              std::pair{MbatOpKind::kSignedPerm, uint64_t{0x1485bc7dd21b0c6aULL}}}) {
+    MbatConfig c;
+    c.dim = 1024;
+    c.seed = 7;
+    c.op_kind = kind;
+    auto enc = *MbatJsonEncoder::Create(c);
+    std::vector<float> v(c.dim);
+    ASSERT_OK(enc->Encode(record, v.data()));
+    const uint64_t got = MbatHash(0, "digest",
+                                  std::string_view(reinterpret_cast<const char*>(v.data()),
+                                                   v.size() * sizeof(float)));
+    EXPECT_EQ(got, digest) << MbatOpKindName(kind) << " 0x" << std::hex << got;
+  }
+}
+
+}  // namespace
+}  // namespace chamferdb

@@ -11,6 +11,7 @@
 #include "kernels/ebv/ebv.h"
 #include "kernels/evonorm/evonorm.h"
 #include "kernels/fno/integral_operator.h"
+#include "kernels/fno/kernel_interp_conv.h"
 #include "kernels/fno/spectral_conv.h"
 #include "kernels/int8/gemm.h"
 #include "kernels/int8/maxsim.h"
@@ -879,6 +880,53 @@ absl::Status DoQuadratureIntegral(const v1::QuadratureIntegralRequest& req,
   return absl::OkStatus();
 }
 
+absl::Status DoKernelInterpConv2d(const v1::KernelInterpConv2dRequest& req,
+                                  v1::KernelInterpConv2dResponse* resp) {
+  ASSIGN_OR_RETURN(const int threads, Threads(req.threads()));
+  if (!req.has_x() || !req.has_kernel()) return Invalid("x and kernel are required");
+  ASSIGN_OR_RETURN(auto x, DecodeF64(req.x(), "x"));
+  RETURN_IF_ERROR(CheckRank(x.shape, 4, "x"));
+  RETURN_IF_ERROR(CheckFinite(x.data.data(), x.numel(), "x"));
+  ASSIGN_OR_RETURN(auto k, DecodeF64(req.kernel(), "kernel"));
+  RETURN_IF_ERROR(CheckRank(k.shape, 4, "kernel"));
+  RETURN_IF_ERROR(CheckShape(k.shape, {-1, x.shape[1], -1, k.shape[2]}, "kernel"));
+  RETURN_IF_ERROR(CheckFinite(k.data.data(), k.numel(), "kernel"));
+  const int64_t kt = k.shape[2];
+  if (kt < 1 || kt % 2 == 0) return Invalid(fmt::format("kernel size k must be odd, got {}", kt));
+  if (req.scale() < 0 || req.scale() > 16) {
+    return Invalid(fmt::format("scale must be in [1, 16], got {}", req.scale()));
+  }
+  const int64_t s = req.scale() == 0 ? 1 : req.scale();
+  const int64_t b = x.shape[0], cin = x.shape[1], h = x.shape[2], w = x.shape[3], cout = k.shape[0];
+  if (h < 1 || w < 1) return Invalid("x needs H, W >= 1");
+  HostTensor<double> bias;
+  if (req.has_bias()) {
+    ASSIGN_OR_RETURN(bias, DecodeF64(req.bias(), "bias"));
+    RETURN_IF_ERROR(CheckShape(bias.shape, {cout}, "bias"));
+    RETURN_IF_ERROR(CheckFinite(bias.data.data(), bias.numel(), "bias"));
+  }
+  fno::KernelRescale rescale;
+  switch (req.rescale()) {
+    case v1::KernelInterpConv2dRequest::QUADRATURE_RATIO: rescale = fno::KernelRescale::kQuadratureRatio; break;
+    case v1::KernelInterpConv2dRequest::AREA_RATIO: rescale = fno::KernelRescale::kAreaRatio; break;
+    default: return Invalid("rescale is unknown");
+  }
+  const int64_t kp = s * kt - s + 1;
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(b) * cout * cin * h * w * kp * kp, std::ldexp(1.0, 32),
+                            "KernelInterpConv2d (B·Cout·Cin·H·W·k'²)"));
+  if (static_cast<double>(b) * cout * h * w > static_cast<double>(kMaxTensorElements) ||
+      static_cast<double>(cout) * cin * kp * kp > static_cast<double>(kMaxTensorElements)) {
+    return TooMuch("KernelInterpConv2d output is over the tensor cap");
+  }
+  const std::vector<double> kf = fno::InterpolateKernel(k.data.data(), cout, cin, kt, s, rescale);
+  std::vector<double> y(b * cout * h * w);
+  fno::PeriodicConv2d(x.data.data(), b, cin, h, w, kf.data(), cout, kp,
+                      req.has_bias() ? bias.data.data() : nullptr, y.data(), threads);
+  EncodeF64({b, cout, h, w}, y.data(), resp->mutable_y());
+  EncodeF64({cout, cin, kp, kp}, kf.data(), resp->mutable_interpolated_kernel());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 grpc::Status NumericKernelsService::MFacStaticPrecompute(grpc::ServerContext* ctx,
@@ -960,6 +1008,12 @@ grpc::Status NumericKernelsService::QuadratureIntegralOperator(
     v1::QuadratureIntegralResponse* resp) {
   return RunHandler(ctx, "QuadratureIntegralOperator",
                     [&] { return DoQuadratureIntegral(*req, resp); });
+}
+
+grpc::Status NumericKernelsService::KernelInterpConv2d(grpc::ServerContext* ctx,
+                                                       const v1::KernelInterpConv2dRequest* req,
+                                                       v1::KernelInterpConv2dResponse* resp) {
+  return RunHandler(ctx, "KernelInterpConv2d", [&] { return DoKernelInterpConv2d(*req, resp); });
 }
 
 }  // namespace chamferdb

@@ -28,6 +28,9 @@ class NumericKernelsService : public GeometryKernelsService {
   grpc::Status QuadratureIntegralOperator(grpc::ServerContext* ctx,
                                           const v1::QuadratureIntegralRequest* req,
                                           v1::QuadratureIntegralResponse* resp) override;
+  grpc::Status KernelInterpConv2d(grpc::ServerContext* ctx,
+                                  const v1::KernelInterpConv2dRequest* req,
+                                  v1::KernelInterpConv2dResponse* resp) override;
   grpc::Status SpGemm(grpc::ServerContext* ctx, const v1::SpGemmRequest* req,
                       v1::SpGemmResponse* resp) override;
   grpc::Status EvoNorm(grpc::ServerContext* ctx, const v1::EvoNormRequest* req,

@@ -15,7 +15,9 @@ import subprocess
 import tempfile
 import time
 import unittest
+from concurrent import futures
 
+import grpc
 import numpy as np
 
 import harness
@@ -435,6 +437,97 @@ class CliTest(unittest.TestCase):
         self.assertIn("GauntTPRequest", p.stderr)
 
 
+def make_tls_files(d):
+    """A private CA (ca.pem) and a server certificate for 127.0.0.1/localhost signed by it."""
+    def ssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=chamferdb test CA")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
+        "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.pem", "-days", "2",
+        "-subj", "/CN=unrelated CA")
+    return ssl
+
+
+class _RecordingCollections(grpc.GenericRpcHandler):
+    """Answers Collections.List with an empty list and records each call's metadata."""
+
+    def __init__(self):
+        self.metadata = []
+
+    def service(self, details):
+        if details.method != "/chamferdb.v1.Collections/List":
+            return None
+
+        def handle(request, context):
+            self.metadata.append(dict(context.invocation_metadata()))
+            return collections_pb2.ListCollectionsResponse()
+        return grpc.unary_unary_rpc_method_handler(
+            handle, request_deserializer=collections_pb2.ListCollectionsRequest.FromString,
+            response_serializer=collections_pb2.ListCollectionsResponse.SerializeToString)
+
+
+@unittest.skipUnless(CLI and os.path.exists(CLI), "CHAMFERDB_CLI does not name the chamferdb-cli binary")
+class CliTransportTest(unittest.TestCase):
+    """What the CLI puts on the wire, seen by an independent (Python gRPC) server."""
+
+    def serve(self, tls_dir=None):
+        recorder = _RecordingCollections()
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        server.add_generic_rpc_handlers((recorder,))
+        if tls_dir is None:
+            port = server.add_insecure_port("127.0.0.1:0")
+        else:
+            with open(os.path.join(tls_dir, "server.key"), "rb") as k, open(os.path.join(tls_dir, "server.pem"),
+                                                                            "rb") as c:
+                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+            port = server.add_secure_port("127.0.0.1:0", creds)
+        server.start()
+        self.addCleanup(server.stop, None)
+        return f"127.0.0.1:{port}", recorder
+
+    def run_cli(self, *args, env=None):
+        return subprocess.run([CLI, "--retries", "2", *args], capture_output=True, text=True, timeout=60, env=env)
+
+    def test_api_key_is_sent_as_bearer_authorization(self):
+        address, rec = self.serve()
+        p = self.run_cli("--server", address, "--api-key", "k-123", "collections", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout), {"collections": []})
+        env = dict(os.environ, CHAMFERDB_API_KEY="from-env")
+        self.assertEqual(self.run_cli("--server", address, "collections", "list", env=env).returncode, 0)
+        env.pop("CHAMFERDB_API_KEY")
+        self.assertEqual(self.run_cli("--server", address, "collections", "list", env=env).returncode, 0)
+        self.assertEqual(rec.metadata[0].get("authorization"), "Bearer k-123")
+        self.assertEqual(rec.metadata[1].get("authorization"), "Bearer from-env")
+        self.assertNotIn("authorization", rec.metadata[2])
+
+    @unittest.skipIf(shutil.which("openssl") is None, "openssl is not installed")
+    def test_tls_ca_verifies_the_server_certificate(self):
+        d = tempfile.mkdtemp(prefix="chamferdb-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        make_tls_files(d)
+        address, rec = self.serve(tls_dir=d)
+        p = self.run_cli("--server", address, "--tls-ca", os.path.join(d, "ca.pem"), "--api-key", "t",
+                         "collections", "list")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(rec.metadata[-1].get("authorization"), "Bearer t")
+        # An unrelated CA, or plaintext, cannot talk to it.
+        p = self.run_cli("--server", address, "--tls-ca", os.path.join(d, "other.pem"), "collections", "list")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("UNAVAILABLE", p.stderr)
+        self.assertEqual(self.run_cli("--server", address, "collections", "list").returncode, 1)
+        self.assertEqual(len(rec.metadata), 1)
+        # A certificate name that does not match is refused unless overridden.
+        p = self.run_cli("--server", address, "--tls-ca", os.path.join(d, "ca.pem"), "--tls-server-name",
+                         "elsewhere.example", "collections", "list")
+        self.assertEqual(p.returncode, 1)
+
+
 def server_help():
     try:
         return subprocess.run([harness.BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
@@ -466,37 +559,31 @@ class CliSecurityTest(unittest.TestCase):
             self.skipTest("openssl is not installed")
         d = tempfile.mkdtemp(prefix="chamferdb-tls-")
         try:
-            def ssl(*args):
-                subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-            ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-                "-subj", "/CN=chamferdb test CA")
-            with open(os.path.join(d, "ext.cnf"), "w") as f:
-                f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-            ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj",
-                "/CN=localhost")
-            ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-                "server.pem", "-days", "2", "-extfile", "ext.cnf")
-            srv = harness.Server(extra_args=["--tls-cert", os.path.join(d, "server.pem"), "--tls-key",
-                                             os.path.join(d, "server.key")])
-            # The harness probes with a plaintext channel; start the process and probe with the CLI instead.
-            srv.start = lambda: None
-            log = open(srv.log_path, "ab")
-            proc = subprocess.Popen([harness.BIN, "--listen", srv.address, "--data-dir", srv.data_dir,
-                                     *srv.extra_args], stdout=log, stderr=subprocess.STDOUT)
-            try:
-                p = subprocess.run([CLI, "--server", srv.address, "--tls-ca", os.path.join(d, "ca.pem"),
-                                    "--retries", "30", "collections", "list"], capture_output=True, text=True, timeout=90)
-                self.assertEqual(p.returncode, 0, p.stderr + srv.log())
-                self.assertIsInstance(json.loads(p.stdout), dict)
-                # Plaintext against a TLS server fails (after bounded retries).
-                p = subprocess.run([CLI, "--server", srv.address, "--retries", "2", "collections", "list"],
-                                   capture_output=True, text=True, timeout=90)
-                self.assertEqual(p.returncode, 1)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-                log.close()
-                srv.cleanup()
+            make_tls_files(d)
+            # harness.Server probes readiness over plaintext, so start this TLS server by hand
+            # and let the CLI's retries wait for it.
+            address = f"127.0.0.1:{harness.free_port()}"
+            with open(os.path.join(d, "server.log"), "wb") as log:
+                proc = subprocess.Popen([harness.BIN, "--listen", address, "--data-dir", os.path.join(d, "data"),
+                                         "--tls-cert", os.path.join(d, "server.pem"), "--tls-key",
+                                         os.path.join(d, "server.key")], stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    p = subprocess.run([CLI, "--server", address, "--tls-ca", os.path.join(d, "ca.pem"), "--retries",
+                                        "30", "collections", "list"], capture_output=True, text=True, timeout=90)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    self.assertIsInstance(json.loads(p.stdout), dict)
+                    # Plaintext against a TLS server fails (after bounded retries).
+                    p = subprocess.run([CLI, "--server", address, "--retries", "2", "collections", "list"],
+                                       capture_output=True, text=True, timeout=90)
+                    self.assertEqual(p.returncode, 1)
+                    # A CA that did not sign the server certificate is refused.
+                    p = subprocess.run([CLI, "--server", address, "--tls-ca", os.path.join(d, "other.pem"),
+                                        "--retries", "2", "collections", "list"], capture_output=True, text=True,
+                                       timeout=90)
+                    self.assertEqual(p.returncode, 1)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
         finally:
             shutil.rmtree(d, ignore_errors=True)
 

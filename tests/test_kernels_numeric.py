@@ -247,6 +247,38 @@ class NumericKernelsTest(unittest.TestCase):
             grpc.StatusCode.INVALID_ARGUMENT, self.stub.QuadratureIntegralOperator,
             knp.QuadratureIntegralRequest(x=T(x), y=T(x), v=T(np.ones((2, 1))), length_scale=1.0)))
 
+    # ------------------------------------------------------------ KernelInterpConv2d
+    def test_kernel_interp_conv2d_matches_numpy_and_converges_across_resolutions(self):
+        rng = np.random.default_rng(11)
+        k = np.zeros((2, 1, 5, 5))
+        k[:, :, 1:4, 1:4] = rng.standard_normal((2, 1, 3, 3))  # vanishes on the border ring
+
+        def grid(n):
+            u, v = np.meshgrid(2 * np.pi * np.arange(n) / n, 2 * np.pi * np.arange(n) / n, indexing="ij")
+            return (np.sin(u) * np.cos(2 * v) + 0.5 * np.cos(u + v))[None, None]
+
+        def numpy_conv(x, kern):
+            kt = kern.shape[-1]
+            p = (kt - 1) // 2
+            out = np.zeros((1, kern.shape[0]) + x.shape[2:])
+            for a in range(kt):
+                for e in range(kt):
+                    shifted = np.roll(x[0, 0], (p - a, p - e), axis=(0, 1))
+                    out[0] += kern[:, 0, a, e][:, None, None] * shifted
+            return out
+
+        coarse = A(self.stub.KernelInterpConv2d(knp.KernelInterpConv2dRequest(x=T(grid(16)), kernel=T(k))).y)
+        np.testing.assert_allclose(coarse, numpy_conv(grid(16), k), atol=1e-12)
+        gaps = []
+        for n in (16, 32):
+            fine = self.stub.KernelInterpConv2d(knp.KernelInterpConv2dRequest(x=T(grid(2 * n)), kernel=T(k), scale=2))
+            self.assertEqual(A(fine.interpolated_kernel).shape, (2, 1, 9, 9))
+            c = A(self.stub.KernelInterpConv2d(knp.KernelInterpConv2dRequest(x=T(grid(n)), kernel=T(k))).y)
+            gaps.append(np.abs(A(fine.y)[:, :, ::2, ::2] - c).max())
+        self.assertLess(gaps[1], gaps[0] / 3)
+        self.assertIn("odd", self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.KernelInterpConv2d,
+                                             knp.KernelInterpConv2dRequest(x=T(grid(8)), kernel=T(np.ones((1, 1, 2, 2))))))
+
     # ------------------------------------------------------------ SpGemm
     @staticmethod
     def _csr(dense):

@@ -5,9 +5,12 @@ back and compared with what was sent; errors must surface as ChamferDBError (ser
 ValueError (rejected locally, nothing sent).
 """
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
+from concurrent import futures
 
 import grpc
 import numpy as np
@@ -18,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 
 from chamferdb_client import ChamferDBError, Client, CollectionInfo, Document, Hit  # noqa: E402
+from chamferdb.v1 import collections_pb2  # noqa: E402
 
 DIM = 12
 
@@ -152,6 +156,68 @@ class PythonClientApiKeyTest(unittest.TestCase):
             with Client(srv.address, api_key="py-admin-key") as admin:
                 admin.create_collection("keyed", dim=4)
                 self.assertEqual([c.name for c in admin.list_collections()], ["keyed"])
+
+
+class PythonClientTransportTest(unittest.TestCase):
+    """api_key and tls_ca as an independent (plain grpc) server sees them."""
+
+    def serve(self, creds=None):
+        seen = []
+
+        def handle(request, context):
+            seen.append(dict(context.invocation_metadata()))
+            return collections_pb2.ListCollectionsResponse()
+
+        class Handler(grpc.GenericRpcHandler):
+            def service(self, details):
+                if details.method != "/chamferdb.v1.Collections/List":
+                    return None
+                return grpc.unary_unary_rpc_method_handler(
+                    handle, request_deserializer=collections_pb2.ListCollectionsRequest.FromString,
+                    response_serializer=collections_pb2.ListCollectionsResponse.SerializeToString)
+
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        server.add_generic_rpc_handlers((Handler(),))
+        port = server.add_secure_port("127.0.0.1:0", creds) if creds else server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self.addCleanup(server.stop, None)
+        return f"127.0.0.1:{port}", seen
+
+    def test_api_key_is_a_bearer_token(self):
+        address, seen = self.serve()
+        with Client(address, api_key="abc") as db:
+            self.assertEqual(db.list_collections(), [])
+        with Client(address) as db:
+            db.list_collections()
+        self.assertEqual(seen[0].get("authorization"), "Bearer abc")
+        self.assertNotIn("authorization", seen[1])
+
+    @unittest.skipIf(shutil.which("openssl") is None, "openssl is not installed")
+    def test_tls_ca_path_or_bytes(self):
+        d = tempfile.mkdtemp(prefix="chamferdb-pytls-")
+        self.addCleanup(shutil.rmtree, d, True)
+
+        def ssl(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=test CA")
+        with open(os.path.join(d, "ext.cnf"), "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\n")
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "s.key", "-out", "s.csr", "-subj", "/CN=localhost")
+        ssl("x509", "-req", "-in", "s.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "s.pem",
+            "-days", "2", "-extfile", "ext.cnf")
+        with open(os.path.join(d, "s.key"), "rb") as k, open(os.path.join(d, "s.pem"), "rb") as c:
+            address, seen = self.serve(grpc.ssl_server_credentials([(k.read(), c.read())]))
+        ca = os.path.join(d, "ca.pem")
+        with Client(address, api_key="t", tls_ca=ca) as db:
+            self.assertEqual(db.list_collections(), [])
+        with open(ca, "rb") as f:
+            with Client(address, tls_ca=f.read()) as db:
+                db.list_collections()
+        self.assertEqual(seen[0].get("authorization"), "Bearer t")
+        with Client(address, timeout=5, retries=1) as plaintext:
+            with self.assertRaises(ChamferDBError):
+                plaintext.list_collections()
 
 
 if __name__ == "__main__":

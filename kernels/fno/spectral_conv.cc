@@ -118,7 +118,7 @@ void SpectralConv2d(const SpectralConv2dShape& s, FftNorm norm, const double* x,
   const size_t H = s.height, W = s.width, Ho = s.out_height, Wo = s.out_width;
   const size_t m1 = s.modes1, m2 = s.modes2, wh = W / 2 + 1, who = Wo / 2 + 1;
   const size_t nf = 2 * m1 * m2;  // kept frequencies, index f = kk·m2 + k2, kk < 2·m1
-  double a_in, a_out;
+  double a_in = 1.0, a_out = 1.0;
   Scales(norm, static_cast<double>(H * W), static_cast<double>(Ho * Wo), &a_in, &a_out);
   PlanePlans plans(H, W, Ho, Wo);
 
@@ -210,7 +210,7 @@ void SpectralConv2dDirect(const SpectralConv2dShape& s, FftNorm norm, const doub
   const size_t B = s.batch, ci = s.in_channels, co = s.out_channels;
   const size_t H = s.height, W = s.width, Ho = s.out_height, Wo = s.out_width;
   const size_t m1 = s.modes1, m2 = s.modes2;
-  double a_in, a_out;
+  double a_in = 1.0, a_out = 1.0;
   Scales(norm, static_cast<double>(H * W), static_cast<double>(Ho * Wo), &a_in, &a_out);
   auto table = [](size_t n) {
     std::vector<cd> t(n);

@@ -151,7 +151,7 @@ void ExpectWithinAnalyticBound(const LinearCase& c, const MixedLinearOptions& op
     for (size_t o = 0; o < c.o; ++o) {
       double sx = 0, sw = 0, sxo = 0;
       for (size_t j = 0; j < c.h; ++j) {
-        const double what = double{wq.codes[o * c.h + j]} * wq.scales[o] / 127.0;
+        const double what = static_cast<double>(wq.codes[o * c.h + j]) * wq.scales[o] / 127.0;
         if (outl.count(static_cast<int32_t>(j))) {
           sxo += std::fabs(c.x[i * c.h + j]);
         } else {

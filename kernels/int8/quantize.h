@@ -18,13 +18,19 @@
 // Thread-safety: pure functions; safe to call concurrently on distinct outputs.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
 namespace chamferdb::int8 {
 
-// 127 · v / c rounded half to even; REQUIRES c > 0 and |v| ≤ c.
-inline int8_t QuantizeValue(float v, float c);
+// 127 · v / c rounded half to even (in double), clamped to [-127, 127]; REQUIRES c > 0.
+inline int8_t QuantizeValue(float v, float c) {
+  double q = std::nearbyint(127.0 * static_cast<double>(v) / static_cast<double>(c));
+  if (q > 127.0) q = 127.0;
+  if (q < -127.0) q = -127.0;
+  return static_cast<int8_t>(q);
+}
 
 // Quantizes one row of length d: returns its absmax scale and writes d codes.
 float QuantizeRow(const float* x, size_t d, int8_t* codes);
@@ -42,16 +48,4 @@ void DequantizeRows(const int8_t* codes, const float* scales, size_t n, size_t d
 // Sum of |code| of one row (‖code‖₁ ≤ 127·d fits in int32 for d < 16.9M).
 int64_t L1NormCodes(const int8_t* codes, size_t d);
 
-}  // namespace chamferdb::int8
-
-// ---- implementation of the inline ----
-#include <cmath>
-
-namespace chamferdb::int8 {
-inline int8_t QuantizeValue(float v, float c) {
-  double q = std::nearbyint(127.0 * static_cast<double>(v) / static_cast<double>(c));
-  if (q > 127.0) q = 127.0;
-  if (q < -127.0) q = -127.0;
-  return static_cast<int8_t>(q);
-}
 }  // namespace chamferdb::int8

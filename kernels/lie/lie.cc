@@ -236,6 +236,61 @@ absl::Status DecomposeOne(Group group, int n, const Mat& g, DecomposeMethod meth
   return absl::OkStatus();
 }
 
+// The n = 2 closed form in scalar arithmetic (no dynamic matrices): one atan2, one
+// closed-form 2×2 SPD log. Same formulas as DecomposeOne(kClosedForm) + LogSo + ToXi.
+void ClosedForm2x2(Group group, const double* g, double alpha, const Decomposition& out,
+                   int64_t b) {
+  const double t = std::atan2(g[2] - g[1], g[0] + g[3]);
+  const double c = std::cos(t), s = std::sin(t);
+  // P = g·Rᵀ, symmetrised.
+  const double p00 = g[0] * c - g[1] * s, p11 = g[2] * s + g[3] * c;
+  const double p01 = 0.5 * ((g[0] * s + g[1] * c) + (g[2] * c - g[3] * s));
+  const double m = 0.5 * (p00 + p11), r = std::hypot(0.5 * (p00 - p11), p01);
+  const double q = r / m;
+  const double a1 = q < 1e-4 ? (1 + q * q / 3 + q * q * q * q / 5) / m : std::atanh(q) / r;
+  const double a0 = 0.5 * std::log((m - r) * (m + r));
+  double x00 = a0 + a1 * (p00 - m), x11 = a0 + a1 * (p11 - m);
+  const double x01 = a1 * p01;
+  if (group == Group::kSL) {
+    const double tr = 0.5 * (x00 + x11);
+    x00 -= tr, x11 -= tr;
+  }
+  const double theta = t == -kPi ? kPi : t;
+  if (out.p) {
+    double* o = out.p + b * 4;
+    o[0] = p00, o[1] = p01, o[2] = p01, o[3] = p11;
+  }
+  if (out.r) {
+    double* o = out.r + b * 4;
+    o[0] = c, o[1] = -s, o[2] = s, o[3] = c;
+  }
+  if (out.x) {
+    double* o = out.x + b * 4;
+    o[0] = x00, o[1] = x01, o[2] = x01, o[3] = x11;
+  }
+  if (out.omega) {
+    double* o = out.omega + b * 4;
+    o[0] = 0, o[1] = -theta, o[2] = theta, o[3] = 0;
+  }
+  if (out.theta) out.theta[b] = theta;
+  if (out.xi) {
+    const double sa = std::sqrt(alpha), s2a = std::sqrt(2 * alpha);
+    double t2 = theta < 0 ? theta + 2 * kPi : theta;
+    if (t2 >= 2 * kPi) t2 -= 2 * kPi;
+    double* o = out.xi + b * AlgebraDim(group, 2);
+    if (group == Group::kGLPlus) {
+      o[0] = sa * x00, o[1] = s2a * x01, o[2] = sa * x11, o[3] = t2;
+    } else {
+      o[0] = s2a * x01, o[1] = t2, o[2] = s2a * x00;
+    }
+  }
+  if (out.log_haar) {
+    // Eigenvalues of X differ by log((m + r)/(m − r)) = 2·atanh(r/m).
+    const double lam[2] = {std::atanh(q), -std::atanh(q)};
+    out.log_haar[b] = LogHaarDensity(2, lam);
+  }
+}
+
 }  // namespace
 
 int AlgebraDim(Group group, int n) { return group == Group::kGLPlus ? n * n : n * n - 1; }
@@ -266,17 +321,30 @@ absl::Status Decompose(Group group, int n, int64_t batch, const double* g,
   if (threads < 1) return absl::InvalidArgumentError("threads must be ≥ 1");
   // Validate every item first so no output is half written on error.
   for (int64_t b = 0; b < batch; ++b) {
-    const Mat gb = Load(n, g + b * n * n);
-    const double det = gb.determinant();
-    if (!gb.allFinite() || !(det > 0) ||
-        (group == Group::kSL && std::abs(det - 1) > sl_tol)) {
+    const double* m = g + b * n * n;
+    bool finite = true;
+    for (int i = 0; i < n * n; ++i) finite &= std::isfinite(m[i]);
+    const double det = n == 2 ? m[0] * m[3] - m[1] * m[2]
+                              : m[0] * (m[4] * m[8] - m[5] * m[7]) -
+                                    m[1] * (m[3] * m[8] - m[5] * m[6]) +
+                                    m[2] * (m[3] * m[7] - m[4] * m[6]);
+    if (!finite || !(det > 0) || (group == Group::kSL && std::abs(det - 1) > sl_tol)) {
+      const Mat gb = Load(n, m);
       Mat p, r, x;
       const absl::Status s = DecomposeOne(group, n, gb, method, sl_tol, &p, &r, &x);
-      return absl::InvalidArgumentError(fmt::format("g[{}] {}", b, std::string(s.message())));
+      return absl::InvalidArgumentError(
+          s.ok() ? fmt::format("g[{}] has det {:.3g} ≤ 0 or is not finite", b, det)
+                 : fmt::format("g[{}] {}", b, std::string(s.message())));
     }
   }
   const int dim = AlgebraDim(group, n);
+  const bool scalar_2x2 =
+      n == 2 && (method == DecomposeMethod::kAuto || method == DecomposeMethod::kClosedForm);
   ParallelFor(batch, threads, [&](int64_t b) {
+    if (scalar_2x2) {
+      ClosedForm2x2(group, g + b * 4, alpha, out, b);
+      return;
+    }
     Mat p, r, x;
     (void)DecomposeOne(group, n, Load(n, g + b * n * n), method, sl_tol, &p, &r, &x);
     double angle = 0;

@@ -34,7 +34,9 @@ void ExpectMatchesDense(const CsrMatrix& a, const CsrMatrix& b, const CsrMatrix&
   std::vector<char> pc(m * n, 0);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t t = c.row_ptr[i]; t < c.row_ptr[i + 1]; ++t) {
-      if (t > c.row_ptr[i]) ASSERT_LT(c.col[t - 1], c.col[t]);
+      if (t > c.row_ptr[i]) {
+        ASSERT_LT(c.col[t - 1], c.col[t]);
+      }
       pc[i * n + c.col[t]] = 1;
     }
   for (int64_t i = 0; i < m; ++i)
