@@ -68,7 +68,7 @@ docs = [{"id": f"d{i}", "vectors": [vec() for _ in range(4)], "metadata": {"i": 
 open(sys.argv[1], "w").write("\n".join(json.dumps(d) for d in docs) + "\n")
 open(sys.argv[2], "w").write(json.dumps({"id": "q0", "vectors": docs[7]["vectors"]}) + "\n")
 PY
-cli() { buildah run --isolation chroot -v "$work:/work:ro" "$ctr" -- /usr/local/bin/chamferdb-cli --server 127.0.0.1:$port "$@"; }
+cli() { buildah run --isolation chroot -v "$work:/work" "$ctr" -- /usr/local/bin/chamferdb-cli --server 127.0.0.1:$port "$@"; }
 cli collections create sample --dim 16
 cli ingest --collection sample --format jsonl /work/sample.jsonl
 out=$(cli search --collection sample --queries /work/queries.jsonl --k 3)
