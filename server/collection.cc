@@ -548,12 +548,18 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
     float fde_score;
     const std::string* id;
   };
-  std::vector<Scored> scored;
-  scored.reserve(found[0].size());
-  for (const Neighbor& nb : found[0]) {
+  const size_t nc = found[0].size();
+  std::vector<Scored> scored(nc);
+  // Rerank is the one OpenMP region of a search: large candidate sets are split across the
+  // cores (each candidate scored independently, so results do not depend on the split);
+  // small ones stay on this thread, where a team would cost more than it saves.
+  const int rerank_threads = query.rerank && nc >= 256 ? omp_get_num_procs() : 1;
+#pragma omp parallel for schedule(static, 32) num_threads(rerank_threads)
+  for (size_t i = 0; i < nc; ++i) {
+    const Neighbor& nb = found[0][i];
     const Slot& slot = slots_[nb.label];
     const float score = query.rerank ? Score(q.data(), query.num_tokens, slot) : nb.score;
-    scored.push_back({score, nb.score, &slot.id});
+    scored[i] = {score, nb.score, &slot.id};
   }
   const size_t k = std::min(query.k, scored.size());
   std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), [](const Scored& a, const Scored& b) {
