@@ -43,7 +43,10 @@ podman build --isolation chroot -t chamferdb:latest -f Dockerfile .
 
 echo "== run server from the image"
 ctr=$(buildah from --name chamferdb-image-test-$$ chamferdb:latest)
-cleanup() { kill "${server_pid:-0}" 2>/dev/null || true; buildah rm "$ctr" >/dev/null 2>&1 || true; }
+cleanup() {
+  kill -TERM "${server_pid:-0}" 2>/dev/null && wait "${server_pid}" 2>/dev/null || true
+  buildah rm "$ctr" >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 port=$((20000 + RANDOM % 20000))
 buildah run --isolation chroot --env CHAMFERDB_LISTEN=127.0.0.1:$port --env CHAMFERDB_DATA_DIR=/tmp/data \
@@ -70,7 +73,7 @@ open(sys.argv[2], "w").write(json.dumps({"id": "q0", "vectors": docs[7]["vectors
 PY
 cli() { buildah run --isolation chroot -v "$work:/work" "$ctr" -- /usr/local/bin/chamferdb-cli --server 127.0.0.1:$port "$@"; }
 cli collections create sample --dim 16
-cli ingest --collection sample --format jsonl /work/sample.jsonl
+cli ingest --collection sample --format jsonl --no-checkpoint /work/sample.jsonl
 out=$(cli search --collection sample --queries /work/queries.jsonl --k 3)
 echo "$out"
 echo "$out" | grep -q '"id":"d7"\|"id": "d7"'
