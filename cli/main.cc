@@ -52,7 +52,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"vectors", true, "X.npy  float32 n_tokens x dim (npy)"},
       {"offsets", true, "O.npy  int64 n_docs + 1 (npy)"},
       {"ids", true, "IDS.txt  one id a line (npy)"},
-      {"batch-size", true, "N  documents per Upsert (default 256)"},
+      {"batch-size", true, "N  documents per Upsert, 1..10000 (default 256)"},
       {"parallel", true, "N  concurrent Upsert calls (default 2)"},
       {"max-batch-mb", true, "MB  cut batches before they exceed this size (default 32)"},
       {"on-error", true, "skip|abort  (default skip)"},
@@ -209,7 +209,8 @@ int Main(int argc, char** argv) {
     o.npy_offsets = parsed->Get("offsets");
     o.npy_ids = parsed->Get("ids");
   }
-  absl::StatusOr<uint64_t> batch = parsed->GetUint("batch-size", 256, 1, 100000);
+  // The server refuses batches of more than 10,000 documents.
+  absl::StatusOr<uint64_t> batch = parsed->GetUint("batch-size", 256, 1, 10000);
   if (!batch.ok()) return usage_error(batch.status());
   o.batch_size = static_cast<uint32_t>(*batch);
   absl::StatusOr<uint64_t> parallel = parsed->GetUint("parallel", 2, 1, 64);

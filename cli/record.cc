@@ -17,8 +17,9 @@ absl::Status ParseRecordJson(std::string_view line, const ParseOptions& options,
   if (j.is_discarded()) return absl::InvalidArgumentError("not valid JSON");
   if (!j.is_object()) return absl::InvalidArgumentError("not a JSON object");
   for (const auto& [key, value] : j.items()) {
-    if (key != "id" && key != "vectors" && key != "metadata") {
-      return absl::InvalidArgumentError(fmt::format("unknown field {:?} (expected id, vectors, metadata)", key));
+    if (key != "id" && key != "vectors" && key != "metadata" && key != "num_tokens") {
+      return absl::InvalidArgumentError(
+          fmt::format("unknown field {:?} (expected id, vectors, metadata, num_tokens)", key));
     }
   }
   if (auto it = j.find("id"); it != j.end()) {
@@ -44,6 +45,13 @@ absl::Status ParseRecordJson(std::string_view line, const ParseOptions& options,
     for (size_t c = 0; c < row.size(); ++c) {
       if (!row[c].is_number()) return absl::InvalidArgumentError(fmt::format("vectors[{}][{}] is not a number", t, c));
       out->vectors.push_back(static_cast<float>(row[c].get<double>()));
+    }
+  }
+  // Optional, as `get` prints it: must agree with the vectors.
+  if (auto it = j.find("num_tokens"); it != j.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() != out->num_tokens) {
+      return absl::InvalidArgumentError(
+          fmt::format("\"num_tokens\" is {} but \"vectors\" has {} rows", it->dump(), out->num_tokens));
     }
   }
   if (auto it = j.find("metadata"); it != j.end() && !it->is_null()) {

@@ -1,7 +1,8 @@
 // Documents and queries as the CLI reads them, and the JSONL record parser.
 //
 // JSONL record (one per line): {"id": "...", "vectors": [[f, f, ...], ...], "metadata": {...}}
-// "metadata" is optional (an object or null) and is forwarded as compact JSON text. Parsing
+// "metadata" is optional (an object or null) and is forwarded as compact JSON text; an optional
+// "num_tokens" (as `get` prints it) must equal the number of vectors. Parsing
 // uses nlohmann_json; every problem is an INVALID_ARGUMENT status whose message says what is
 // wrong with the record (the caller adds file and line). Nothing throws.
 #pragma once

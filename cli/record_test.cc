@@ -53,6 +53,8 @@ TEST(ParseRecordJson, EveryBadRecordNamesItsProblem) {
       {R"({"id": "a", "vectors": [[1, 2, 3]]})", "dimension 3 but the collection's dimension is 2"},
       {R"({"id": "a", "vectors": [[1, 2]], "metadata": [1]})", "\"metadata\" is not a JSON object"},
       {R"({"id": "a", "vectors": [[1, 2]], "extra": 1})", "unknown field \"extra\""},
+      {R"({"id": "a", "num_tokens": 2, "vectors": [[1, 2]]})", "\"num_tokens\" is 2 but \"vectors\" has 1 rows"},
+      {R"({"id": "a", "num_tokens": "1", "vectors": [[1, 2]]})", "\"num_tokens\" is \"1\""},
   };
   for (const auto& [line, expected] : cases) {
     DocRecord doc;
@@ -60,6 +62,13 @@ TEST(ParseRecordJson, EveryBadRecordNamesItsProblem) {
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << line;
     EXPECT_THAT(std::string(s.message()), HasSubstr(expected)) << line;
   }
+}
+
+TEST(ParseRecordJson, AcceptsAConsistentNumTokensAsGetPrintsIt) {
+  DocRecord doc;
+  ASSERT_TRUE(ParseRecordJson(R"({"id": "a", "num_tokens": 2, "vectors": [[1, 2], [3, 4]]})", ParseOptions{2}, &doc)
+                  .ok());
+  EXPECT_EQ(doc.num_tokens, 2u);
 }
 
 TEST(ParseRecordJson, QueriesMayOmitTheId) {

@@ -4,6 +4,8 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <bit>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -38,15 +40,14 @@ void FwhtPortable(float* x, size_t n) {
 // register. Lane values are computed with exactly the reference's operations, stage by
 // stage: u + v for the lower partner (v + u is the same IEEE value), u − v for the upper.
 __attribute__((target("avx2"), always_inline)) inline __m256 InRegisterStages(__m256 v) {
-  const __m256 m1 = _mm256_castsi256_ps(_mm256_setr_epi32(0, -1, 0, -1, 0, -1, 0, -1));
-  const __m256 m2 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, -1, -1, 0, 0, -1, -1));
-  const __m256 m4 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, -1, -1, -1, -1));
-  __m256 p = _mm256_permute_ps(v, 0xB1);  // [1,0,3,2]
-  v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m1);
-  p = _mm256_permute_ps(v, 0x4E);  // [2,3,0,1]
-  v = _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m2);
-  p = _mm256_permute2f128_ps(v, v, 0x01);
-  return _mm256_blendv_ps(_mm256_add_ps(v, p), _mm256_sub_ps(p, v), m4);
+  // Per stage: p = partner lanes; lower lanes get p + v, upper lanes p + (−v) = p − v:
+  // the reference's u + v and u − v exactly (negation is exact, IEEE + commutes).
+  const __m256 n1 = _mm256_castsi256_ps(_mm256_setr_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN));
+  const __m256 n2 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, INT32_MIN, INT32_MIN, 0, 0, INT32_MIN, INT32_MIN));
+  const __m256 n4 = _mm256_castsi256_ps(_mm256_setr_epi32(0, 0, 0, 0, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN));
+  v = _mm256_add_ps(_mm256_permute_ps(v, 0xB1), _mm256_xor_ps(v, n1));  // [1,0,3,2]
+  v = _mm256_add_ps(_mm256_permute_ps(v, 0x4E), _mm256_xor_ps(v, n2));  // [2,3,0,1]
+  return _mm256_add_ps(_mm256_permute2f128_ps(v, v, 0x01), _mm256_xor_ps(v, n4));
 }
 
 __attribute__((target("avx2"), always_inline)) inline void Butterfly(__m256& a, __m256& b) {
@@ -55,36 +56,56 @@ __attribute__((target("avx2"), always_inline)) inline void Butterfly(__m256& a, 
   b = _mm256_sub_ps(u, b);
 }
 
-// Stages h = s, 2s, 4s on every block of 8·s floats (s ≥ 8), reading `in` and writing `x`
-// (in == x allowed). With `first`, each loaded vector is multiplied by `scale` (if not null)
-// and goes through the in-register stages h = 1, 2, 4 first (then s must be 8).
-__attribute__((target("avx2"))) void Radix8Pass(const float* in, const float* scale, float* x,
-                                                size_t n, size_t s, bool first) {
-  for (size_t base = 0; base < n; base += 8 * s) {
+// kLog2 stages h = s, 2s, …, 2^{kLog2−1}·s on every block of 2^kLog2·s floats (s ≥ 8),
+// reading `in` and writing `x` (in == x allowed), with 2^kLog2 registers live. With
+// `first`, each loaded vector is multiplied by `scale` (if not null) and goes through the
+// in-register stages h = 1, 2, 4 first (then s must be 8).
+template <int kLog2>
+__attribute__((target("avx2"))) void RadixPass(const float* in, const float* scale, float* x,
+                                               size_t n, size_t s, bool first) {
+  constexpr int kR = 1 << kLog2;
+  for (size_t base = 0; base < n; base += kR * s) {
     for (size_t j = 0; j < s; j += 8) {
       float* p = x + base + j;
       const float* q = in + base + j;
-      __m256 v[8];
-      for (int t = 0; t < 8; ++t) {
+      __m256 v[kR];
+#pragma GCC unroll 16
+      for (int t = 0; t < kR; ++t) {
         v[t] = _mm256_loadu_ps(q + t * s);
         if (scale != nullptr) v[t] = _mm256_mul_ps(v[t], _mm256_loadu_ps(scale + base + j + t * s));
         if (first) v[t] = InRegisterStages(v[t]);
       }
-      Butterfly(v[0], v[1]); Butterfly(v[2], v[3]); Butterfly(v[4], v[5]); Butterfly(v[6], v[7]);
-      Butterfly(v[0], v[2]); Butterfly(v[1], v[3]); Butterfly(v[4], v[6]); Butterfly(v[5], v[7]);
-      Butterfly(v[0], v[4]); Butterfly(v[1], v[5]); Butterfly(v[2], v[6]); Butterfly(v[3], v[7]);
-      for (int t = 0; t < 8; ++t) _mm256_storeu_ps(p + t * s, v[t]);
+#pragma GCC unroll 16
+      for (int h = 1; h < kR; h <<= 1) {
+        // The kR/2 butterflies of stage h: pairs (u, u + h) with bit h of u clear.
+#pragma GCC unroll 16
+        for (int i = 0; i < kR / 2; ++i) {
+          const int u = (i / h) * 2 * h + i % h;
+          Butterfly(v[u], v[u + h]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int t = 0; t < kR; ++t) _mm256_storeu_ps(p + t * s, v[t]);
     }
   }
 }
 
-__attribute__((target("avx2"))) void Radix2Pass(float* x, size_t n, size_t h) {
-  for (size_t i = 0; i < n; i += 2 * h) {
-    for (size_t j = 0; j < h; j += 8) {
-      __m256 a = _mm256_loadu_ps(x + i + j), b = _mm256_loadu_ps(x + i + j + h);
-      Butterfly(a, b);
-      _mm256_storeu_ps(x + i + j, a);
-      _mm256_storeu_ps(x + i + j + h, b);
+// Runs the remaining stages h = s..n/2 with as few passes as possible (radix 16 / 8 / 4 / 2).
+__attribute__((target("avx2"))) void RemainingStages(float* x, size_t n, size_t s) {
+  while (s < n) {
+    const size_t left = static_cast<size_t>(std::countr_zero(n / s));
+    if (left == 4 || left == 8) {  // 4 = one radix-16 pass; 8 = two of them
+      RadixPass<4>(x, nullptr, x, n, s, false);
+      s *= 16;
+    } else if (left >= 3) {
+      RadixPass<3>(x, nullptr, x, n, s, false);
+      s *= 8;
+    } else if (left == 2) {
+      RadixPass<2>(x, nullptr, x, n, s, false);
+      s *= 4;
+    } else {
+      RadixPass<1>(x, nullptr, x, n, s, false);
+      s *= 2;
     }
   }
 }
@@ -92,20 +113,17 @@ __attribute__((target("avx2"))) void Radix2Pass(float* x, size_t n, size_t h) {
 // x = H (scale ⊙ in) (scale may be null; in may equal x).
 __attribute__((target("avx2"))) void FwhtScaledAvx2(const float* in, const float* scale, float* x,
                                                     size_t n) {
-  size_t h;
   if (n >= 64) {
-    Radix8Pass(in, scale, x, n, 8, /*first=*/true);
-    h = 64;
-  } else {
-    for (size_t i = 0; i < n; i += 8) {
-      __m256 v = _mm256_loadu_ps(in + i);
-      if (scale != nullptr) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + i));
-      _mm256_storeu_ps(x + i, InRegisterStages(v));
-    }
-    h = 8;
+    RadixPass<3>(in, scale, x, n, 8, /*first=*/true);
+    RemainingStages(x, n, 64);
+    return;
   }
-  for (; 8 * h <= n; h *= 8) Radix8Pass(x, nullptr, x, n, h, /*first=*/false);
-  for (; h < n; h *= 2) Radix2Pass(x, n, h);
+  for (size_t i = 0; i < n; i += 8) {
+    __m256 v = _mm256_loadu_ps(in + i);
+    if (scale != nullptr) v = _mm256_mul_ps(v, _mm256_loadu_ps(scale + i));
+    _mm256_storeu_ps(x + i, InRegisterStages(v));
+  }
+  RemainingStages(x, n, 8);
 }
 
 void FwhtAvx2(float* x, size_t n) { FwhtScaledAvx2(x, nullptr, x, n); }

@@ -180,6 +180,13 @@ class CliTest(unittest.TestCase):
         self.assertEqual([g["id"] for g in got], ["d00003", "d00004"])
         np.testing.assert_allclose(np.array(got[0]["vectors"], dtype=np.float32), docs["d00003"], atol=1e-6)
         self.assertEqual(got[1]["metadata"], {"n": 4})
+        # ... so get's output is valid ingest input.
+        with open(self.path("got.jsonl"), "w") as f:
+            f.write(p.stdout)
+        self.create("j1copy")
+        self.cli("ingest", "--collection", "j1copy", "--no-checkpoint", self.path("got.jsonl"), check=0)
+        np.testing.assert_allclose(self.stored("j1copy", ["d00004"])["d00004"][0], docs["d00004"], atol=1e-6)
+        self.assertEqual(self.stored("j1copy", ["d00004"])["d00004"][1], {"n": 4})
         p = self.cli("get", "--collection", "j1", "d00003", "nope", check=1)
         self.assertIn("not found: nope", p.stderr)
         self.assertEqual(json.loads(self.cli("delete", "--collection", "j1", "d00003", "d00004", "nope",
