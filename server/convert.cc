@@ -9,6 +9,30 @@
 
 namespace chamferdb {
 
+namespace {
+
+absl::Status IndexFromProto(const v1::IndexParams& ip, IndexConfig* out) {
+  switch (ip.kind()) {
+    case v1::INDEX_KIND_UNSPECIFIED:
+    case v1::FLAT: out->kind = IndexKind::kFlat; break;
+    case v1::HNSW: out->kind = IndexKind::kHnsw; break;
+    case v1::IVF_PQ: out->kind = IndexKind::kIvfPq; break;
+    default:
+      return absl::InvalidArgumentError(fmt::format("config.index.kind {} is not a known kind", static_cast<int>(ip.kind())));
+  }
+  out->hnsw_m = ip.hnsw_m();
+  out->hnsw_ef_construction = ip.hnsw_ef_construction();
+  out->hnsw_ef_search = ip.hnsw_ef_search();
+  out->ivf_nlist = ip.ivf_nlist();
+  out->pq_m = ip.pq_m();
+  out->pq_nbits = ip.pq_nbits();
+  out->ivf_nprobe = ip.ivf_nprobe();
+  out->ivf_train_threshold = ip.ivf_train_threshold();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config) {
   CollectionSpec spec;
   spec.name = config.name();
@@ -30,22 +54,7 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
     }
     spec.mbat_config_json = mbat.dump();
     spec.id_field = config.json().id_field().empty() ? "id" : config.json().id_field();
-    switch (config.index().kind()) {
-      case v1::INDEX_KIND_UNSPECIFIED:
-      case v1::FLAT: spec.index.kind = IndexKind::kFlat; break;
-      case v1::HNSW: spec.index.kind = IndexKind::kHnsw; break;
-      case v1::IVF_PQ: spec.index.kind = IndexKind::kIvfPq; break;
-      default: return absl::InvalidArgumentError("config.index.kind is not a known kind");
-    }
-    const auto& ip = config.index();
-    spec.index.hnsw_m = ip.hnsw_m();
-    spec.index.hnsw_ef_construction = ip.hnsw_ef_construction();
-    spec.index.hnsw_ef_search = ip.hnsw_ef_search();
-    spec.index.ivf_nlist = ip.ivf_nlist();
-    spec.index.pq_m = ip.pq_m();
-    spec.index.pq_nbits = ip.pq_nbits();
-    spec.index.ivf_nprobe = ip.ivf_nprobe();
-    spec.index.ivf_train_threshold = ip.ivf_train_threshold();
+    if (absl::Status st = IndexFromProto(config.index(), &spec.index); !st.ok()) return st;
     return spec;
   }
   if (config.kind() != v1::MULTI_VECTOR && config.kind() != v1::COLLECTION_KIND_UNSPECIFIED) {
@@ -62,22 +71,7 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
   f.seed = fp.seed() ? fp.seed() : 1;
   if (absl::Status s = f.Validate(); !s.ok()) return absl::InvalidArgumentError(fmt::format("config.{}", s.message()));
 
-  const auto& ip = config.index();
-  switch (ip.kind()) {
-    case v1::INDEX_KIND_UNSPECIFIED:
-    case v1::FLAT: spec.index.kind = IndexKind::kFlat; break;
-    case v1::HNSW: spec.index.kind = IndexKind::kHnsw; break;
-    case v1::IVF_PQ: spec.index.kind = IndexKind::kIvfPq; break;
-    default: return absl::InvalidArgumentError(fmt::format("config.index.kind {} is not a known kind", static_cast<int>(ip.kind())));
-  }
-  spec.index.hnsw_m = ip.hnsw_m();
-  spec.index.hnsw_ef_construction = ip.hnsw_ef_construction();
-  spec.index.hnsw_ef_search = ip.hnsw_ef_search();
-  spec.index.ivf_nlist = ip.ivf_nlist();
-  spec.index.pq_m = ip.pq_m();
-  spec.index.pq_nbits = ip.pq_nbits();
-  spec.index.ivf_nprobe = ip.ivf_nprobe();
-  spec.index.ivf_train_threshold = ip.ivf_train_threshold();
+  if (absl::Status st = IndexFromProto(config.index(), &spec.index); !st.ok()) return st;
   if (absl::Status s = spec.index.Normalize(f.output_dim()); !s.ok()) {
     return absl::InvalidArgumentError(fmt::format("config.{}", s.message()));
   }
