@@ -1,5 +1,7 @@
 #include "encoders/mbat_json.h"
 
+#include "common/json_depth.h"
+
 #include <fmt/format.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -82,32 +84,8 @@ void ScaleToUnit(float* x, size_t n) {
   }
 }
 
-// Nesting depth by a flat scan (brackets inside strings ignored); stops past `limit`.
-uint32_t FlatDepth(std::string_view text, uint32_t limit) {
-  uint32_t depth = 0, max_depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-      if (max_depth > limit) return max_depth;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return max_depth;
-}
+// Nesting depth by a flat scan: common/json_depth.h.
+uint32_t FlatDepth(std::string_view text, uint32_t limit) { return JsonNestingDepth(text, limit); }
 
 bool IsBareKeyChar(unsigned char c) {
   return c >= 0x20 && c != '.' && c != '[' && c != ']' && c != '"' && c != '\\' && c != 0x7f;

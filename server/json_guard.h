@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "common/json_depth.h"
 
 namespace chamferdb {
 
@@ -14,8 +15,5 @@ inline constexpr int kMaxJsonDepth = 64;
 // naming `what` otherwise.
 absl::Status ValidateJsonObject(std::string_view text, std::string_view what);
 
-// Nesting depth of arrays/objects, ignoring brackets inside strings; stops counting (and
-// returns a value > limit) as soon as the limit is passed.
-int JsonNestingDepth(std::string_view text, int limit);
 
 }  // namespace chamferdb

@@ -22,7 +22,7 @@ TEST(JsonGuard, HundredThousandDeepNestingIsRejectedWithoutRecursion) {
   std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
   EXPECT_THAT(ValidateJsonObject(deep, "metadata"), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("deeper than 64")));
   // Brackets inside strings do not count.
-  EXPECT_EQ(JsonNestingDepth(R"({"s": "[[[[[[\"[[["})", 64), 1);
+  EXPECT_EQ(JsonNestingDepth(R"({"s": "[[[[[[\"[[["})", 64), 1u);
 }
 
 }  // namespace
