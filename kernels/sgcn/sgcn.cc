@@ -1,3 +1,4 @@
+#include "common/parallel_for.h"
 #include "kernels/sgcn/sgcn.h"
 
 #include <fmt/format.h>
@@ -17,22 +18,7 @@
 namespace chamferdb::sgcn {
 namespace {
 
-template <typename Body>
-void ParallelFor(int64_t n, int threads, Body body) {
-  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
-  std::exception_ptr error;
-  std::mutex error_mu;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    try {
-      body(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mu);
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
-}
+using ::chamferdb::ParallelFor;  // common/parallel_for.h
 
 double Dist2(const double* a, const double* b) {
   double s = 0;

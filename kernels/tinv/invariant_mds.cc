@@ -1,3 +1,4 @@
+#include "common/parallel_for.h"
 #include "kernels/tinv/invariant_mds.h"
 
 #include <fmt/format.h>
@@ -15,23 +16,9 @@ namespace {
 
 using Matrix = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 
-// Runs body(i) for i in [0, n) on `threads` threads; exceptions are captured inside the
-// OpenMP region and rethrown after it.
 template <typename Body>
 void ParallelItems(int64_t n, int threads, Body body) {
-  threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n)));
-  std::exception_ptr error;
-  std::mutex error_mu;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    try {
-      body(i);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mu);
-      if (!error) error = std::current_exception();
-    }
-  }
-  if (error) std::rethrow_exception(error);
+  ::chamferdb::ParallelFor(n, threads, body);  // common/parallel_for.h
 }
 
 absl::Status ValidateCommon(int64_t batch, int64_t n, const MdsOptions& o) {
