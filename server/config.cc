@@ -108,6 +108,14 @@ const std::vector<Option>& Options() {
          c->metrics_port = static_cast<uint32_t>(x);
          return absl::OkStatus();
        }},
+      {"max-concurrent-requests",
+       "requests executing at once, more get RESOURCE_EXHAUSTED at once (default 0 = 4 x cores, at least 8)", false,
+       [](ServerConfig* c, const std::string& v) {
+         uint64_t x;
+         if (absl::Status s = ParseUint("max-concurrent-requests", v, 1 << 20, &x); !s.ok()) return s;
+         c->max_concurrent_requests = static_cast<uint32_t>(x);
+         return absl::OkStatus();
+       }},
   };
   return options;
 }

@@ -30,6 +30,9 @@ struct ServerConfig {
   std::string admin_key;  // --admin-key KEY (or CHAMFERDB_ADMIN_KEY)
   std::string read_key;   // --read-key KEY (or CHAMFERDB_READ_KEY)
   uint32_t metrics_port = 0;  // --metrics-port: Prometheus /metrics over HTTP; 0 = off
+  // --max-concurrent-requests: requests executing at once; more fail fast with
+  // RESOURCE_EXHAUSTED (server/admission.h). 0 = 4 x hardware threads, at least 8.
+  uint32_t max_concurrent_requests = 0;
 
   // Parses argv (argv[0] is skipped) plus the environment `env` (name -> value) and an
   // optional --config file. INVALID_ARGUMENT names the flag and value; `--help` returns

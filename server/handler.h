@@ -1,6 +1,8 @@
 // The shared wrapper every RPC handler runs in: authorization (API keys), deadline check,
-// exception barrier, metrics, logging of failures, and the single absl -> gRPC status
-// conversion.
+// admission control (server/admission.h: at most --max-concurrent-requests execute, the
+// rest fail fast with RESOURCE_EXHAUSTED), exception barrier, metrics, logging of
+// failures, and the single absl -> gRPC status conversion. While fn runs, the request is
+// the thread's current one, so long operations can call CheckRequestAlive("stage").
 //
 //   grpc::Status Foo(grpc::ServerContext* ctx, const Req* req, Resp* resp) override {
 //     return RunHandler(ctx, "Foo", [&]() -> absl::Status { ... });
@@ -15,6 +17,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "server/admission.h"
 #include "server/auth.h"
 #include "server/grpc_status.h"
 
@@ -27,10 +30,12 @@ template <typename Fn>
 grpc::Status RunHandler(grpc::ServerContext* ctx, std::string_view rpc, Fn&& fn) {
   const auto start = std::chrono::steady_clock::now();
   absl::Status status = Authorize(ctx, rpc);
-  if (status.ok() && ctx != nullptr && ctx->IsCancelled()) {
-    status = absl::DeadlineExceededError(std::string(rpc) + ": cancelled or past its deadline before it started");
-  }
+  // An expired deadline or a cancelled call gets its status without doing any work.
+  if (status.ok()) status = CheckContextAlive(ctx, rpc, "it started");
+  AdmissionController::Ticket ticket;
+  if (status.ok() && !IsAdmissionExempt(rpc)) status = GlobalAdmission().TryAdmit(rpc, &ticket);
   if (status.ok()) {
+    RequestScope scope(ctx, rpc);
     try {
       status = fn();
     } catch (const std::bad_alloc&) {
@@ -41,6 +46,7 @@ grpc::Status RunHandler(grpc::ServerContext* ctx, std::string_view rpc, Fn&& fn)
       status = absl::InternalError(std::string(rpc) + ": unexpected exception");
     }
   }
+  ticket.Release();
   FinishRpc(rpc, status, start);
   return ToGrpcStatus(status);
 }

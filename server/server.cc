@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "server/admission.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 
@@ -69,6 +70,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   s->kernels_service_ = std::make_unique<KernelsService>();
 
   SetAuthPolicy({config.admin_key, config.read_key});
+  const uint32_t admitted =
+      config.max_concurrent_requests != 0 ? config.max_concurrent_requests : DefaultMaxConcurrentRequests();
+  GlobalAdmission().set_limit(admitted);
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (!config.tls_cert.empty()) {
     auto read = [](const std::string& path, std::string* out) {
@@ -116,7 +120,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
     s->metrics_server_ = std::move(metrics).value();
     spdlog::info("metrics on http://{}:{}/metrics", host, config.metrics_port);
   }
-  spdlog::info("chamferdb serving gRPC on {} (data in {:?}, sync={})", config.listen, config.data_dir, config.sync);
+  spdlog::info("chamferdb serving gRPC on {} (data in {:?}, sync={}, max {} concurrent requests)", config.listen,
+               config.data_dir, config.sync, admitted);
   return s;
 }
 
