@@ -31,11 +31,11 @@ class Overload(unittest.TestCase):
     def setUpClass(cls):
         cls.srv = harness.Server(extra_args=["--max-concurrent-requests", str(LIMIT)]).start()
         cls.stub = kernels_pb2_grpc.KernelsStub(cls.srv.channel)
-        # Calibrate: steps so that one slow request takes ~0.6 s here (machine load varies).
+        # Calibrate: steps so that one slow request takes ~0.4 s here (machine load varies).
         t0 = time.monotonic()
         cls.stub.EbvGenerate(slow_request(20), timeout=120)
         per_step = max((time.monotonic() - t0) / 20, 1e-4)
-        cls.steps = int(min(max(0.6 / per_step, 20), 20000))
+        cls.steps = int(min(max(0.4 / per_step, 20), 20000))
 
     @classmethod
     def tearDownClass(cls):
@@ -75,6 +75,9 @@ class Overload(unittest.TestCase):
         # Refusals are fast: far below the time of one slow request.
         slowest_refusal = max(r[1] for r in refused)
         fastest_ok = min(r[1] for r in ok)
+        print(f"\noverload: {FLOOD} concurrent slow requests, limit {LIMIT}: {len(ok)} OK "
+              f"({fastest_ok:.2f}-{max(r[1] for r in ok):.2f}s), {len(refused)} RESOURCE_EXHAUSTED "
+              f"(slowest refusal {slowest_refusal * 1000:.0f} ms)")
         self.assertLess(slowest_refusal, 2.0, f"a refusal took {slowest_refusal:.2f}s")
         self.assertLess(slowest_refusal, fastest_ok, f"refusal {slowest_refusal:.2f}s vs success {fastest_ok:.2f}s")
         # Afterwards: healthy, every slot released (LIMIT concurrent requests all admitted).

@@ -201,7 +201,10 @@ def main():
     }
     mutations = {
         "table": ["bitflip-1", "bitflip-8", "truncate-half", "truncate-tail"],
-        "wal": ["bitflip-1", "bitflip-8", "truncate-half"],
+        # Truncating the WAL is not in the list: a WAL cut at a record boundary is exactly a
+        # crash before those writes (no format can tell), and a cut mid-record is the torn
+        # tail a crash leaves, which recovery drops by design (docs/reliability.md).
+        "wal": ["bitflip-1", "bitflip-8", "bitflip-64"],
         "manifest": ["bitflip-1", "truncate-half", "empty"],
         "current": ["empty", "bitflip-1"],
         "options": ["bitflip-8", "truncate-half"],

@@ -312,7 +312,7 @@ TEST(FaultSweep, NoFaultRunMatchesModel) {
 
 TEST(FaultSweep, NthWriteFails) {
   const int writes = CountWrites(Op::kWrite, false);
-  ASSERT_EQ(writes, 14);  // one storage batch per operation: 3 creates + 11 data/drop steps
+  ASSERT_EQ(writes, 13);  // one storage batch per operation: 3 creates + 10 data/drop steps
   for (int n = 1; n <= writes; ++n) {
     auto r = RunScript([n](FaultInjectionStore& f) { f.FailNth(Op::kWrite, n); }, false, "write #" + std::to_string(n));
     EXPECT_TRUE(r.fault_fired);
@@ -322,7 +322,7 @@ TEST(FaultSweep, NthWriteFails) {
 
 TEST(FaultSweep, NthSyncWriteFailsWithSync) {
   const int syncs = CountWrites(Op::kSync, true);
-  ASSERT_EQ(syncs, 14);
+  ASSERT_EQ(syncs, 13);
   for (int n = 1; n <= syncs; ++n) {
     auto r = RunScript([n](FaultInjectionStore& f) { f.FailNth(Op::kSync, n); }, true, "sync #" + std::to_string(n));
     EXPECT_TRUE(r.fault_fired);
@@ -330,7 +330,7 @@ TEST(FaultSweep, NthSyncWriteFailsWithSync) {
 }
 
 TEST(FaultSweep, DeadDiskFromTheNthWrite) {
-  for (int n = 1; n <= 14; n += 3) {
+  for (int n = 1; n <= 13; n += 3) {
     RunScript([n](FaultInjectionStore& f) { f.FailNth(Op::kWrite, n, /*sticky=*/true); }, false,
               "sticky write #" + std::to_string(n));
   }
