@@ -1,7 +1,8 @@
 // libFuzzer target: every unary data-plane request (Collections, Documents, Search,
 // JsonRecords) parsed from arbitrary bytes and fed to its real handler in-process (the
 // services over a Registry over an in-memory store; RunHandler with no gRPC context).
-// Input: byte 0 selects the RPC, the rest is the serialized request message. State carries
+// Each call gets a fresh grpc::ServerContext that is not bound to a call (infinite
+// deadline, never cancelled), as handlers may consult it. Input: byte 0 selects the RPC, the rest is the serialized request message. State carries
 // over between inputs (collections "c", multi-vector dim 4, and "j", JSON dim 64, are
 // recreated when dropped; the whole database is reset every 2,000 inputs).
 // Oracle beyond ASan/UBSan: a handler never returns INTERNAL, UNKNOWN or DATA_LOSS (an
@@ -81,7 +82,8 @@ void Call(Svc* svc, Fn fn, const uint8_t* data, size_t size, const char* rpc) {
   Req req;
   if (!req.ParseFromArray(data, static_cast<int>(size))) return;
   Resp resp;
-  Check((svc->*fn)(nullptr, &req, &resp), rpc);
+  grpc::ServerContext ctx;  // not bound to a call: no deadline, never cancelled
+  Check((svc->*fn)(&ctx, &req, &resp), rpc);
 }
 
 }  // namespace
