@@ -9,7 +9,8 @@ percentiles per operation, error counts and the server's RSS over time, then che
     vectors) and every acknowledged delete absent; index count = storage count;
   - RSS plateaus: the ids are a bounded set (upserts replace), so after warm-up memory must
     not keep growing: max RSS of the last third ≤ max RSS of the middle third × (1 + tol)
-    + 32 MiB.
+    + slack (RocksDB's 64 MiB memtable and the 16 MiB block cache fill slowly at soak write
+    rates; enforced for runs of --rss-check-seconds or more).
 
     CHAMFERDB_BIN=build/server/chamferdb CHAMFERDB_PYTHON_STUBS=build/python \
       /usr/bin/python3 tests/reliability/soak.py --seconds 600 --clients 16
@@ -119,7 +120,10 @@ def main():
     ap.add_argument("--rss-check-seconds", type=float, default=120,
                     help="enforce the RSS plateau only for runs at least this long")
     ap.add_argument("--seed", type=int, default=int(time.time()))
-    ap.add_argument("--server-args", default="", help="extra server flags, space separated")
+    ap.add_argument("--rss-slack-mb", type=int, default=96,
+                    help="allowed growth on top of the tolerance: RocksDB memtable (64) + block cache (16) + 16")
+    ap.add_argument("--server-args", default="--block-cache-mb 16",
+                    help="extra server flags, space separated (default: a 16 MiB block cache, so it fills early)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     sample_every = args.sample_every or max(args.seconds / 60, 0.25)
@@ -183,7 +187,9 @@ def main():
         n = len(rss)
         mid = [b for _, b in rss[n // 3: 2 * n // 3]] or [0]
         last = [b for _, b in rss[2 * n // 3:]] or [0]
-        rss_ok = max(last) <= max(mid) * (1 + args.rss_tolerance) + (32 << 20)
+        # RocksDB's bounded buffers fill for a long time at soak write rates (a 64 MiB
+        # memtable, the block cache): their size is allowed on top of the tolerance.
+        rss_ok = max(last) <= max(mid) * (1 + args.rss_tolerance) + (args.rss_slack_mb << 20)
         # Short runs (CI) are all warm-up (RocksDB memtables and block cache still filling):
         # the plateau is reported there but only enforced from --rss-check-seconds on.
         rss_enforced = elapsed >= args.rss_check_seconds
