@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -29,6 +30,17 @@ namespace {
 
 using Op = FaultInjectionStore::Op;
 constexpr uint32_t kDim = 8;
+
+// Totals over the whole binary, printed at exit (docs/reliability.md quotes them).
+uint64_t g_runs = 0, g_faults = 0;
+class Totals : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::printf("fault sweep: %llu script runs and opens, %llu faults injected\n",
+                static_cast<unsigned long long>(g_runs), static_cast<unsigned long long>(g_faults));
+  }
+};
+const auto* const kTotals = ::testing::AddGlobalTestEnvironment(new Totals);
 
 struct MvDoc {
   std::vector<float> tokens;  // unit rows
@@ -287,6 +299,8 @@ SweepResult RunScript(const std::function<void(FaultInjectionStore&)>& arm, bool
     }
   }
   out.fault_fired = faulty.injected() != injected_before;
+  ++g_runs;
+  g_faults += faulty.injected();
   faulty.Heal();
   ExpectMatches(**reg, model, "live registry after the fault");
   auto reopened = Registry::Open(base.get(), sync);
@@ -362,12 +376,16 @@ TEST(FaultSweep, ReadAndScanFaultsDuringOpenFailTheOpen) {
     f.FailNth(Op::kRead, n);
     EXPECT_THAT(Registry::Open(&f, false), ::chamferdb::testing::StatusIs(absl::StatusCode::kUnavailable, ::testing::_))
         << "read #" << n;
+    ++g_runs;
+    g_faults += f.injected();
   }
   for (int n = 1; n <= scans; ++n) {
     for (uint64_t after : {0, 1}) {
       FaultInjectionStore f(base.get());
       f.FailNthScanAfter(n, after);
       auto r = Registry::Open(&f, false);
+      ++g_runs;
+      g_faults += f.injected();
       // A scan with at most `after` rows completes before the fault can cut it.
       if (f.injected() > 0) {
         EXPECT_THAT(r, ::chamferdb::testing::StatusIs(absl::StatusCode::kUnavailable, ::testing::_))
