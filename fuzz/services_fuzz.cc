@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include <google/protobuf/stubs/logging.h>
 #include <spdlog/spdlog.h>
 
 #include "server/registry.h"
@@ -90,6 +91,8 @@ void Call(Svc* svc, Fn fn, const uint8_t* data, size_t size, const char* rpc) {
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   spdlog::set_level(spdlog::level::off);  // handlers log rejected requests
+  // Parsing arbitrary bytes makes protobuf log every invalid UTF-8 string field.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel, const char*, int, const std::string&) {});
   return 0;
 }
 

@@ -29,8 +29,11 @@ for t in "${targets[@]}"; do
   seeds="fuzz/corpus/$t"
   log="build-fuzz/$t.log"
   echo "== $t: ${seconds}s (seeds: $(ls "$seeds" 2>/dev/null | wc -l))"
+  jobs=()
+  # With -jobs libFuzzer writes each worker's output to fuzz-N.log in the current directory.
+  if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then jobs=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS"); fi
   if ./build-fuzz/fuzz/"$t" "build-fuzz/corpus/$t" "$seeds" -max_total_time="$seconds" -timeout=20 \
-      -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" \
+      -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 "${jobs[@]}" \
       -artifact_prefix="build-fuzz/artifacts/$t-" >"$log" 2>&1; then
     echo "   ok: $(grep -E 'stat::number_of_executed_units' "$log" | awk '{s+=$2} END {print s}') executions," \
       "$(grep -E 'stat::new_units_added' "$log" | awk '{s+=$2} END {print s}') new inputs"
