@@ -9,8 +9,10 @@ percentiles per operation, error counts and the server's RSS over time, then che
     vectors) and every acknowledged delete absent; index count = storage count;
   - RSS plateaus: the ids are a bounded set (upserts replace), so after warm-up memory must
     not keep growing: max RSS of the last third ≤ max RSS of the middle third × (1 + tol)
-    + slack (RocksDB's 64 MiB memtable and the 16 MiB block cache fill slowly at soak write
-    rates; enforced for runs of --rss-check-seconds or more).
+    + 32 MiB (enforced for runs of --rss-check-seconds or more: shorter runs are all
+    warm-up while RocksDB's memtable and the block cache fill). This criterion failed before
+    the server capped glibc's malloc arenas (RSS 399 -> 515 MiB over the last third of a
+    6-minute run) and passes since (273 -> 301 MiB peak, 277 MiB at the end).
 
     CHAMFERDB_BIN=build/server/chamferdb CHAMFERDB_PYTHON_STUBS=build/python \
       /usr/bin/python3 tests/reliability/soak.py --seconds 600 --clients 16
@@ -120,8 +122,8 @@ def main():
     ap.add_argument("--rss-check-seconds", type=float, default=120,
                     help="enforce the RSS plateau only for runs at least this long")
     ap.add_argument("--seed", type=int, default=int(time.time()))
-    ap.add_argument("--rss-slack-mb", type=int, default=96,
-                    help="allowed growth on top of the tolerance: RocksDB memtable (64) + block cache (16) + 16")
+    ap.add_argument("--rss-slack-mb", type=int, default=32,
+                    help="allowed growth of the last third over the middle third, on top of the tolerance")
     ap.add_argument("--server-args", default="--block-cache-mb 16",
                     help="extra server flags, space separated (default: a 16 MiB block cache, so it fills early)")
     args = ap.parse_args()
@@ -187,8 +189,6 @@ def main():
         n = len(rss)
         mid = [b for _, b in rss[n // 3: 2 * n // 3]] or [0]
         last = [b for _, b in rss[2 * n // 3:]] or [0]
-        # RocksDB's bounded buffers fill for a long time at soak write rates (a 64 MiB
-        # memtable, the block cache): their size is allowed on top of the tolerance.
         rss_ok = max(last) <= max(mid) * (1 + args.rss_tolerance) + (args.rss_slack_mb << 20)
         # Short runs (CI) are all warm-up (RocksDB memtables and block cache still filling):
         # the plateau is reported there but only enforced from --rss-check-seconds on.
