@@ -52,12 +52,16 @@ void RenderCollectionGauges(const Registry& registry, std::string* out) {
 }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
-  // glibc gives every thread that allocates concurrently its own malloc arena (up to 8 per
-  // core); with gRPC's request threads each allocating FDEs and candidate lists, the arenas
-  // fragment and RSS kept growing under the soak (492 MiB after 6 min at 300 req/s vs 144
-  // MiB with 2 arenas; docs/reliability.md). A few arenas are enough. MALLOC_ARENA_MAX in
-  // the environment still wins.
+  // RSS kept growing under the soak (tests/reliability/soak.py, docs/reliability.md) from
+  // glibc malloc behaviour, not from live data: (1) every thread that allocates
+  // concurrently gets its own arena (up to 8 per core), and gRPC's request threads each
+  // allocate FDEs and candidate lists; (2) freeing a large mmapped buffer (an index
+  // rebuild) raises the mmap threshold up to 32 MiB, after which such buffers come from the
+  // arenas and fragment them. A few arenas and a fixed 128 KiB threshold (glibc's initial
+  // value, which also turns the dynamic adjustment off) keep RSS flat. The corresponding
+  // MALLOC_* environment variables still win.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, 4);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
   std::error_code ec;

@@ -146,9 +146,18 @@ def main():
         rss = []
         stop = threading.Event()
 
+        inmem = []  # the collection's own account: packed tokens + index + slots
+        cstub = collections_pb2_grpc.CollectionsStub(srv.channel)
+
         def sampler():
             while not stop.is_set():
-                rss.append((round(time.monotonic() - t_start, 2), rss_bytes(srv.proc.pid)))
+                t = round(time.monotonic() - t_start, 2)
+                rss.append((t, rss_bytes(srv.proc.pid)))
+                try:
+                    st = cstub.Get(collections_pb2.GetCollectionRequest(name=COLL), timeout=10).collection.stats
+                    inmem.append((t, st.bytes_in_memory, st.documents))
+                except grpc.RpcError:
+                    pass
                 stop.wait(sample_every)
 
         threads = [threading.Thread(target=c.run, args=(deadline,)) for c in clients]
@@ -203,7 +212,9 @@ def main():
             "index_documents": stats.documents,
             "rss_mib": {"start": round(rss[0][1] / 2**20, 1), "mid_max": round(max(mid) / 2**20, 1),
                         "last_max": round(max(last) / 2**20, 1), "end": round(rss[-1][1] / 2**20, 1),
-                        "curve": [(t, round(b / 2**20, 1)) for t, b in rss[:: max(1, n // 12)]]},
+                        "curve": [(t, round(b / 2**20, 1)) for t, b in rss[:: max(1, n // 12)]],
+                        "collection_bytes_in_memory": [(t, round(b / 2**20, 1), d)
+                                                       for t, b, d in inmem[:: max(1, len(inmem) // 12)]]},
             "rss_plateau": rss_ok, "rss_enforced": rss_enforced, "seed": args.seed,
         }
         print(f"soak: {requests} requests in {elapsed:.1f}s ({requests / elapsed:.1f}/s) from {args.clients} clients")
@@ -213,6 +224,8 @@ def main():
               f"phantom={len(phantom)} documents={present_total} index={stats.documents}")
         print(f"  RSS MiB: start {summary['rss_mib']['start']}, middle third max {summary['rss_mib']['mid_max']}, "
               f"last third max {summary['rss_mib']['last_max']}, curve {summary['rss_mib']['curve']}")
+        print(f"  collection bytes_in_memory MiB (t, MiB, documents): "
+              f"{summary['rss_mib']['collection_bytes_in_memory']}")
         for e in errors[:10]:
             print("  error:", e)
         if errors or lost or phantom or stats.documents != present_total or (rss_enforced and not rss_ok):
