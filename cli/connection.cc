@@ -111,12 +111,14 @@ std::unique_ptr<grpc::ClientContext> Connection::NewContext(double timeout_secon
 grpc::Status Connection::CallWithRetry(
     const RetryPolicy& policy, const std::function<grpc::Status(grpc::ClientContext*)>& call,
     std::atomic<uint64_t>* retries, const std::atomic<bool>* stop,
-    const std::function<void(const grpc::Status&, int, std::chrono::milliseconds)>& on_retry) const {
+    const std::function<void(const grpc::Status&, int, std::chrono::milliseconds)>& on_retry,
+    const std::function<bool(const grpc::Status&)>& retryable) const {
   grpc::Status status;
   for (int attempt = 1;; ++attempt) {
     std::unique_ptr<grpc::ClientContext> ctx = NewContext();
     status = call(ctx.get());
-    if (status.ok() || !IsRetryable(status.error_code()) || attempt >= policy.max_attempts) return status;
+    if (status.ok() || attempt >= policy.max_attempts) return status;
+    if (!(retryable ? retryable(status) : IsRetryable(status.error_code()))) return status;
     if (stop != nullptr && stop->load()) return status;
     const std::chrono::milliseconds delay = Backoff(policy, attempt - 1);
     if (on_retry) on_retry(status, attempt, delay);

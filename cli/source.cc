@@ -31,6 +31,8 @@ bool IsBlank(std::string_view s) {
 class JsonlSource final : public RecordSource {
  public:
   JsonlSource(std::string path, ParseOptions options) : path_(std::move(path)), key_(Absolute(path_)), options_(options) {}
+  JsonlSource(std::string path, JsonRecordSourceOptions options)
+      : path_(std::move(path)), key_(Absolute(path_)), json_records_(true), json_options_(std::move(options)) {}
 
   absl::Status Open() {
     in_.open(path_, std::ios::binary);
@@ -49,6 +51,23 @@ class JsonlSource final : public RecordSource {
       if (IsBlank(line) || Skipped(line_no_)) continue;
       item->position = line_no_;
       item->location = fmt::format("{}:{}", path_, line_no_);
+      if (json_records_) {
+        item->doc = DocRecord{};
+        item->problem = absl::OkStatus();
+        if (json_options_.id_field.empty()) {
+          item->problem = CheckJsonObject(line, json_options_.limits);
+          item->doc.id = fmt::format("{}", line_no_);
+        } else {
+          absl::StatusOr<std::string> id = JsonRecordId(line, json_options_.id_field, json_options_.limits);
+          if (id.ok()) {
+            item->doc.id = *std::move(id);
+          } else {
+            item->problem = id.status();
+          }
+        }
+        item->json = std::move(line);
+        return true;
+      }
       item->problem = ParseRecordJson(line, options_, &item->doc);
       if (item->problem.ok() && item->doc.id.empty()) item->doc.id = fmt::format("{}", line_no_);
       return true;
@@ -75,6 +94,8 @@ class JsonlSource final : public RecordSource {
   std::string path_;
   std::string key_;
   ParseOptions options_;
+  bool json_records_ = false;
+  JsonRecordSourceOptions json_options_;
   std::ifstream in_;
   uint64_t line_no_ = 0;
   std::string fingerprint_;
@@ -135,6 +156,13 @@ absl::StatusOr<std::string> FileFingerprint(const std::string& path) {
 }
 
 absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonlSource(const std::string& path, const ParseOptions& options) {
+  auto source = std::make_unique<JsonlSource>(path, options);
+  if (absl::Status s = source->Open(); !s.ok()) return s;
+  return std::unique_ptr<RecordSource>(std::move(source));
+}
+
+absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonRecordsSource(const std::string& path,
+                                                                    const JsonRecordSourceOptions& options) {
   auto source = std::make_unique<JsonlSource>(path, options);
   if (absl::Status s = source->Open(); !s.ok()) return s;
   return std::unique_ptr<RecordSource>(std::move(source));
