@@ -2,9 +2,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <fmt/format.h>
 #include <google/protobuf/util/json_util.h>
+
+#include "cli/record.h"
 
 namespace chamferdb::cli {
 
@@ -43,12 +46,34 @@ ordered_json JsonValueOrString(const std::string& text) {
   return v.is_discarded() ? ordered_json(text) : v;
 }
 
-grpc::Status Retry(const CommandContext& ctx, const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+grpc::Status Retry(const CommandContext& ctx, const std::function<grpc::Status(grpc::ClientContext*)>& call,
+                   const std::function<bool(const grpc::Status&)>& retryable) {
   return ctx.connection->CallWithRetry(
-      ctx.retry, call, nullptr, nullptr, [&](const grpc::Status& s, int attempt, std::chrono::milliseconds delay) {
+      ctx.retry, call, nullptr, nullptr,
+      [&](const grpc::Status& s, int attempt, std::chrono::milliseconds delay) {
         fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(s), attempt,
                    ctx.retry.max_attempts, delay.count());
-      });
+      },
+      retryable);
+}
+
+ordered_json DocumentJson(const v1::Document& d) {
+  ordered_json out = {{"id", d.id()}, {"num_tokens", d.num_tokens()}};
+  if (!d.vectors().empty() && d.num_tokens() > 0) {
+    const size_t n = d.vectors().size() / sizeof(float);
+    std::vector<float> v(n);
+    std::memcpy(v.data(), d.vectors().data(), n * sizeof(float));
+    const size_t dim = n / d.num_tokens();
+    ordered_json rows = ordered_json::array();
+    for (size_t t = 0; t < d.num_tokens(); ++t) {
+      ordered_json row = ordered_json::array();
+      for (size_t c = 0; c < dim; ++c) row.push_back(FloatForJson(v[t * dim + c]));
+      rows.push_back(std::move(row));
+    }
+    out["vectors"] = std::move(rows);
+  }
+  if (!d.metadata_json().empty()) out["metadata"] = JsonValueOrString(d.metadata_json());
+  return out;
 }
 
 bool NeedPositional(const ParsedArgs& args, size_t count, const std::string& usage) {

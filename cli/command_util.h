@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
+#include "chamferdb/v1/documents.pb.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 
@@ -34,8 +35,14 @@ std::string JsonLine(const nlohmann::ordered_json& value, bool pretty);
 // Stored JSON text as a value (so it nests in output), or as a string if it does not parse.
 nlohmann::ordered_json JsonValueOrString(const std::string& text);
 
+// A multi-vector document in the ingest format: {"id", "num_tokens", "vectors" (when the
+// document carries them), "metadata" (when it has any)}.
+nlohmann::ordered_json DocumentJson(const v1::Document& doc);
+
 // CallWithRetry with the context's policy, printing "retry: ..." lines on stderr.
-grpc::Status Retry(const CommandContext& ctx, const std::function<grpc::Status(grpc::ClientContext*)>& call);
+// `retryable` as in Connection::CallWithRetry (default: every transient code).
+grpc::Status Retry(const CommandContext& ctx, const std::function<grpc::Status(grpc::ClientContext*)>& call,
+                   const std::function<bool(const grpc::Status&)>& retryable = nullptr);
 
 // True when at least `count` positionals are present; prints `usage` otherwise.
 bool NeedPositional(const ParsedArgs& args, size_t count, const std::string& usage);

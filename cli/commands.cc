@@ -111,27 +111,7 @@ int RunGet(const CommandContext& ctx, const ParsedArgs& args) {
   v1::GetDocumentsResponse resp;
   grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Get(c, req, &resp); });
   if (!s.ok()) return RpcError("get documents", s);
-  for (const v1::Document& d : resp.documents()) {
-    ordered_json out = {{"id", d.id()}, {"num_tokens", d.num_tokens()}};
-    if (req.include_vectors() && d.num_tokens() > 0) {
-      const size_t n = d.vectors().size() / sizeof(float);
-      std::vector<float> v(n);
-      std::memcpy(v.data(), d.vectors().data(), n * sizeof(float));
-      const size_t dim = n / d.num_tokens();
-      ordered_json rows = ordered_json::array();
-      for (size_t t = 0; t < d.num_tokens(); ++t) {
-        ordered_json row = ordered_json::array();
-        for (size_t c = 0; c < dim; ++c) row.push_back(FloatForJson(v[t * dim + c]));
-        rows.push_back(std::move(row));
-      }
-      out["vectors"] = std::move(rows);
-    }
-    if (!d.metadata_json().empty()) {
-      ordered_json meta = ordered_json::parse(d.metadata_json(), nullptr, false);
-      out["metadata"] = meta.is_discarded() ? ordered_json(d.metadata_json()) : meta;
-    }
-    fmt::print("{}\n", out.dump(ctx.pretty ? 2 : -1, ' ', false, ordered_json::error_handler_t::replace));
-  }
+  for (const v1::Document& d : resp.documents()) fmt::print("{}\n", JsonLine(DocumentJson(d), ctx.pretty));
   for (const std::string& id : resp.missing_ids()) fmt::print(stderr, "not found: {}\n", id);
   return resp.missing_ids().empty() ? 0 : 1;
 }
@@ -156,7 +136,7 @@ int RunDelete(const CommandContext& ctx, const ParsedArgs& args) {
 int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
   const std::string usage =
       "chamferdb-cli search --collection NAME --queries FILE [--format jsonl|npy] [--k 10] [--candidates N] "
-      "[--no-rerank] [--ef-search N] [--nprobe N] [--include-metadata] [--output FILE]  "
+      "[--no-rerank] [--ef-search N] [--nprobe N] [--include-metadata] [--filter JSON] [--output FILE] [--text]  "
       "(npy: --vectors Q.npy --offsets O.npy --ids IDS.txt instead of --queries)";
   if (!Need(args, "collection", usage)) return 2;
   CLI_ASSIGN_OR_USAGE(format, args.GetChoice("format", "jsonl", {"jsonl", "npy"}));
@@ -165,6 +145,7 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
   CLI_ASSIGN_OR_USAGE(ef_search, args.GetUint("ef-search", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(nprobe, args.GetUint("nprobe", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(batch_size, args.GetUint("batch-size", 32, 1, 1024));
+  CLI_ASSIGN_OR_USAGE(filter, FilterFromArgs(args));
   // A query by example names a JSON collection; the server says so if it is not one.
   if (args.Has("json")) {
     if (args.Has("queries")) return UsageError(absl::InvalidArgumentError("give --json or --queries, not both"), usage);
@@ -220,6 +201,7 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
       r->set_ef_search(static_cast<uint32_t>(ef_search));
       r->set_nprobe(static_cast<uint32_t>(nprobe));
       r->set_include_metadata(include_metadata);
+      if (filter.given) *r->mutable_filter() = filter.filter;
       r->mutable_query()->set_num_tokens(item.doc.num_tokens);
       r->mutable_query()->set_vectors(reinterpret_cast<const char*>(item.doc.vectors.data()),
                                       item.doc.vectors.size() * sizeof(float));
@@ -252,7 +234,12 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
         }
         hits.push_back(std::move(hit));
       }
-      const ordered_json line = {{"query", ids[i]}, {"hits", std::move(hits)}};
+      ordered_json line = {{"query", ids[i]}, {"hits", std::move(hits)}};
+      if (filter.given) {
+        // How many documents matched, and whether all of them were scored exactly.
+        line["filter_matches"] = resp.responses(i).stats().filter_matches();
+        line["filter_exhaustive"] = resp.responses(i).stats().filter_exhaustive();
+      }
       fmt::print(out, "{}\n", line.dump(-1, ' ', false, ordered_json::error_handler_t::replace));
     }
     answered += resp.responses_size();

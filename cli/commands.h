@@ -36,6 +36,16 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args);
 // probe --collection NAME (--id ID | --json '{...}') --path PATH [--top N]: the most likely
 // values at PATH of a JSON record, one {"value", "similarity"} JSON line each.
 int RunProbe(const CommandContext& ctx, const ParsedArgs& args);
+// scroll --collection NAME [--filter JSON] [--page-size N] [--max-docs N] [--page-token T]:
+// every document (or record) in id order, one JSON line each (ops_commands.cc).
+int RunScroll(const CommandContext& ctx, const ParsedArgs& args);
+// count --collection NAME [--filter JSON]: {"count": N}.
+int RunCount(const CommandContext& ctx, const ParsedArgs& args);
+// snapshot create|list|delete|restore: SnapshotInfo / ListSnapshotsResponse / CollectionInfo
+// in protobuf's JSON mapping, {"deleted": NAME} for delete.
+int RunSnapshot(const CommandContext& ctx, const ParsedArgs& args);
+// alias set|delete|list.
+int RunAlias(const CommandContext& ctx, const ParsedArgs& args);
 // kernel NAME --input request.json: any chamferdb.v1.Kernels RPC, JSON in and out.
 int RunKernel(const CommandContext& ctx, const ParsedArgs& args);
 // Names of the RPCs of chamferdb.v1.Kernels compiled into this binary.

@@ -575,15 +575,31 @@ int64_t RejectedRecordIndex(const std::string& message) {
 absl::StatusOr<v1::CollectionInfo> GetCollectionInfo(const Connection& connection, const std::string& name,
                                                      const RetryPolicy& retry) {
   auto stub = v1::Collections::NewStub(connection.channel());
+  auto on_retry = [&](const grpc::Status& st, int attempt, std::chrono::milliseconds delay) {
+    fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(st), attempt, retry.max_attempts,
+               delay.count());
+  };
   v1::GetCollectionRequest req;
   req.set_name(name);
   v1::GetCollectionResponse resp;
   grpc::Status s = connection.CallWithRetry(
-      retry, [&](grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); }, nullptr, nullptr,
-      [&](const grpc::Status& st, int attempt, std::chrono::milliseconds delay) {
-        fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(st), attempt, retry.max_attempts,
-                   delay.count());
-      });
+      retry, [&](grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); }, nullptr, nullptr, on_retry);
+  if (s.error_code() == grpc::NOT_FOUND) {
+    // `name` may be an alias: the kind is the target's, requests keep naming the alias
+    // (the server resolves it on every call, so a switched alias takes effect at once).
+    v1::ListAliasesResponse aliases;
+    grpc::Status a = connection.CallWithRetry(
+        retry,
+        [&](grpc::ClientContext* ctx) { return stub->ListAliases(ctx, v1::ListAliasesRequest(), &aliases); }, nullptr,
+        nullptr, on_retry);
+    for (const v1::Alias& alias : aliases.aliases()) {
+      if (!a.ok() || alias.alias() != name) continue;
+      req.set_name(alias.collection());
+      s = connection.CallWithRetry(
+          retry, [&](grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); }, nullptr, nullptr, on_retry);
+      break;
+    }
+  }
   if (s.error_code() == grpc::NOT_FOUND) {
     return absl::NotFoundError(fmt::format("collection {:?} does not exist (create it with `collections create`)", name));
   }

@@ -87,6 +87,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"json", true, "'{...}'  JSON collections: one query by example"},
       {"scoring", true, "cosine|containment  JSON collections (default cosine)"},
       {"include-record", false, "JSON collections: add each hit's stored record"},
+      {"filter", true, "JSON  metadata filter (chamferdb.v1.Filter in protobuf JSON, or @FILE)"},
       {"text", false, "human-readable listing instead of JSON lines"},
       {"format", true, "jsonl|npy  (default jsonl)"},
       {"vectors", true, "Q.npy  (npy)"},
@@ -109,6 +110,19 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"top", true, "N  values to return, 1..1000 (default 5)"},
       {"text", false, "human-readable listing instead of JSON lines"}}},
     {"delete", {{"collection", true, "NAME  collection (required)"}}},
+    {"scroll",
+     {{"collection", true, "NAME  collection or alias (required)"},
+      {"filter", true, "JSON  metadata filter (chamferdb.v1.Filter in protobuf JSON, or @FILE)"},
+      {"page-size", true, "N  documents per call, 1..1000 (default 100)"},
+      {"max-docs", true, "N  stop after N documents (prints the token to continue)"},
+      {"page-token", true, "T  continue from a previous run's token"},
+      {"include-vectors", false, "multi-vector: print token vectors"},
+      {"include-metadata", false, "multi-vector: print metadata"}}},
+    {"count",
+     {{"collection", true, "NAME  collection or alias (required)"},
+      {"filter", true, "JSON  metadata filter (chamferdb.v1.Filter in protobuf JSON, or @FILE)"}}},
+    {"snapshot", {{"collection", true, "NAME  collection (create, list) or the new collection (restore)"}}},
+    {"alias", {{"collection", true, "NAME  the collection the alias points at (set), or filter (list)"}}},
     {"kernel",
      {{"input", true, "FILE  request in protobuf JSON mapping ('-': stdin)"},
       {"list", false, "list the kernel RPCs"}}},
@@ -128,9 +142,15 @@ commands:
          [--no-rerank] [--output FILE] [--text]
   search --collection NAME (--json '{...}' | --queries FILE) [--k 10]
          [--scoring cosine|containment] [--include-record]          (JSON collections)
+         [--filter JSON]                                              (both kinds)
   probe --collection NAME (--id ID | --json '{...}') --path PATH [--top 5]
   get --collection NAME [--include-vectors] ID...
   delete --collection NAME ID...
+  scroll --collection NAME [--filter JSON] [--page-size 100] [--max-docs N] [--page-token T]
+  count --collection NAME [--filter JSON]
+  snapshot create --collection NAME | list [--collection NAME] | delete SNAPSHOT
+           | restore SNAPSHOT --collection NEW
+  alias set ALIAS --collection NAME | delete ALIAS | list [--collection NAME]
   kernel NAME --input request.json    |  kernel --list
 
 Run `chamferdb-cli COMMAND --help` for a command's flags.
@@ -221,6 +241,10 @@ int Main(int argc, char** argv) {
   if (command == "search") return RunSearch(ctx, *parsed);
   if (command == "kernel") return RunKernel(ctx, *parsed);
   if (command == "probe") return RunProbe(ctx, *parsed);
+  if (command == "scroll") return RunScroll(ctx, *parsed);
+  if (command == "count") return RunCount(ctx, *parsed);
+  if (command == "snapshot") return RunSnapshot(ctx, *parsed);
+  if (command == "alias") return RunAlias(ctx, *parsed);
 
   // ingest
   IngestOptions o;

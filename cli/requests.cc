@@ -1,9 +1,14 @@
 #include "cli/requests.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <vector>
 
 #include <fmt/format.h>
+#include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
 namespace chamferdb::cli {
@@ -181,6 +186,9 @@ absl::StatusOr<v1::SearchJsonRequest> BuildSearchJsonRequest(const ParsedArgs& a
   if (!nprobe.ok()) return nprobe.status();
   req.set_nprobe(static_cast<uint32_t>(*nprobe));
   req.set_include_record(args.Has("include-record"));
+  absl::StatusOr<FilterFlag> filter = FilterFromArgs(args);
+  if (!filter.ok()) return filter.status();
+  if (filter->given) *req.mutable_filter() = filter->filter;
   for (const char* f : {"no-rerank", "include-metadata", "format", "vectors", "offsets", "ids"}) {
     if (args.Has(f)) return absl::InvalidArgumentError(fmt::format("--{} applies to multi-vector collections only", f));
   }
@@ -208,6 +216,182 @@ absl::StatusOr<v1::ProbeRequest> BuildProbeRequest(const ParsedArgs& args) {
   absl::StatusOr<uint64_t> top = args.GetUint("top", 5, 1, 1000);
   if (!top.ok()) return top.status();
   req.set_top_n(static_cast<uint32_t>(*top));
+  return req;
+}
+
+absl::StatusOr<v1::Filter> ParseFilter(const std::string& flag_text) {
+  std::string text = flag_text;
+  if (!text.empty() && text[0] == '@') {
+    std::ifstream in(text.substr(1), std::ios::binary);
+    if (!in) return absl::InvalidArgumentError(fmt::format("--filter {}: cannot open: {}", text, std::strerror(errno)));
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  v1::Filter filter;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(text, &filter, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("--filter: not a chamferdb.v1.Filter in JSON: {}", std::string(status.message())));
+  }
+  if (filter.must().empty() && filter.should().empty() && filter.must_not().empty()) {
+    return absl::InvalidArgumentError(
+        "--filter: no conditions (give must, should or mustNot, e.g. "
+        "{\"must\": [{\"field\": {\"path\": \"lang\", \"equals\": \"en\"}}]})");
+  }
+  return filter;
+}
+
+absl::StatusOr<FilterFlag> FilterFromArgs(const ParsedArgs& args) {
+  FilterFlag out;
+  if (!args.Has("filter")) return out;
+  absl::StatusOr<v1::Filter> f = ParseFilter(args.Get("filter"));
+  if (!f.ok()) return f.status();
+  out.given = true;
+  out.filter = *std::move(f);
+  return out;
+}
+
+namespace {
+
+absl::Status NoExtraPositionals(const ParsedArgs& args, size_t allowed) {
+  if (args.positional().size() > allowed) {
+    return absl::InvalidArgumentError(fmt::format("unexpected argument {:?}", args.positional()[allowed]));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RequiredFlag(const ParsedArgs& args, const std::string& flag) {
+  if (!args.Has(flag) || args.Get(flag).empty()) return absl::InvalidArgumentError(fmt::format("--{} is required", flag));
+  return args.Get(flag);
+}
+
+// positional()[index] (the verb's operand), or INVALID_ARGUMENT naming `what`.
+absl::StatusOr<std::string> Operand(const ParsedArgs& args, size_t index, const std::string& what) {
+  if (args.positional().size() <= index || args.positional()[index].empty()) {
+    return absl::InvalidArgumentError(fmt::format("{} is required", what));
+  }
+  if (absl::Status s = NoExtraPositionals(args, index + 1); !s.ok()) return s;
+  return args.positional()[index];
+}
+
+template <typename Request>
+absl::Status ScrollCommon(const ParsedArgs& args, Request* req) {
+  if (absl::Status s = NoExtraPositionals(args, 1); !s.ok()) return s;
+  absl::StatusOr<std::string> collection = RequiredFlag(args, "collection");
+  if (!collection.ok()) return collection.status();
+  req->set_collection(*collection);
+  absl::StatusOr<uint64_t> page = args.GetUint("page-size", 100, 1, 1000);
+  if (!page.ok()) return page.status();
+  req->set_limit(static_cast<uint32_t>(*page));
+  req->set_page_token(args.Get("page-token"));
+  absl::StatusOr<FilterFlag> filter = FilterFromArgs(args);
+  if (!filter.ok()) return filter.status();
+  if (filter->given) *req->mutable_filter() = filter->filter;
+  absl::StatusOr<uint64_t> limit = ScrollLimit(args);
+  return limit.ok() ? absl::OkStatus() : limit.status();
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> ScrollLimit(const ParsedArgs& args) {
+  return args.GetUint("max-docs", 0, 0, std::numeric_limits<uint64_t>::max());
+}
+
+absl::StatusOr<v1::ScrollRequest> BuildScrollRequest(const ParsedArgs& args) {
+  v1::ScrollRequest req;
+  if (absl::Status s = ScrollCommon(args, &req); !s.ok()) return s;
+  req.set_include_vectors(args.Has("include-vectors"));
+  req.set_include_metadata(args.Has("include-metadata"));
+  return req;
+}
+
+absl::StatusOr<v1::ScrollJsonRequest> BuildScrollJsonRequest(const ParsedArgs& args) {
+  v1::ScrollJsonRequest req;
+  if (absl::Status s = ScrollCommon(args, &req); !s.ok()) return s;
+  for (const char* f : {"include-vectors", "include-metadata"}) {
+    if (args.Has(f)) {
+      return absl::InvalidArgumentError(
+          fmt::format("--{} applies to multi-vector collections only (JSON records are always printed)", f));
+    }
+  }
+  return req;
+}
+
+absl::StatusOr<v1::CountRequest> BuildCountRequest(const ParsedArgs& args) {
+  if (absl::Status s = NoExtraPositionals(args, 1); !s.ok()) return s;
+  v1::CountRequest req;
+  absl::StatusOr<std::string> collection = RequiredFlag(args, "collection");
+  if (!collection.ok()) return collection.status();
+  req.set_collection(*collection);
+  absl::StatusOr<FilterFlag> filter = FilterFromArgs(args);
+  if (!filter.ok()) return filter.status();
+  if (filter->given) *req.mutable_filter() = filter->filter;
+  return req;
+}
+
+absl::StatusOr<v1::CreateSnapshotRequest> BuildCreateSnapshotRequest(const ParsedArgs& args) {
+  if (absl::Status s = NoExtraPositionals(args, 2); !s.ok()) return s;
+  absl::StatusOr<std::string> collection = RequiredFlag(args, "collection");
+  if (!collection.ok()) return collection.status();
+  v1::CreateSnapshotRequest req;
+  req.set_collection(*collection);
+  return req;
+}
+
+absl::StatusOr<v1::ListSnapshotsRequest> BuildListSnapshotsRequest(const ParsedArgs& args) {
+  if (absl::Status s = NoExtraPositionals(args, 2); !s.ok()) return s;
+  v1::ListSnapshotsRequest req;
+  req.set_collection(args.Get("collection"));
+  return req;
+}
+
+absl::StatusOr<v1::DeleteSnapshotRequest> BuildDeleteSnapshotRequest(const ParsedArgs& args) {
+  absl::StatusOr<std::string> name = Operand(args, 2, "the SNAPSHOT name");
+  if (!name.ok()) return name.status();
+  if (args.Has("collection")) return absl::InvalidArgumentError("snapshot delete takes a SNAPSHOT name, not --collection");
+  v1::DeleteSnapshotRequest req;
+  req.set_name(*name);
+  return req;
+}
+
+absl::StatusOr<v1::RestoreSnapshotRequest> BuildRestoreSnapshotRequest(const ParsedArgs& args) {
+  absl::StatusOr<std::string> name = Operand(args, 2, "the SNAPSHOT name");
+  if (!name.ok()) return name.status();
+  absl::StatusOr<std::string> collection = RequiredFlag(args, "collection");
+  if (!collection.ok()) {
+    return absl::InvalidArgumentError("--collection NEW is required: the snapshot is restored into a new collection");
+  }
+  v1::RestoreSnapshotRequest req;
+  req.set_snapshot(*name);
+  req.set_collection(*collection);
+  return req;
+}
+
+absl::StatusOr<v1::SetAliasRequest> BuildSetAliasRequest(const ParsedArgs& args) {
+  absl::StatusOr<std::string> alias = Operand(args, 2, "the ALIAS name");
+  if (!alias.ok()) return alias.status();
+  absl::StatusOr<std::string> collection = RequiredFlag(args, "collection");
+  if (!collection.ok()) return collection.status();
+  v1::SetAliasRequest req;
+  req.set_alias(*alias);
+  req.set_collection(*collection);
+  return req;
+}
+
+absl::StatusOr<v1::DeleteAliasRequest> BuildDeleteAliasRequest(const ParsedArgs& args) {
+  absl::StatusOr<std::string> alias = Operand(args, 2, "the ALIAS name");
+  if (!alias.ok()) return alias.status();
+  if (args.Has("collection")) return absl::InvalidArgumentError("alias delete takes an ALIAS name, not --collection");
+  v1::DeleteAliasRequest req;
+  req.set_alias(*alias);
+  return req;
+}
+
+absl::StatusOr<v1::ListAliasesRequest> BuildListAliasesRequest(const ParsedArgs& args) {
+  if (absl::Status s = NoExtraPositionals(args, 2); !s.ok()) return s;
+  v1::ListAliasesRequest req;
+  req.set_collection(args.Get("collection"));
   return req;
 }
 
