@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "cli/source.h"
 #include "common/json_depth.h"
 
 namespace chamferdb::cli {
@@ -191,6 +192,26 @@ absl::StatusOr<std::string> JsonRecordId(std::string_view text, std::string_view
         fmt::format("id field {:?} is empty or longer than {} bytes", id_field, kMaxIdBytes));
   }
   return id;
+}
+
+absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonRecordsSource(const std::string& path,
+                                                                    const JsonRecordSourceOptions& options) {
+  return OpenJsonlLineSource(path, [options](std::string&& line, uint64_t line_no, SourceItem* item) {
+    item->doc = DocRecord{};
+    item->problem = absl::OkStatus();
+    if (options.id_field.empty()) {
+      item->problem = CheckJsonObject(line, options.limits);
+      item->doc.id = fmt::format("{}", line_no);
+    } else {
+      absl::StatusOr<std::string> id = JsonRecordId(line, options.id_field, options.limits);
+      if (id.ok()) {
+        item->doc.id = *std::move(id);
+      } else {
+        item->problem = id.status();
+      }
+    }
+    item->json = std::move(line);
+  });
 }
 
 }  // namespace chamferdb::cli
