@@ -153,7 +153,10 @@ int RunGetJson(const CommandContext& ctx, const ParsedArgs& args) {
   v1::GetJsonRequest req;
   req.set_collection(args.Get("collection"));
   for (size_t i = 1; i < args.positional().size(); ++i) req.add_ids(args.positional()[i]);
-  if (args.Has("include-vectors")) return Error("--include-vectors applies to multi-vector collections only");
+  if (args.Has("include-vectors")) {
+    return UsageError(absl::InvalidArgumentError("--include-vectors applies to multi-vector collections only"),
+                      "chamferdb-cli get --collection NAME ID...");
+  }
   auto stub = v1::JsonRecords::NewStub(ctx.connection->channel());
   v1::GetJsonResponse resp;
   grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Get(c, req, &resp); });

@@ -168,6 +168,23 @@ class CliTest(unittest.TestCase):
             self.assertEqual([h["id"] for h in r["hits"]], [d for _, d in exact])  # all candidates: exact top-5
             for h, (score, _) in zip(r["hits"], exact):
                 self.assertAlmostEqual(h["score"], score, places=4)
+        # --text lists the same ranking for people: "query ID", then "  RANK. ID SCORE" lines.
+        p = self.cli("search", "--collection", "j1", "--queries", self.path("q1.jsonl"), "--k", 5, "--candidates", 300,
+                     "--text", check=0)
+        listing, current = {}, None
+        for row in p.stdout.splitlines():
+            if row.startswith("query "):
+                current = row.split()[1]
+                listing[current] = []
+            else:
+                rank, doc_id, score = row.split()
+                self.assertEqual(rank, f"{len(listing[current]) + 1}.")
+                listing[current].append((doc_id, float(score)))
+        self.assertEqual(list(listing), [r["query"] for r in lines])
+        for r in lines:
+            self.assertEqual([d for d, _ in listing[r["query"]]], [h["id"] for h in r["hits"]])
+            for (_, score), h in zip(listing[r["query"]], r["hits"]):
+                self.assertAlmostEqual(score, h["score"], places=3)
         # --no-rerank returns FDE order; --output writes the same JSON lines to a file.
         self.cli("search", "--collection", "j1", "--queries", self.path("q1.jsonl"), "--k", 3, "--no-rerank",
                  "--output", self.path("out.jsonl"), check=0)
