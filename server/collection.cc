@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "common/half.h"
+#include "common/status_macros.h"
 #include "kernels/chamfer/chamfer.h"
 #include "server/json_guard.h"
 
@@ -559,32 +560,37 @@ absl::Status Collection::FilteredCandidates(const SearchQuery& query, const floa
   return absl::OkStatus();
 }
 
-absl::StatusOr<ScrollPage<StoredDocument>> Collection::Scroll(const ScrollQuery& query) const {
-  if (query.limit == 0 || query.limit > Limits::kMaxScrollLimit) {
-    return absl::InvalidArgumentError(fmt::format("limit {} is outside 1..{}", query.limit, Limits::kMaxScrollLimit));
+absl::StatusOr<ScrollIds> PageIds(const std::map<std::string, Label, std::less<>>& labels, std::string_view page_token,
+                                  size_t limit, const LabelBitmap* allowed) {
+  if (limit == 0 || limit > Limits::kMaxScrollLimit) {
+    return absl::InvalidArgumentError(fmt::format("limit {} is outside 1..{}", limit, Limits::kMaxScrollLimit));
   }
-  auto after = DecodePageToken(query.page_token);
+  auto after = DecodePageToken(page_token);
   if (!after.ok()) return after.status();
-  std::shared_lock lock(mu_);
-  std::optional<LabelBitmap> allowed;
-  if (query.filter) allowed = metadata_.Evaluate(*query.filter, slots_.size());
-  std::vector<std::string> keys;
-  auto it = query.page_token.empty() ? labels_.begin() : labels_.upper_bound(*after);
-  std::string last;
-  for (; it != labels_.end() && keys.size() < query.limit; ++it) {
-    if (allowed && !allowed->test(static_cast<size_t>(it->second))) continue;
-    keys.push_back(DocKey(it->first));
-    last = it->first;
+  auto matches = [&](Label l) { return allowed == nullptr || allowed->test(static_cast<size_t>(l)); };
+  ScrollIds out;
+  auto it = page_token.empty() ? labels.begin() : labels.upper_bound(*after);
+  for (; it != labels.end() && out.ids.size() < limit; ++it) {
+    if (matches(it->second)) out.ids.push_back(it->first);
   }
-  ScrollPage<StoredDocument> page;
-  if (keys.empty()) return page;
-  // More to come only if a later id exists (and matches).
-  for (; it != labels_.end(); ++it) {
-    if (!allowed || allowed->test(static_cast<size_t>(it->second))) {
-      page.next_page_token = EncodePageToken(last);
+  for (; it != labels.end() && !out.ids.empty(); ++it) {
+    if (matches(it->second)) {
+      out.next_page_token = EncodePageToken(out.ids.back());
       break;
     }
   }
+  return out;
+}
+
+absl::StatusOr<ScrollPage<StoredDocument>> Collection::Scroll(const ScrollQuery& query) const {
+  std::shared_lock lock(mu_);
+  std::optional<LabelBitmap> allowed;
+  if (query.filter) allowed = metadata_.Evaluate(*query.filter, slots_.size());
+  ASSIGN_OR_RETURN(ScrollIds page_ids, PageIds(labels_, query.page_token, query.limit, allowed ? &*allowed : nullptr));
+  ScrollPage<StoredDocument> page;
+  page.next_page_token = std::move(page_ids.next_page_token);
+  std::vector<std::string> keys;
+  for (const auto& id : page_ids.ids) keys.push_back(DocKey(id));
   auto values = store_->MultiGet(keys);
   if (!values.ok()) return values.status();
   for (size_t i = 0; i < keys.size(); ++i) {

@@ -131,6 +131,16 @@ struct ScrollPage {
 std::string EncodePageToken(std::string_view last_id);
 absl::StatusOr<std::string> DecodePageToken(std::string_view token);
 
+// The ids of one scroll page over `labels` (live ids in order -> label): up to `limit` ids
+// after the page token's id whose labels are in `allowed` (all when null), and the next
+// page token ("" when nothing matching follows). Shared by both collection kinds.
+struct ScrollIds {
+  std::vector<std::string> ids;
+  std::string next_page_token;
+};
+absl::StatusOr<ScrollIds> PageIds(const std::map<std::string, Label, std::less<>>& labels, std::string_view page_token,
+                                  size_t limit, const LabelBitmap* allowed);
+
 struct SearchResult {
   std::vector<SearchHit> hits;
   SearchStats stats;

@@ -346,30 +346,14 @@ absl::StatusOr<std::vector<MbatProbeHit>> JsonCollection::Probe(std::string_view
 }
 
 absl::StatusOr<ScrollPage<StoredRecord>> JsonCollection::Scroll(const ScrollQuery& query) const {
-  if (query.limit == 0 || query.limit > Limits::kMaxScrollLimit) {
-    return absl::InvalidArgumentError(fmt::format("limit {} is outside 1..{}", query.limit, Limits::kMaxScrollLimit));
-  }
-  auto after = DecodePageToken(query.page_token);
-  if (!after.ok()) return after.status();
   std::shared_lock lock(mu_);
   std::optional<LabelBitmap> allowed;
   if (query.filter) allowed = metadata_.Evaluate(*query.filter, slots_.size());
-  std::vector<std::string> keys;
-  auto it = query.page_token.empty() ? labels_.begin() : labels_.upper_bound(*after);
-  std::string last;
-  for (; it != labels_.end() && keys.size() < query.limit; ++it) {
-    if (allowed && !allowed->test(static_cast<size_t>(it->second))) continue;
-    keys.push_back(Key(it->first));
-    last = it->first;
-  }
+  ASSIGN_OR_RETURN(ScrollIds page_ids, PageIds(labels_, query.page_token, query.limit, allowed ? &*allowed : nullptr));
   ScrollPage<StoredRecord> page;
-  if (keys.empty()) return page;
-  for (; it != labels_.end(); ++it) {
-    if (!allowed || allowed->test(static_cast<size_t>(it->second))) {
-      page.next_page_token = EncodePageToken(last);
-      break;
-    }
-  }
+  page.next_page_token = std::move(page_ids.next_page_token);
+  std::vector<std::string> keys;
+  for (const auto& id : page_ids.ids) keys.push_back(Key(id));
   auto values = store_->MultiGet(keys);
   if (!values.ok()) return values.status();
   for (size_t i = 0; i < keys.size(); ++i) {
