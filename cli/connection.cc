@@ -133,8 +133,11 @@ grpc::Status Connection::CallWithRetry(
     // attempt (above all a TLS handshake, several round trips) would only creep forward on
     // gRPC's 5 s backup poller and time out. WaitForConnected polls until the channel is
     // READY or the slice ends; the next attempt then goes out at once.
+    // A server that answers UNAVAILABLE over a working connection (draining, say) gets the
+    // full backoff: only a channel that is not READY is waited on.
     const auto until = std::chrono::steady_clock::now() + delay;
-    const bool reconnect = status.error_code() == grpc::UNAVAILABLE;
+    const bool reconnect =
+        status.error_code() == grpc::UNAVAILABLE && channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY;
     while (std::chrono::steady_clock::now() < until) {
       if (stop != nullptr && stop->load()) return status;
       const auto slice = std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(reconnect ? 100 : 20),
