@@ -14,6 +14,9 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+from concurrent import futures
+
+import grpc
 
 import harness
 from chamferdb.v1 import collections_pb2, collections_pb2_grpc
@@ -302,6 +305,75 @@ class CliJsonTest(unittest.TestCase):
         self.cli("collections", "create", "c_err_mv", "--dim", 4, check=0)
         p = self.cli("probe", "--collection", "c_err_mv", "--id", "x", "--path", "a", check=1)
         self.assertIn("FAILED_PRECONDITION", p.stderr)
+
+
+class _FakeJsonServer(grpc.GenericRpcHandler):
+    """Collections.Get says "kind JSON"; JsonRecords.Upsert refuses any batch holding a record whose
+    "bad" field is set, naming it the way the real server does (INVALID_ARGUMENT "records[i]: ..."
+    or RESOURCE_EXHAUSTED "records: record i: ..."), and stores the others. Every batch is logged."""
+
+    def __init__(self):
+        self.batches, self.stored = [], {}
+
+    def service(self, details):
+        if details.method == "/chamferdb.v1.Collections/Get":
+            def get(request, context):
+                return collections_pb2.GetCollectionResponse(collection=collections_pb2.CollectionInfo(
+                    config=collections_pb2.CollectionConfig(name=request.name, kind=collections_pb2.JSON, dim=64,
+                                                            json=collections_pb2.JsonParams(id_field="id"))))
+            return grpc.unary_unary_rpc_method_handler(
+                get, request_deserializer=collections_pb2.GetCollectionRequest.FromString,
+                response_serializer=collections_pb2.GetCollectionResponse.SerializeToString)
+        if details.method == "/chamferdb.v1.JsonRecords/Upsert":
+            def upsert(request, context):
+                recs = [json.loads(r.json) for r in request.records]
+                self.batches.append([r["id"] for r in recs])
+                for i, r in enumerate(recs):
+                    if r.get("bad") == "invalid":
+                        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"records[{i}]: duplicate key")
+                    if r.get("bad") == "exhausted":
+                        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"records: record {i}: too many values")
+                for r in recs:
+                    self.stored[r["id"]] = r
+                return jr.UpsertJsonResponse(upserted=len(recs))
+            return grpc.unary_unary_rpc_method_handler(
+                upsert, request_deserializer=jr.UpsertJsonRequest.FromString,
+                response_serializer=jr.UpsertJsonResponse.SerializeToString)
+        return None
+
+
+@unittest.skipUnless(CLI and os.path.exists(CLI), "CHAMFERDB_CLI does not name the chamferdb-cli binary")
+class CliJsonServerRejectionTest(unittest.TestCase):
+    """What the CLI does with a batch the server refuses because of one record (the real server's
+    checks are all mirrored client-side, so an independent fake server plays the refusal)."""
+
+    def test_a_refused_record_is_reported_and_the_rest_of_its_batch_resent_without_retries(self):
+        fake = _FakeJsonServer()
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        server.add_generic_rpc_handlers((fake,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        self.addCleanup(server.stop, None)
+        d = tempfile.mkdtemp(prefix="chamferdb-cli-fake-")
+        self.addCleanup(shutil.rmtree, d, True)
+        recs = [{"id": f"r{i}"} for i in range(10)]
+        recs[2]["bad"] = "invalid"
+        recs[6]["bad"] = "exhausted"
+        path = os.path.join(d, "in.jsonl")
+        with open(path, "w") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in recs))
+        p = subprocess.run([CLI, "--server", f"127.0.0.1:{port}", "--retries", "5", "ingest", "--collection", "c",
+                            "--batch-size", "4", "--parallel", "1", "--no-checkpoint", path],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(f"rejected: {path}:3: server: records[2]: duplicate key", p.stderr)
+        self.assertIn(f"rejected: {path}:7: server: records: record 2: too many values", p.stderr)
+        self.assertNotIn("retry:", p.stderr)  # RESOURCE_EXHAUSTED naming a record is not load
+        self.assertEqual(fake.batches, [["r0", "r1", "r2", "r3"], ["r0", "r1", "r3"],
+                                        ["r4", "r5", "r6", "r7"], ["r4", "r5", "r7"], ["r8", "r9"]])
+        self.assertEqual(sorted(fake.stored), sorted(r["id"] for r in recs if "bad" not in r))
+        s = parse_summary(p.stderr)
+        self.assertEqual((s["acknowledged"], s["rejected"], s["retries"]), (8, 2, 0))
 
 
 if __name__ == "__main__":
