@@ -585,22 +585,6 @@ absl::StatusOr<v1::CollectionInfo> GetCollectionInfo(const Connection& connectio
   grpc::Status s = connection.CallWithRetry(
       retry, [&](grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); }, nullptr, nullptr, on_retry);
   if (s.error_code() == grpc::NOT_FOUND) {
-    // `name` may be an alias: the kind is the target's, requests keep naming the alias
-    // (the server resolves it on every call, so a switched alias takes effect at once).
-    v1::ListAliasesResponse aliases;
-    grpc::Status a = connection.CallWithRetry(
-        retry,
-        [&](grpc::ClientContext* ctx) { return stub->ListAliases(ctx, v1::ListAliasesRequest(), &aliases); }, nullptr,
-        nullptr, on_retry);
-    for (const v1::Alias& alias : aliases.aliases()) {
-      if (!a.ok() || alias.alias() != name) continue;
-      req.set_name(alias.collection());
-      s = connection.CallWithRetry(
-          retry, [&](grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); }, nullptr, nullptr, on_retry);
-      break;
-    }
-  }
-  if (s.error_code() == grpc::NOT_FOUND) {
     return absl::NotFoundError(fmt::format("collection {:?} does not exist (create it with `collections create`)", name));
   }
   if (!s.ok()) return absl::UnavailableError(fmt::format("cannot get collection {:?}: {}", name, StatusText(s)));

@@ -1,6 +1,6 @@
 // Collection operations (issue 10): scroll, count, snapshots and aliases. Scroll and count
-// work on both collection kinds (the kind is looked up first, through an alias if the name
-// is one); output as elsewhere: JSON lines, or protobuf's JSON mapping for the
+// work on both collection kinds (the kind is looked up first; Collections.Get resolves an
+// alias); output as elsewhere: JSON lines, or protobuf's JSON mapping for the
 // management calls.
 #include <string>
 
