@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.environ.get("CHAMFERDB_PYTHON_STUBS", "build/python"))
-from chamferdb.v1 import collections_pb2, documents_pb2, json_records_pb2, search_pb2  # noqa: E402
+from chamferdb.v1 import collections_pb2, documents_pb2, filter_pb2, json_records_pb2, search_pb2  # noqa: E402
+from google.protobuf import struct_pb2  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -66,6 +67,27 @@ def services():
         (11, "probe_inline", j.ProbeRequest(collection="j", query_json='{"q":{"r":"s"}}', path="q.r")),
         (12, "get_json", j.GetJsonRequest(collection="j", ids=["r1", "r2", "nope"])),
         (13, "delete_json", j.DeleteJsonRequest(collection="j", ids=["r2"])),
+    ]
+    f = filter_pb2
+    flt = f.Filter(must=[f.Condition(field=f.FieldCondition(path="k", exists=True))],
+                   should=[f.Condition(field=f.FieldCondition(path="lang", equals=struct_pb2.Value(string_value="en"))),
+                           f.Condition(field=f.FieldCondition(path="n", range=f.Range(gte=1, lt=5)))],
+                   must_not=[f.Condition(filter=f.Filter(must=[f.Condition(field=f.FieldCondition(
+                       path="t", any_of=struct_pb2.ListValue(values=[struct_pb2.Value(string_value="a")])))]))])
+    reqs += [
+        (7, "search_filter", s.SearchRequest(collection="c", k=3, filter=flt,
+                                             query=s.Query(num_tokens=1, vectors=tok(1, seed=5).tobytes()))),
+        (14, "scroll", d.ScrollRequest(collection="c", limit=2, include_vectors=True, include_metadata=True)),
+        (14, "scroll_filter", d.ScrollRequest(collection="c", limit=1, filter=flt, page_token="x")),
+        (15, "count", d.CountRequest(collection="c", filter=flt)),
+        (16, "scroll_json", j.ScrollJsonRequest(collection="j", limit=1)),
+        (17, "count_json", d.CountRequest(collection="j")),
+        (18, "create_snapshot", c.CreateSnapshotRequest(collection="c")),
+        (19, "list_snapshots", c.ListSnapshotsRequest()),
+        (20, "delete_snapshot", c.DeleteSnapshotRequest(name="c-1")),
+        (21, "restore_snapshot", c.RestoreSnapshotRequest(snapshot="c-1", collection="c2")),
+        (22, "set_alias", c.SetAliasRequest(alias="al", collection="c")),
+        (23, "delete_alias", c.DeleteAliasRequest(alias="al")),
     ]
     for which, name, msg in reqs:
         write("services_fuzz", name, bytes([which]) + msg.SerializeToString())

@@ -114,8 +114,10 @@ absl::Status FaultInjectionStore::Scan(
     ++delivered;
     return fn(k, v);
   });
+  // A scan with at most after_rows rows completes normally: the fault had nothing to cut
+  // and is not counted as injected.
+  if (!cut) --injected_;
   if (!s.ok()) return s;
-  // A scan with fewer rows than after_rows completes normally: the fault had nothing to cut.
   return cut ? Injected(Op::kScan, call) : absl::OkStatus();
 }
 

@@ -13,7 +13,8 @@
 // - kSync counts and fails only writes with sync = true; kWrite counts every Write.
 // - A failed Get / MultiGet (kRead) or Scan (kScan) returns UNAVAILABLE and calls nothing;
 //   a Scan fault may also be set to fire after `after_rows` rows were delivered (a read
-//   error in the middle of a scan), see FailNthScanAfter.
+//   error in the middle of a scan), see FailNthScanAfter; a scan with no more rows than
+//   that completes normally and the fault does not count in injected().
 // - Disk full: every Write (sync or not) fails while SetDiskFull(true), or once the bytes
 //   written (WriteBatch::bytes) would exceed SetDiskBudget's budget; reads keep working.
 // Each armed "Nth" fault fires once (later calls succeed again) unless sticky is set, in
