@@ -18,6 +18,7 @@
 #include "common/half.h"
 #include "common/status_macros.h"
 #include "kernels/chamfer/chamfer.h"
+#include "server/admission.h"
 #include "server/json_guard.h"
 
 namespace chamferdb {
@@ -424,6 +425,8 @@ absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool syn
       return absl::Status(statuses[i].code(), fmt::format("documents[{}]: {}", i, statuses[i].message()));
     }
   }
+  // Encoding is the long part: a client that gave up meanwhile gets nothing written.
+  RETURN_IF_ERROR(CheckRequestAlive("the storage write"));
   WriteBatch batch;
   for (auto& p : prepared) batch.Put(DocKey(p.id), std::move(p.record));
 
@@ -657,6 +660,7 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   if (absl::Status s = encoder_->EncodeQuery({q.data(), query.num_tokens, spec_.fde.dim}, fde.data()); !s.ok()) return s;
   SearchResult result;
   result.stats.encode_micros = MicrosSince(t0);
+  RETURN_IF_ERROR(CheckRequestAlive("the index search"));
 
   const size_t candidates = query.rerank ? std::max(query.k, query.candidates ? query.candidates : DefaultCandidates(query.k)) : query.k;
   std::shared_lock lock(mu_);
@@ -667,6 +671,7 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   result.stats.index_micros = MicrosSince(t1);
   result.stats.candidates = found[0].size();
 
+  RETURN_IF_ERROR(CheckRequestAlive("the rerank"));
   const auto t2 = std::chrono::steady_clock::now();
   struct Scored {
     float score;

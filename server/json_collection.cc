@@ -1,5 +1,7 @@
 #include "server/json_collection.h"
 
+#include "server/admission.h"
+
 #include <fmt/format.h>
 #include <omp.h>
 #include <spdlog/spdlog.h>
@@ -192,6 +194,7 @@ absl::Status JsonCollection::Upsert(const std::vector<JsonRecordInput>& records,
     if (!a.ok()) return absl::Status(a.status().code(), fmt::format("records[{}]: {}", i, a.status().message()));
     atoms[i] = *std::move(a);
   }
+  RETURN_IF_ERROR(CheckRequestAlive("the storage write"));
   WriteBatch batch;
   for (size_t i = 0; i < n; ++i) batch.Put(Key(ids[i]), EncodeRecord(ids[i], views[i], infos[i].raw_norm));
   std::unique_lock lock(mu_);
@@ -279,6 +282,7 @@ absl::StatusOr<std::vector<JsonHitDomain>> JsonCollection::Search(const JsonSear
                                         q.data()));
   const size_t fetch = query.containment ? std::max(query.k, query.candidates ? query.candidates : DefaultCandidates(query.k)) : query.k;
   omp_set_num_threads(1);
+  RETURN_IF_ERROR(CheckRequestAlive("the index search"));
   std::shared_lock lock(mu_);
   std::vector<std::vector<Neighbor>> found;
   IndexSearchParams params{.k = fetch, .ef_search = query.ef_search, .nprobe = query.nprobe};
