@@ -115,6 +115,7 @@ void MuveraFdeEncoder::Generate() {
       }
     }
   }
+  GroupProjection();
   final_slot_.clear();
   final_sign_.clear();
   if (c.d_final > 0) {
@@ -125,6 +126,29 @@ void MuveraFdeEncoder::Generate() {
     for (uint64_t i = 0; i < raw; ++i) {
       final_slot_[i] = static_cast<uint32_t>(rng.UniformInt(c.d_final));
       final_sign_[i] = static_cast<int8_t>(rng.Sign());
+    }
+  }
+}
+
+void MuveraFdeEncoder::GroupProjection() {
+  const FdeConfig& c = config_;
+  proj_order_.clear();
+  proj_order_sign_.clear();
+  proj_start_.clear();
+  if (proj_slot_.empty()) return;
+  proj_order_.resize(proj_slot_.size());
+  proj_order_sign_.resize(proj_slot_.size());
+  proj_start_.assign(size_t{c.r_reps} * (c.d_proj + 1), 0);
+  for (uint32_t rep = 0; rep < c.r_reps; ++rep) {
+    const uint32_t* slot = proj_slot_.data() + size_t{rep} * c.dim;
+    uint32_t* start = proj_start_.data() + size_t{rep} * (c.d_proj + 1);
+    for (uint32_t j = 0; j < c.dim; ++j) ++start[slot[j] + 1];
+    for (uint32_t s = 0; s < c.d_proj; ++s) start[s + 1] += start[s];
+    std::vector<uint32_t> fill(start, start + c.d_proj);
+    for (uint32_t j = 0; j < c.dim; ++j) {  // ascending j: stable within each slot
+      const size_t e = size_t{rep} * c.dim + fill[slot[j]]++;
+      proj_order_[e] = j;
+      proj_order_sign_[e] = proj_sign_[size_t{rep} * c.dim + j];
     }
   }
 }
@@ -159,7 +183,7 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
   // Tokens are packed column-major (dim × n_pad, see kernels/chamfer/chamfer.h) so that
   // sketches and projections run as SIMD operations across tokens.
   const size_t n_pad = PackedColumns(n);
-  thread_local std::vector<float> xt, sketch, yt, raw_out;
+  thread_local std::vector<float> xt, sketch, yt, tm, raw_out;
   thread_local std::vector<uint32_t> bits, ids, counts;
   xt.resize(dim * n_pad);
   PackTokensF32(tokens.data, n, dim, xt.data());
@@ -173,31 +197,43 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
   } else {
     std::fill(out, out + raw, 0.0f);
   }
-  bits.resize(n);
+  bits.resize(n_pad);
   ids.resize(n);
+  tm.resize(n * width);
   counts.resize(buckets);
   if (!c.identity_projection()) yt.resize(size_t{width} * n_pad);
 
   for (uint32_t rep = 0; rep < c.r_reps; ++rep) {
     float* block0 = fde + size_t{rep} * buckets * width;
     std::fill(counts.begin(), counts.end(), 0u);
+    // Sign bits hyperplane by hyperplane, contiguous across tokens (vectorizes).
+    std::fill(bits.begin(), bits.end(), 0u);
+    for (uint32_t j = 0; j < k; ++j) {
+      const float* row = sketch.data() + (size_t{rep} * k + j) * n_pad;
+      for (size_t i = 0; i < n_pad; ++i) bits[i] = (bits[i] << 1) | (row[i] > 0.0f ? 1u : 0u);
+    }
     for (size_t i = 0; i < n; ++i) {
-      uint32_t b = 0;
-      for (uint32_t j = 0; j < k; ++j) b = (b << 1) | (sketch[(size_t{rep} * k + j) * n_pad + i] > 0.0f ? 1u : 0u);
-      bits[i] = b;
-      ids[i] = BucketFromSignBits(b);
+      ids[i] = BucketFromSignBits(bits[i]);
       ++counts[ids[i]];
     }
     // Projected tokens of this repetition: y_t(i) at proj[t · n_pad + i].
     const float* proj = xt.data();
     if (!c.identity_projection()) {
-      ProjectPacked(xt.data(), n_pad, dim, proj_slot_.data() + size_t{rep} * dim,
-                    proj_sign_.data() + size_t{rep} * dim, width, yt.data());
+      ProjectPackedGrouped(xt.data(), n_pad, proj_order_.data() + size_t{rep} * dim,
+                           proj_order_sign_.data() + size_t{rep} * dim,
+                           proj_start_.data() + size_t{rep} * (width + 1), width, yt.data());
       proj = yt.data();
     }
+    // Token-major copy (tm[i · width + t]) so each token adds one contiguous row to its
+    // block. Every block coordinate still sums its tokens in ascending order.
     for (uint32_t t = 0; t < width; ++t) {
       const float* row = proj + size_t{t} * n_pad;
-      for (size_t i = 0; i < n; ++i) block0[size_t{ids[i]} * width + t] += row[i];
+      for (size_t i = 0; i < n; ++i) tm[i * width + t] = row[i];
+    }
+    for (size_t i = 0; i < n; ++i) {
+      float* dst = block0 + size_t{ids[i]} * width;
+      const float* src = tm.data() + i * width;
+      for (uint32_t t = 0; t < width; ++t) dst[t] += src[t];
     }
     if (!options.average) continue;
     for (uint32_t id = 0; id < buckets; ++id) {
@@ -206,6 +242,8 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
         const float inv = 1.0f / static_cast<float>(counts[id]);
         for (uint32_t t = 0; t < width; ++t) block[t] *= inv;
       } else if (options.fill_empty && k > 0) {
+        // The first point at the minimum Hamming distance. The bucket is empty, so no
+        // point is at distance 0 and the first point at distance 1 is the answer: stop there.
         const uint32_t pattern = SignBitsFromBucket(id);
         size_t best = 0;
         int best_dist = 33;
@@ -214,9 +252,10 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
           if (dist < best_dist) {
             best_dist = dist;
             best = i;
+            if (dist == 1) break;
           }
         }
-        for (uint32_t t = 0; t < width; ++t) block[t] = proj[size_t{t} * n_pad + best];
+        std::copy_n(tm.data() + best * width, width, block);
       }
     }
   }
@@ -292,6 +331,7 @@ absl::StatusOr<std::unique_ptr<MuveraFdeEncoder>> MuveraFdeEncoder::Deserialize(
         "(random generator changed without a format version bump); refusing to open");
   }
   enc->config_ = c;
+  enc->GroupProjection();
   return enc;
 }
 
