@@ -294,6 +294,7 @@ int Main(int argc, char** argv) {
   bool smoke = false;
   std::string only, plot;
   size_t qps_queries = 1000;
+  std::vector<uint32_t> candidates_override, knob_override;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -307,12 +308,23 @@ int Main(int argc, char** argv) {
     else if (a == "--cache") cache = next();
     else if (a == "--only" || a == "--configs") only = next();
     else if (a == "--plot") plot = next();
+    else if (a == "--candidates" || a == "--knobs") {
+      // Comma-separated sweep replacing every selected configuration's candidates (or its
+      // ef / nprobe sweep, for --knobs).
+      auto& dst = a == "--candidates" ? candidates_override : knob_override;
+      std::string list = next();
+      for (size_t pos = 0; pos < list.size();) {
+        const size_t comma = std::min(list.find(',', pos), list.size());
+        dst.push_back(static_cast<uint32_t>(std::stoul(list.substr(pos, comma - pos))));
+        pos = comma + 1;
+      }
+    }
     else if (a == "--qps-queries") qps_queries = std::stoul(next());
     else if (a == "--tokens") spec.min_tokens = spec.max_tokens = std::stoul(next());
     else {
       std::fprintf(stderr, "usage: chamferdb_bench [--smoke] [--docs N] [--queries N] [--dim D] [--seed S] "
                            "[--server-bin PATH] [--out FILE] [--cache FILE] [--configs A,B,..] [--tokens N] "
-                           "[--qps-queries N] [--plot PNG]\n");
+                           "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--plot PNG]\n");
       return 2;
     }
   }
@@ -341,10 +353,17 @@ int Main(int argc, char** argv) {
       // on the final projection to 2048 dims.
       {.name = "hnsw_dfinal2048", .index = v1::HNSW, .d_final = 2048, .candidates = {200}, .ef = {64, 128, 256, 512}},
       {.name = "ivfpq_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .candidates = {200}, .nprobe = {8, 32, 64}},
-      {.name = "hnsw_i8_dfinal2048", .index = v1::HNSW, .d_final = 2048, .storage = v1::INT8, .candidates = {200, 500}, .ef = {256, 512}},
+      {.name = "hnsw_i8_dfinal2048", .index = v1::HNSW, .d_final = 2048, .storage = v1::INT8, .candidates = {500, 1000}, .ef = {256, 512}},
       // The 1M-document configuration: int8 tokens and PQ-compressed FDEs (128 bytes/doc).
-      {.name = "ivfpq_i8_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .storage = v1::INT8, .candidates = {200, 500}, .nprobe = {32, 64}},
+      {.name = "ivfpq_i8_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .storage = v1::INT8, .candidates = {500, 1000}, .nprobe = {32, 64}},
   };
+  for (auto& c : configs) {
+    if (!candidates_override.empty()) c.candidates = candidates_override;
+    if (!knob_override.empty()) {
+      if (!c.ef.empty()) c.ef = knob_override;
+      if (!c.nprobe.empty()) c.nprobe = knob_override;
+    }
+  }
   if (smoke) {
     for (auto& c : configs) {
       c.candidates = {100};

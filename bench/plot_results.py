@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 def main(src, dst):
     with open(src) as f:
         res = json.load(f)
-    fig, ax = plt.subplots(figsize=(9, 6))
+    fig, ax = plt.subplots(figsize=(11, 6))
     for row in res.get("configs", []):
         pts = sorted((p["p50_ms"], p["recall@10"]) for p in row.get("sweep", []))
         if not pts:
@@ -34,7 +34,7 @@ def main(src, dst):
     ax.set_title(f"chamferdb: {c.get('documents', '?')} documents, {c.get('queries', '?')} queries, dim {c.get('dim', '?')}")
     ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(dst, dpi=110)
 

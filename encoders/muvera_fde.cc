@@ -262,8 +262,10 @@ absl::Status MuveraFdeEncoder::Encode(FloatMatrixView tokens, const FdeEncodeOpt
 
   if (c.d_final > 0) {
     std::fill(out, out + c.d_final, 0.0f);
+    // ±1 · x is exact, so the multiply gives the same bits as a branch on the sign (which
+    // mispredicts half the time).
     for (size_t i = 0; i < raw; ++i) {
-      out[final_slot_[i]] += final_sign_[i] > 0 ? fde[i] : -fde[i];
+      out[final_slot_[i]] += static_cast<float>(final_sign_[i]) * fde[i];
     }
   }
   return absl::OkStatus();

@@ -89,6 +89,7 @@ struct DecodedRecord {
   std::string_view id;
   std::string_view meta;
   uint32_t n = 0;
+  TokenStorage storage = TokenStorage::kFloat32;
   std::vector<float> tokens;  // only when requested (int8: dequantized)
   std::vector<int8_t> codes;  // int8 records, when tokens are requested
   std::vector<float> scales;
@@ -120,6 +121,7 @@ absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim
   out->id = r.substr(18, id_len);
   out->meta = r.substr(18 + id_len, meta_len);
   out->n = n;
+  out->storage = storage;
   if (want_tokens) {
     const char* p = r.data() + 18 + id_len + meta_len;
     out->tokens.resize(size_t{n} * d);
@@ -312,6 +314,10 @@ absl::Status Collection::Rebuild() {
     error = DecodeRecord(key, value, static_cast<uint32_t>(dim), true, &rec);
     if (error.ok() && rec.id != key.substr(prefix.size())) {
       error = absl::DataLossError(fmt::format("document record {:?} holds id {:?}", key, rec.id));
+    }
+    if (error.ok() && rec.storage != spec_.token_storage) {
+      error = absl::DataLossError(fmt::format("document record {:?} has token storage {}, the collection {}", key,
+                                              static_cast<int>(rec.storage), static_cast<int>(spec_.token_storage)));
     }
     if (!error.ok()) return false;
     pending.push_back({std::string(rec.id), rec.n, std::move(rec.tokens), std::move(rec.codes), std::move(rec.scales)});
