@@ -10,6 +10,8 @@
 
 #include "common/rng.h"
 #include "kernels/chamfer/chamfer.h"
+#include "kernels/chamfer/chamfer_int8.h"
+#include "kernels/int8/quantize.h"
 
 namespace chamferdb::bench {
 namespace {
@@ -173,6 +175,50 @@ std::vector<std::vector<uint32_t>> ExactTopK(const Corpus& corpus, size_t k, con
     o.write(reinterpret_cast<const char*>(hdr), sizeof hdr);
     for (const auto& v : out) o.write(reinterpret_cast<const char*>(v.data()), k * 4);
   }
+  return out;
+}
+
+std::vector<std::vector<uint32_t>> ExactTopKInt8(const Corpus& corpus, size_t k, bool quantize_query,
+                                                 double* seconds_per_query) {
+  const size_t nq = corpus.queries.size(), nd = corpus.docs.size(), dim = corpus.dim;
+  std::vector<std::vector<uint8_t>> packed(nd);
+  std::vector<std::vector<float>> dequantized(quantize_query ? 0 : nd);  // packed f32
+#pragma omp parallel for schedule(dynamic, 64)
+  for (size_t d = 0; d < nd; ++d) {
+    const size_t n = corpus.docs[d].size() / dim;
+    std::vector<int8_t> codes(n * dim);
+    std::vector<float> scales(n);
+    int8::QuantizeRows(corpus.docs[d].data(), n, dim, codes.data(), scales.data());
+    if (quantize_query) {
+      packed[d].resize(PackedI8Bytes(n, dim));
+      PackTokensI8(codes.data(), scales.data(), n, dim, packed[d].data());
+    } else {
+      std::vector<float> x(n * dim);
+      int8::DequantizeRows(codes.data(), scales.data(), n, dim, x.data());
+      dequantized[d].resize(dim * PackedColumns(n));
+      PackTokensF32(x.data(), n, dim, dequantized[d].data());
+    }
+  }
+  std::vector<std::vector<uint32_t>> out(nq);
+  const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t q = 0; q < nq; ++q) {
+    const size_t qn = corpus.queries[q].size() / dim;
+    const QueryI8 qi = quantize_query ? QuantizeQueryI8(corpus.queries[q].data(), qn, dim) : QueryI8{};
+    std::vector<std::pair<float, uint32_t>> scores(nd);
+    for (size_t d = 0; d < nd; ++d) {
+      const size_t n = corpus.docs[d].size() / dim;
+      const float score = quantize_query ? ChamferPackedI8(qi, packed[d].data(), n)
+                                         : ChamferPackedF32(corpus.queries[q].data(), qn, dequantized[d].data(),
+                                                            PackedColumns(n), dim);
+      scores[d] = {-score, static_cast<uint32_t>(d)};
+    }
+    const size_t kk = std::min(k, nd);
+    std::partial_sort(scores.begin(), scores.begin() + kk, scores.end());
+    for (size_t i = 0; i < kk; ++i) out[q].push_back(scores[i].second);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (seconds_per_query) *seconds_per_query = secs * omp_get_max_threads() / nq;
   return out;
 }
 

@@ -341,6 +341,18 @@ int Main(int argc, char** argv) {
   const Corpus corpus = MakeCorpus(spec);
   double exact_s = 0;
   const auto truth = ExactTopK(corpus, 100 < spec.documents ? 100 : spec.documents, cache, &exact_s);
+  // Exact search with int8 tokens: how much of any INT8 recall change is the scoring itself.
+  double exact_i8_s = 0, exact_i8_r10 = 0, exact_i8doc_s = 0, exact_i8doc_r10 = 0;
+  for (bool quantize_query : {true, false}) {
+    double& secs = quantize_query ? exact_i8_s : exact_i8doc_s;
+    double& r10 = quantize_query ? exact_i8_r10 : exact_i8doc_r10;
+    const auto truth_i8 = ExactTopKInt8(corpus, 10, quantize_query, &secs);
+    for (size_t q = 0; q < truth_i8.size(); ++q) {
+      const auto end10 = truth[q].begin() + std::min<size_t>(10, truth[q].size());
+      for (uint32_t id : truth_i8[q]) r10 += std::find(truth[q].begin(), end10, id) != end10;
+    }
+    r10 /= 10.0 * truth_i8.size();
+  }
   std::vector<Config> configs = {
       {.name = "flat", .index = v1::FLAT, .candidates = {50, 100, 200, 500}},
       {.name = "flat_f16", .index = v1::FLAT, .storage = v1::FLOAT16, .candidates = {200}},
@@ -383,6 +395,8 @@ int Main(int argc, char** argv) {
   results["corpus"]["min_tokens"] = spec.min_tokens;
   results["corpus"]["max_tokens"] = spec.max_tokens;
   results["exact"] = {{"recall@10", 1.0}, {"recall@100", 1.0}, {"ms_per_query_one_core", exact_s * 1000}};
+  results["exact_int8"] = {{"recall@10", exact_i8_r10}, {"ms_per_query_one_core", exact_i8_s * 1000}};
+  results["exact_int8_docs_float_query"] = {{"recall@10", exact_i8doc_r10}, {"ms_per_query_one_core", exact_i8doc_s * 1000}};
   {
     double load[3] = {0, 0, 0};
     if (getloadavg(load, 3) == 3) results["load_average_start"] = {load[0], load[1], load[2]};
@@ -412,6 +426,10 @@ int Main(int argc, char** argv) {
   if (exact_s > 0)
     std::printf("%-20s %-26s %9.3f %10.3f %8.2f %8s %8s %8s %8s\n", "exact", "brute force, 1 core", 1.0, 1.0,
                 exact_s * 1000, "-", "-", "-", "1x");
+  std::printf("%-20s %-26s %9.3f %10s %8.2f %8s %8s %8s %7.0fx\n", "exact_int8", "brute force int8, 1 core", exact_i8_r10,
+              "-", exact_i8_s * 1000, "-", "-", "-", exact_i8_s > 0 ? exact_s / exact_i8_s : 0.0);
+  std::printf("%-20s %-26s %9.3f %10s %8.2f %8s %8s %8s %8s\n", "exact_int8_docs", "int8 docs, f32 query (fp32)",
+              exact_i8doc_r10, "-", exact_i8doc_s * 1000, "-", "-", "-", "-");
   for (const auto& p : points) {
     std::printf("%-20s %-26s %9.3f %10.3f %8.2f %8.2f %8.0f %8.0f %7.0fx\n", p.config.c_str(), p.knob.c_str(), p.recall10,
                 p.recall100, p.p50_ms, p.p99_ms, p.qps2, p.qps8, exact_s > 0 ? exact_s * 1000 / p.p50_ms : 0.0);
