@@ -417,7 +417,7 @@ int Main(int argc, char** argv) {
   }
   std::ofstream(out) << results.dump(2) << "\n";
   if (!plot.empty()) {
-    const std::string script = (std::filesystem::path(__FILE__).parent_path() / "plot_results.py").string();
+    const std::string script = std::string(CHAMFERDB_SOURCE_DIR) + "/bench/plot_results.py";
     const std::string cmd = "/usr/bin/python3 '" + script + "' '" + out + "' '" + plot + "'";
     if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "plot failed: %s\n", cmd.c_str());
   }
