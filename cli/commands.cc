@@ -21,13 +21,14 @@
 #include "chamferdb/v1/documents.grpc.pb.h"
 #include "chamferdb/v1/kernels.grpc.pb.h"
 #include "chamferdb/v1/search.grpc.pb.h"
+#include "cli/command_util.h"
 #include "cli/ingest.h"
+#include "cli/requests.h"
 #include "cli/source.h"
 
 namespace chamferdb::cli {
 namespace {
 
-using google::protobuf::util::JsonPrintOptions;
 using nlohmann::json;
 using nlohmann::ordered_json;
 
@@ -38,104 +39,16 @@ constexpr const char* kKernelsService = "chamferdb.v1.Kernels";
 // descriptor table's address in a used volatile keeps them all.
 [[gnu::used]] const void* volatile g_keep_kernels_descriptors = &::descriptor_table_chamferdb_2fv1_2fkernels_2eproto;
 
-int Error(const std::string& message) {
-  fmt::print(stderr, "error: {}\n", message);
-  return 1;
-}
-
-int RpcError(const std::string& what, const grpc::Status& status) { return Error(what + ": " + StatusText(status)); }
-
-std::string ToJson(const google::protobuf::Message& message, bool pretty) {
-  JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  options.add_whitespace = pretty;
-  std::string out;
-  const auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
-  if (!status.ok()) return fmt::format("{{\"error\": {}}}", json(std::string(status.message())).dump());
-  if (!out.empty() && out.back() == '\n') out.pop_back();
-  return out;
-}
-
-template <typename Call>
-grpc::Status Retry(const CommandContext& ctx, Call&& call) {
-  return ctx.connection->CallWithRetry(
-      ctx.retry, std::forward<Call>(call), nullptr, nullptr,
-      [&](const grpc::Status& s, int attempt, std::chrono::milliseconds delay) {
-        fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(s), attempt, ctx.retry.max_attempts,
-                   delay.count());
-      });
-}
-
-// Reads a positional NAME at `index` or fails with a usage message.
-bool NeedPositional(const ParsedArgs& args, size_t count, const std::string& usage) {
-  if (args.positional().size() < count) {
-    fmt::print(stderr, "usage: {}\n", usage);
-    return false;
-  }
-  return true;
-}
-
-// Flags that must be given; prints which is missing.
-bool Need(const ParsedArgs& args, const std::string& flag, const std::string& usage) {
-  if (!args.Has(flag)) {
-    fmt::print(stderr, "error: --{} is required\nusage: {}\n", flag, usage);
-    return false;
-  }
-  return true;
-}
-
-#define CLI_ASSIGN_OR_USAGE(lhs, expr)                        \
-  auto lhs##_or = (expr);                                     \
-  if (!lhs##_or.ok()) {                                       \
-    fmt::print(stderr, "error: {}\n", std::string(lhs##_or.status().message())); \
-    return 2;                                                 \
-  }                                                           \
-  auto lhs = *std::move(lhs##_or)
-
 int CollectionsCreate(const CommandContext& ctx, const ParsedArgs& args) {
   const std::string usage =
       "chamferdb-cli collections create NAME --dim D [--r-reps R --k-sim K --d-proj P --d-final F --seed S] "
-      "[--index flat|hnsw|ivf_pq] [--token-storage f32|f16|int8] [--no-normalize]";
-  if (!NeedPositional(args, 3, usage) || !Need(args, "dim", usage)) return 2;
-  v1::CreateCollectionRequest req;
-  v1::CollectionConfig* cfg = req.mutable_config();
-  cfg->set_name(args.positional()[2]);
-  cfg->set_kind(v1::MULTI_VECTOR);
-  constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
-  CLI_ASSIGN_OR_USAGE(dim, args.GetUint("dim", 0, 1, kU32));
-  cfg->set_dim(static_cast<uint32_t>(dim));
-  v1::FdeParams* fde = cfg->mutable_fde();
-  CLI_ASSIGN_OR_USAGE(r_reps, args.GetUint("r-reps", 0, 0, kU32));
-  fde->set_r_reps(static_cast<uint32_t>(r_reps));
-  if (args.Has("k-sim")) {
-    CLI_ASSIGN_OR_USAGE(k_sim, args.GetUint("k-sim", 0, 0, kU32));
-    fde->set_k_sim(static_cast<uint32_t>(k_sim));
-  }
-  CLI_ASSIGN_OR_USAGE(d_proj, args.GetUint("d-proj", 0, 0, kU32));
-  fde->set_d_proj(static_cast<uint32_t>(d_proj));
-  CLI_ASSIGN_OR_USAGE(d_final, args.GetUint("d-final", 0, 0, kU32));
-  fde->set_d_final(static_cast<uint32_t>(d_final));
-  CLI_ASSIGN_OR_USAGE(seed, args.GetUint("seed", 0, 0, std::numeric_limits<uint64_t>::max()));
-  fde->set_seed(seed);
-  CLI_ASSIGN_OR_USAGE(index, args.GetChoice("index", "flat", {"flat", "hnsw", "ivf_pq"}));
-  v1::IndexParams* ip = cfg->mutable_index();
-  ip->set_kind(index == "hnsw" ? v1::HNSW : index == "ivf_pq" ? v1::IVF_PQ : v1::FLAT);
-  CLI_ASSIGN_OR_USAGE(hnsw_m, args.GetUint("hnsw-m", 0, 0, kU32));
-  ip->set_hnsw_m(static_cast<uint32_t>(hnsw_m));
-  CLI_ASSIGN_OR_USAGE(ef_c, args.GetUint("ef-construction", 0, 0, kU32));
-  ip->set_hnsw_ef_construction(static_cast<uint32_t>(ef_c));
-  CLI_ASSIGN_OR_USAGE(ef_s, args.GetUint("ef-search", 0, 0, kU32));
-  ip->set_hnsw_ef_search(static_cast<uint32_t>(ef_s));
-  CLI_ASSIGN_OR_USAGE(nlist, args.GetUint("nlist", 0, 0, kU32));
-  ip->set_ivf_nlist(static_cast<uint32_t>(nlist));
-  CLI_ASSIGN_OR_USAGE(pq_m, args.GetUint("pq-m", 0, 0, kU32));
-  ip->set_pq_m(static_cast<uint32_t>(pq_m));
-  CLI_ASSIGN_OR_USAGE(nprobe, args.GetUint("nprobe", 0, 0, kU32));
-  ip->set_ivf_nprobe(static_cast<uint32_t>(nprobe));
-  CLI_ASSIGN_OR_USAGE(storage, args.GetChoice("token-storage", "f32", {"f32", "f16", "int8"}));
-  cfg->set_token_storage(storage == "f16" ? v1::FLOAT16 : storage == "int8" ? v1::INT8 : v1::FLOAT32);
-  if (args.Has("no-normalize")) cfg->set_normalize(false);
-
+      "[--index flat|hnsw|ivf_pq] [--token-storage f32|f16|int8] [--no-normalize]\n"
+      "       chamferdb-cli collections create NAME --kind json [--dim D] [--id-field F] [--seed S] "
+      "[--op-kind srht|dense_haar|signed_perm] [--str-mode exact|tokens|trigram] ... [--index flat|hnsw|ivf_pq]";
+  absl::StatusOr<v1::CreateCollectionRequest> req_or = BuildCreateCollectionRequest(args);
+  if (!req_or.ok()) return UsageError(req_or.status(), usage);
+  const v1::CreateCollectionRequest& req = *req_or;
+  const v1::CollectionConfig* cfg = &req.config();
   auto stub = v1::Collections::NewStub(ctx.connection->channel());
   v1::CreateCollectionResponse resp;
   grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Create(c, req, &resp); });
@@ -187,6 +100,9 @@ int RunCollections(const CommandContext& ctx, const ParsedArgs& args) {
 int RunGet(const CommandContext& ctx, const ParsedArgs& args) {
   const std::string usage = "chamferdb-cli get --collection NAME [--include-vectors] ID...";
   if (!Need(args, "collection", usage) || !NeedPositional(args, 2, usage)) return 2;
+  absl::StatusOr<v1::CollectionInfo> info = GetCollectionInfo(*ctx.connection, args.Get("collection"), ctx.retry);
+  if (!info.ok()) return Error(std::string(info.status().message()));
+  if (info->config().kind() == v1::JSON) return RunGetJson(ctx, args);
   v1::GetDocumentsRequest req;
   req.set_collection(args.Get("collection"));
   for (size_t i = 1; i < args.positional().size(); ++i) req.add_ids(args.positional()[i]);
@@ -195,27 +111,7 @@ int RunGet(const CommandContext& ctx, const ParsedArgs& args) {
   v1::GetDocumentsResponse resp;
   grpc::Status s = Retry(ctx, [&](grpc::ClientContext* c) { return stub->Get(c, req, &resp); });
   if (!s.ok()) return RpcError("get documents", s);
-  for (const v1::Document& d : resp.documents()) {
-    ordered_json out = {{"id", d.id()}, {"num_tokens", d.num_tokens()}};
-    if (req.include_vectors() && d.num_tokens() > 0) {
-      const size_t n = d.vectors().size() / sizeof(float);
-      std::vector<float> v(n);
-      std::memcpy(v.data(), d.vectors().data(), n * sizeof(float));
-      const size_t dim = n / d.num_tokens();
-      ordered_json rows = ordered_json::array();
-      for (size_t t = 0; t < d.num_tokens(); ++t) {
-        ordered_json row = ordered_json::array();
-        for (size_t c = 0; c < dim; ++c) row.push_back(FloatForJson(v[t * dim + c]));
-        rows.push_back(std::move(row));
-      }
-      out["vectors"] = std::move(rows);
-    }
-    if (!d.metadata_json().empty()) {
-      ordered_json meta = ordered_json::parse(d.metadata_json(), nullptr, false);
-      out["metadata"] = meta.is_discarded() ? ordered_json(d.metadata_json()) : meta;
-    }
-    fmt::print("{}\n", out.dump(ctx.pretty ? 2 : -1, ' ', false, ordered_json::error_handler_t::replace));
-  }
+  for (const v1::Document& d : resp.documents()) fmt::print("{}\n", JsonLine(DocumentJson(d), ctx.pretty));
   for (const std::string& id : resp.missing_ids()) fmt::print(stderr, "not found: {}\n", id);
   return resp.missing_ids().empty() ? 0 : 1;
 }
@@ -223,6 +119,9 @@ int RunGet(const CommandContext& ctx, const ParsedArgs& args) {
 int RunDelete(const CommandContext& ctx, const ParsedArgs& args) {
   const std::string usage = "chamferdb-cli delete --collection NAME ID...";
   if (!Need(args, "collection", usage) || !NeedPositional(args, 2, usage)) return 2;
+  absl::StatusOr<v1::CollectionInfo> info = GetCollectionInfo(*ctx.connection, args.Get("collection"), ctx.retry);
+  if (!info.ok()) return Error(std::string(info.status().message()));
+  if (info->config().kind() == v1::JSON) return RunDeleteJson(ctx, args);
   v1::DeleteRequest req;
   req.set_collection(args.Get("collection"));
   for (size_t i = 1; i < args.positional().size(); ++i) req.add_ids(args.positional()[i]);
@@ -237,7 +136,7 @@ int RunDelete(const CommandContext& ctx, const ParsedArgs& args) {
 int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
   const std::string usage =
       "chamferdb-cli search --collection NAME --queries FILE [--format jsonl|npy] [--k 10] [--candidates N] "
-      "[--no-rerank] [--ef-search N] [--nprobe N] [--include-metadata] [--output FILE]  "
+      "[--no-rerank] [--ef-search N] [--nprobe N] [--include-metadata] [--filter JSON] [--output FILE] [--text]  "
       "(npy: --vectors Q.npy --offsets O.npy --ids IDS.txt instead of --queries)";
   if (!Need(args, "collection", usage)) return 2;
   CLI_ASSIGN_OR_USAGE(format, args.GetChoice("format", "jsonl", {"jsonl", "npy"}));
@@ -246,28 +145,38 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
   CLI_ASSIGN_OR_USAGE(ef_search, args.GetUint("ef-search", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(nprobe, args.GetUint("nprobe", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(batch_size, args.GetUint("batch-size", 32, 1, 1024));
+  CLI_ASSIGN_OR_USAGE(filter, FilterFromArgs(args));
+  // A query by example names a JSON collection; the server says so if it is not one.
+  if (args.Has("json")) {
+    if (args.Has("queries")) return UsageError(absl::InvalidArgumentError("give --json or --queries, not both"), usage);
+    return RunSearchJson(ctx, args, "");
+  }
   if (format == "jsonl" && !Need(args, "queries", usage)) return 2;
   if (format == "npy" && (!Need(args, "vectors", usage) || !Need(args, "offsets", usage) || !Need(args, "ids", usage))) {
     return 2;
   }
   const std::string collection = args.Get("collection");
-  absl::StatusOr<uint32_t> dim = CollectionDim(*ctx.connection, collection, ctx.retry);
-  if (!dim.ok()) return Error(std::string(dim.status().message()));
+  absl::StatusOr<v1::CollectionInfo> info = GetCollectionInfo(*ctx.connection, collection, ctx.retry);
+  if (!info.ok()) return Error(std::string(info.status().message()));
+  if (info->config().kind() == v1::JSON) return RunSearchJson(ctx, args, info->config().json().mbat_config_json());
+  for (const char* f : {"scoring", "include-record"}) {
+    if (args.Has(f)) {
+      return UsageError(absl::InvalidArgumentError(fmt::format("--{} applies to JSON collections only", f)), usage);
+    }
+  }
   ParseOptions parse;
-  parse.expected_dim = *dim;
+  parse.expected_dim = info->config().dim();
   parse.require_id = false;
   absl::StatusOr<std::unique_ptr<RecordSource>> source =
       format == "npy" ? OpenNpySource(args.Get("vectors"), args.Get("offsets"), args.Get("ids"), parse)
                       : OpenJsonlSource(args.Get("queries"), parse);
   if (!source.ok()) return Error(std::string(source.status().message()));
 
-  std::FILE* out = stdout;
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> out_file(nullptr, &std::fclose);
-  if (args.Has("output")) {
-    out_file.reset(std::fopen(args.Get("output").c_str(), "w"));
-    if (out_file == nullptr) return Error(fmt::format("--output {}: cannot create: {}", args.Get("output"), std::strerror(errno)));
-    out = out_file.get();
-  }
+  std::string sink_error;
+  OutputSink sink(args, &sink_error);
+  if (sink.get() == nullptr) return Error(sink_error);
+  std::FILE* out = sink.get();
+  const bool text = args.Has("text");
   auto stub = v1::Search::NewStub(ctx.connection->channel());
   const bool include_metadata = args.Has("include-metadata");
   uint64_t answered = 0;
@@ -292,6 +201,7 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
       r->set_ef_search(static_cast<uint32_t>(ef_search));
       r->set_nprobe(static_cast<uint32_t>(nprobe));
       r->set_include_metadata(include_metadata);
+      if (filter.given) *r->mutable_filter() = filter.filter;
       r->mutable_query()->set_num_tokens(item.doc.num_tokens);
       r->mutable_query()->set_vectors(reinterpret_cast<const char*>(item.doc.vectors.data()),
                                       item.doc.vectors.size() * sizeof(float));
@@ -305,6 +215,16 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
       return Error(fmt::format("server answered {} of {} queries", resp.responses_size(), batch.requests_size()));
     }
     for (int i = 0; i < resp.responses_size(); ++i) {
+      if (text) {
+        fmt::print(out, "query {}\n", ids[i]);
+        int rank = 0;
+        for (const v1::Hit& h : resp.responses(i).hits()) {
+          fmt::print(out, "  {:>3}. {:<24} {:>10.4f}{}\n", ++rank, h.id(), h.score(),
+                     include_metadata && !h.metadata_json().empty() ? "  " + h.metadata_json() : "");
+        }
+        if (rank == 0) fmt::print(out, "  (no hits)\n");
+        continue;
+      }
       ordered_json hits = ordered_json::array();
       for (const v1::Hit& h : resp.responses(i).hits()) {
         ordered_json hit = {{"id", h.id()}, {"score", FloatForJson(h.score())}};
@@ -314,12 +234,17 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
         }
         hits.push_back(std::move(hit));
       }
-      const ordered_json line = {{"query", ids[i]}, {"hits", std::move(hits)}};
+      ordered_json line = {{"query", ids[i]}, {"hits", std::move(hits)}};
+      if (filter.given) {
+        // How many documents matched, and whether all of them were scored exactly.
+        line["filter_matches"] = resp.responses(i).stats().filter_matches();
+        line["filter_exhaustive"] = resp.responses(i).stats().filter_exhaustive();
+      }
       fmt::print(out, "{}\n", line.dump(-1, ' ', false, ordered_json::error_handler_t::replace));
     }
     answered += resp.responses_size();
   }
-  if (std::fflush(out) != 0 || std::ferror(out)) return Error("cannot write the output");
+  if (!sink.Finish()) return Error("cannot write the output");
   fmt::print(stderr, "searched {} queries\n", answered);
   return 0;
 }

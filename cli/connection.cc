@@ -75,8 +75,12 @@ absl::StatusOr<Connection> Connection::Create(const ConnectionOptions& options) 
   // Reconnect quickly after the server comes (back) up, so that our own retry backoff, not
   // the channel's (1 s growing by 1.6x), decides how soon a retried call can succeed.
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // gRPC uses this one as the minimum time a connection attempt (TCP connect plus TLS
+  // handshake) may take, not as a backoff: at 100 ms a TLS handshake on a loaded machine
+  // is cut off again and again ("tcp handshaker shutdown"). A refused connect still fails
+  // at once.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 5000);
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (!options.tls_ca.empty()) {
     grpc::SslCredentialsOptions ssl;
@@ -111,22 +115,38 @@ std::unique_ptr<grpc::ClientContext> Connection::NewContext(double timeout_secon
 grpc::Status Connection::CallWithRetry(
     const RetryPolicy& policy, const std::function<grpc::Status(grpc::ClientContext*)>& call,
     std::atomic<uint64_t>* retries, const std::atomic<bool>* stop,
-    const std::function<void(const grpc::Status&, int, std::chrono::milliseconds)>& on_retry) const {
+    const std::function<void(const grpc::Status&, int, std::chrono::milliseconds)>& on_retry,
+    const std::function<bool(const grpc::Status&)>& retryable) const {
   grpc::Status status;
   for (int attempt = 1;; ++attempt) {
     std::unique_ptr<grpc::ClientContext> ctx = NewContext();
     status = call(ctx.get());
-    if (status.ok() || !IsRetryable(status.error_code()) || attempt >= policy.max_attempts) return status;
+    if (status.ok() || attempt >= policy.max_attempts) return status;
+    if (!(retryable ? retryable(status) : IsRetryable(status.error_code()))) return status;
     if (stop != nullptr && stop->load()) return status;
     const std::chrono::milliseconds delay = Backoff(policy, attempt - 1);
     if (on_retry) on_retry(status, attempt, delay);
     if (retries != nullptr) retries->fetch_add(1);
-    // Sleep in slices so that a stop request is honoured promptly.
+    // Wait in slices so that a stop request is honoured promptly. After UNAVAILABLE the
+    // wait drives the channel's reconnection: with the synchronous API nothing polls a
+    // channel between calls, and a failed-fast call polls too briefly, so a connection
+    // attempt (above all a TLS handshake, several round trips) would only creep forward on
+    // gRPC's 5 s backup poller and time out. WaitForConnected polls until the channel is
+    // READY or the slice ends; the next attempt then goes out at once.
+    // A server that answers UNAVAILABLE over a working connection (draining, say) gets the
+    // full backoff: only a channel that is not READY is waited on.
     const auto until = std::chrono::steady_clock::now() + delay;
+    const bool reconnect =
+        status.error_code() == grpc::UNAVAILABLE && channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_READY;
     while (std::chrono::steady_clock::now() < until) {
       if (stop != nullptr && stop->load()) return status;
-      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-          std::chrono::milliseconds(20), until - std::chrono::steady_clock::now()));
+      const auto slice = std::min<std::chrono::steady_clock::duration>(std::chrono::milliseconds(reconnect ? 100 : 20),
+                                                                       until - std::chrono::steady_clock::now());
+      if (reconnect) {
+        if (channel_->WaitForConnected(std::chrono::system_clock::now() + slice)) break;
+      } else {
+        std::this_thread::sleep_for(slice);
+      }
     }
   }
 }

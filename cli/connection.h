@@ -59,14 +59,16 @@ class Connection {
   // A context with the configured deadline (or `timeout_seconds` when > 0) and credentials.
   std::unique_ptr<grpc::ClientContext> NewContext(double timeout_seconds = 0) const;
 
-  // Runs `call` with a fresh context until it succeeds, fails with a non-retryable code,
-  // or `policy.max_attempts` is reached. Counts retries in `*retries` when non-null; before
-  // each retry `on_retry(status, attempt, delay)` is called when set. Stops early
-  // (returning the last status) when `*stop` becomes true.
+  // Runs `call` with a fresh context until it succeeds, fails with a non-retryable status
+  // (`retryable`, default IsRetryable of the code), or `policy.max_attempts` is reached.
+  // Counts retries in `*retries` when non-null; before each retry `on_retry(status,
+  // attempt, delay)` is called when set. Stops early (returning the last status) when
+  // `*stop` becomes true.
   grpc::Status CallWithRetry(const RetryPolicy& policy, const std::function<grpc::Status(grpc::ClientContext*)>& call,
                              std::atomic<uint64_t>* retries = nullptr, const std::atomic<bool>* stop = nullptr,
                              const std::function<void(const grpc::Status&, int, std::chrono::milliseconds)>&
-                                 on_retry = nullptr) const;
+                                 on_retry = nullptr,
+                             const std::function<bool(const grpc::Status&)>& retryable = nullptr) const;
 
  private:
   Connection(ConnectionOptions options, std::shared_ptr<grpc::Channel> channel)

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "chamferdb/v1/collections.grpc.pb.h"
 #include "cli/ingest.h"
 
 namespace chamferdb::cli {
@@ -55,6 +56,38 @@ TEST(CallWithRetry, RetriesTransientFailuresThenStopsAtTheBound) {
   calls = 0;
   s = conn->CallWithRetry(p, [&](grpc::ClientContext*) { ++calls; return grpc::Status(grpc::INVALID_ARGUMENT, "bad"); });
   EXPECT_EQ(calls, 1);
+}
+
+TEST(CallWithRetry, UnavailableOverAReadyChannelWaitsTheFullBackoff) {
+  // A server that answers UNAVAILABLE over a working connection must not be retried at once:
+  // the reconnect wait applies only to channels that are not READY.
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  v1::Collections::Service service;  // every method UNIMPLEMENTED; the server needs one
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_GT(port, 0);
+  ConnectionOptions o;
+  o.server = "127.0.0.1:" + std::to_string(port);
+  auto conn = Connection::Create(o);
+  ASSERT_TRUE(conn.ok());
+  ASSERT_TRUE(conn->channel()->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  RetryPolicy p;
+  p.max_attempts = 3;
+  p.initial_backoff = std::chrono::milliseconds(60);
+  int calls = 0;
+  const auto start = std::chrono::steady_clock::now();
+  grpc::Status s = conn->CallWithRetry(p, [&](grpc::ClientContext*) {
+    ++calls;
+    return grpc::Status(grpc::UNAVAILABLE, "draining");
+  });
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(s.error_code(), grpc::UNAVAILABLE);
+  EXPECT_EQ(calls, 3);
+  EXPECT_GE(elapsed, std::chrono::milliseconds(60 + 120));  // both backoffs were waited
+  server->Shutdown();
 }
 
 TEST(CallWithRetry, ContextsCarryTheConfiguredDeadline) {

@@ -19,6 +19,7 @@
 
 #include "chamferdb/v1/collections.grpc.pb.h"
 #include "chamferdb/v1/documents.grpc.pb.h"
+#include "chamferdb/v1/json_records.grpc.pb.h"
 #include "cli/checkpoint.h"
 #include "cli/source.h"
 
@@ -39,7 +40,8 @@ extern "C" void OnInterrupt(int) {
 struct PendingDoc {
   uint64_t position = 0;
   std::string location;
-  v1::Document doc;
+  v1::Document doc;       // multi-vector collections
+  v1::JsonRecord record;  // JSON collections
 };
 
 struct Batch {
@@ -63,12 +65,17 @@ std::string FormatDuration(double seconds) {
 class Ingester {
  public:
   Ingester(const Connection& connection, const IngestOptions& options)
-      : connection_(connection), options_(options), stub_(v1::Documents::NewStub(connection.channel())) {}
+      : connection_(connection),
+        options_(options),
+        stub_(v1::Documents::NewStub(connection.channel())),
+        json_stub_(v1::JsonRecords::NewStub(connection.channel())) {}
 
   int Run();
 
  private:
-  absl::Status OpenSources(uint32_t dim);
+  absl::Status OpenSources(const v1::CollectionInfo& info);
+  // One Upsert of `batch` (with retries).
+  grpc::Status Upsert(const Batch& batch);
   void Produce();
   void Work();
   void Send(Batch batch);
@@ -87,6 +94,9 @@ class Ingester {
   const Connection& connection_;
   const IngestOptions& options_;
   std::unique_ptr<v1::Documents::Stub> stub_;
+  std::unique_ptr<v1::JsonRecords::Stub> json_stub_;
+  std::string format_;    // jsonl | npy | json-records, resolved against the collection's kind
+  std::string id_field_;  // json-records: the field the server takes ids from
   std::vector<SourceState> sources_;
   std::map<std::string, std::unique_ptr<Checkpoint>> checkpoints_;  // by path
   Clock::time_point start_ = Clock::now();
@@ -111,15 +121,22 @@ class Ingester {
   bool progress_line_open_ = false;  // a \r progress bar is on screen
 };
 
-absl::Status Ingester::OpenSources(uint32_t dim) {
+absl::Status Ingester::OpenSources(const v1::CollectionInfo& info) {
   ParseOptions parse;
-  parse.expected_dim = dim;
+  parse.expected_dim = info.config().dim();
+  JsonRecordSourceOptions json_options;
+  if (format_ == "json-records") {
+    absl::StatusOr<JsonRecordLimits> limits = JsonLimitsFromMbatConfig(info.config().json().mbat_config_json());
+    if (!limits.ok()) return limits.status();
+    json_options.limits = *limits;
+    json_options.id_field = id_field_;
+  }
   auto add = [&](absl::StatusOr<std::unique_ptr<RecordSource>> reader, const std::string& name) -> absl::Status {
     if (!reader.ok()) return reader.status();
     sources_.push_back(SourceState{*std::move(reader), name});
     return absl::OkStatus();
   };
-  if (options_.format == "npy") {
+  if (format_ == "npy") {
     if (absl::Status s = add(OpenNpySource(options_.npy_vectors, options_.npy_offsets, options_.npy_ids, parse),
                              options_.npy_vectors);
         !s.ok()) {
@@ -127,7 +144,12 @@ absl::Status Ingester::OpenSources(uint32_t dim) {
     }
   } else {
     for (const auto& f : options_.files) {
-      if (absl::Status s = add(OpenJsonlSource(f, parse), f); !s.ok()) return s;
+      if (absl::Status s = add(format_ == "json-records" ? OpenJsonRecordsSource(f, json_options)
+                                                         : OpenJsonlSource(f, parse),
+                               f);
+          !s.ok()) {
+        return s;
+      }
     }
   }
   for (auto& src : sources_) {
@@ -169,12 +191,26 @@ absl::Status Ingester::OpenSources(uint32_t dim) {
 }
 
 int Ingester::Run() {
-  absl::StatusOr<uint32_t> dim = CollectionDim(connection_, options_.collection, options_.retry);
-  if (!dim.ok()) {
-    fmt::print(stderr, "error: {}\n", std::string(dim.status().message()));
+  absl::StatusOr<v1::CollectionInfo> info = GetCollectionInfo(connection_, options_.collection, options_.retry);
+  if (!info.ok()) {
+    fmt::print(stderr, "error: {}\n", std::string(info.status().message()));
     return 1;
   }
-  if (absl::Status s = OpenSources(*dim); !s.ok()) {
+  const bool json_collection = info->config().kind() == v1::JSON;
+  format_ = options_.format.empty() ? (json_collection ? "json-records" : "jsonl") : options_.format;
+  if (json_collection != (format_ == "json-records")) {
+    fmt::print(stderr, "error: collection {:?} holds {}; use --format {}\n", options_.collection,
+               json_collection ? "JSON records" : "multi-vector documents",
+               json_collection ? "json-records" : "jsonl or --format npy");
+    return 1;
+  }
+  if (!json_collection && !options_.id_field.empty()) {
+    fmt::print(stderr, "error: --id-field applies to JSON collections only\n");
+    return 1;
+  }
+  id_field_ = options_.id_field.empty() ? info->config().json().id_field() : options_.id_field;
+  if (id_field_.empty()) id_field_ = "id";
+  if (absl::Status s = OpenSources(*info); !s.ok()) {
     fmt::print(stderr, "error: {}\n", std::string(s.message()));
     return 1;
   }
@@ -276,17 +312,26 @@ void Ingester::Produce() {
       PendingDoc pending;
       pending.position = item.position;
       pending.location = std::move(item.location);
-      pending.doc.set_id(std::move(item.doc.id));
-      pending.doc.set_num_tokens(item.doc.num_tokens);
-      pending.doc.set_vectors(reinterpret_cast<const char*>(item.doc.vectors.data()), item.doc.vectors.size() * sizeof(float));
-      pending.doc.set_metadata_json(std::move(item.doc.metadata_json));
-      const size_t doc_bytes = pending.doc.ByteSizeLong();
+      size_t doc_bytes = 0;
+      if (format_ == "json-records") {
+        // The id stays implicit: the server takes it from the request's id_field exactly as
+        // JsonRecordId did here (which keeps one id out of a batch twice).
+        pending.record.set_json(std::move(item.json));
+        doc_bytes = pending.record.ByteSizeLong() + item.doc.id.size();
+      } else {
+        pending.doc.set_id(item.doc.id);
+        pending.doc.set_num_tokens(item.doc.num_tokens);
+        pending.doc.set_vectors(reinterpret_cast<const char*>(item.doc.vectors.data()),
+                                item.doc.vectors.size() * sizeof(float));
+        pending.doc.set_metadata_json(std::move(item.doc.metadata_json));
+        doc_bytes = pending.doc.ByteSizeLong();
+      }
       // Keep each request under the byte cap (the server refuses messages over its
       // --max-message-mb); a single larger document still goes alone.
       if (!batch.docs.empty() && batch_bytes + doc_bytes > options_.max_batch_bytes) {
         push(std::move(batch));
         batch = Batch{s, {}};
-        ids_in_batch = {pending.doc.id()};
+        ids_in_batch = {item.doc.id};
         batch_bytes = 0;
       }
       batch_bytes += doc_bytes;
@@ -326,38 +371,62 @@ void Ingester::Work() {
   }
 }
 
-int64_t RejectedIndexChecked(const std::string& message, size_t batch_size) {
-  const int64_t i = RejectedDocumentIndex(message);
+int64_t RejectedIndexChecked(int64_t i, size_t batch_size) {
   return i >= 0 && static_cast<size_t>(i) < batch_size ? i : -1;
 }
 
-void Ingester::Send(Batch batch) {
-  sent_.fetch_add(batch.docs.size());
-  while (!batch.docs.empty()) {
+grpc::Status Ingester::Upsert(const Batch& batch) {
+  const std::atomic<bool>* no_stop = nullptr;  // a batch in flight is finished, even on Ctrl-C
+  auto on_retry = [&](const grpc::Status& s, int attempt, std::chrono::milliseconds delay) {
+    std::lock_guard lock(mu_);
+    if (progress_line_open_) fmt::print(stderr, "\n");
+    progress_line_open_ = false;
+    fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(s), attempt,
+               options_.retry.max_attempts, delay.count());
+  };
+  if (format_ != "json-records") {
     v1::UpsertRequest req;
     req.set_collection(options_.collection);
     for (const auto& d : batch.docs) *req.add_documents() = d.doc;
     v1::UpsertResponse resp;
-    const std::atomic<bool>* no_stop = nullptr;  // a batch in flight is finished, even on Ctrl-C
-    grpc::Status status = connection_.CallWithRetry(
+    return connection_.CallWithRetry(
         options_.retry, [&](grpc::ClientContext* ctx) { return stub_->Upsert(ctx, req, &resp); }, &retries_, no_stop,
-        [&](const grpc::Status& s, int attempt, std::chrono::milliseconds delay) {
-          std::lock_guard lock(mu_);
-          if (progress_line_open_) fmt::print(stderr, "\n");
-          progress_line_open_ = false;
-          fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(s), attempt,
-                     options_.retry.max_attempts, delay.count());
-        });
+        on_retry);
+  }
+  v1::UpsertJsonRequest req;
+  req.set_collection(options_.collection);
+  req.set_id_field(id_field_);
+  for (const auto& d : batch.docs) *req.add_records() = d.record;
+  v1::UpsertJsonResponse resp;
+  // RESOURCE_EXHAUSTED naming one record (too many values, too long an array) is that
+  // record's problem, not the server's load: no retry.
+  auto retryable = [](const grpc::Status& s) {
+    return IsRetryable(s.error_code()) &&
+           !(s.error_code() == grpc::RESOURCE_EXHAUSTED && RejectedRecordIndex(s.error_message()) >= 0);
+  };
+  return connection_.CallWithRetry(
+      options_.retry, [&](grpc::ClientContext* ctx) { return json_stub_->Upsert(ctx, req, &resp); }, &retries_,
+      no_stop, on_retry, retryable);
+}
+
+void Ingester::Send(Batch batch) {
+  sent_.fetch_add(batch.docs.size());
+  const bool json = format_ == "json-records";
+  while (!batch.docs.empty()) {
+    grpc::Status status = Upsert(batch);
     if (status.ok()) {
       Acknowledge(batch);
       return;
     }
-    if (status.error_code() != grpc::INVALID_ARGUMENT) {
+    const int64_t named = json ? RejectedRecordIndex(status.error_message()) : RejectedDocumentIndex(status.error_message());
+    const bool record_problem = status.error_code() == grpc::INVALID_ARGUMENT ||
+                                (json && status.error_code() == grpc::RESOURCE_EXHAUSTED && named >= 0);
+    if (!record_problem) {
       Fail(fmt::format("upsert of {} documents ({} .. {}) failed: {}", batch.docs.size(), batch.docs.front().location,
                        batch.docs.back().location, StatusText(status)));
       return;
     }
-    const int64_t bad = RejectedIndexChecked(status.error_message(), batch.docs.size());
+    const int64_t bad = RejectedIndexChecked(named, batch.docs.size());
     if (bad < 0) {
       // The server did not say which document; every one of them is rejected.
       for (const auto& d : batch.docs) {
@@ -480,22 +549,55 @@ int64_t RejectedDocumentIndex(const std::string& message) {
   return v;
 }
 
-absl::StatusOr<uint32_t> CollectionDim(const Connection& connection, const std::string& name, const RetryPolicy& retry) {
+int64_t RejectedRecordIndex(const std::string& message) {
+  // "records[i]: ..." (id problems) or "records: record i: ..." (the encoder's batch errors).
+  for (const std::string_view prefix : {std::string_view("records["), std::string_view("records: record ")}) {
+    size_t from = 0;
+    while (true) {
+      const size_t at = message.find(prefix, from);
+      if (at == std::string::npos) break;
+      from = at + 1;
+      size_t i = at + prefix.size();
+      int64_t v = 0;
+      size_t digits = 0;
+      while (i < message.size() && message[i] >= '0' && message[i] <= '9' && digits < 12) {
+        v = v * 10 + (message[i] - '0');
+        ++i;
+        ++digits;
+      }
+      const char close = prefix.back() == '[' ? ']' : ':';
+      if (digits > 0 && i < message.size() && message[i] == close) return v;
+    }
+  }
+  return -1;
+}
+
+absl::StatusOr<v1::CollectionInfo> GetCollectionInfo(const Connection& connection, const std::string& name,
+                                                     const RetryPolicy& retry) {
   auto stub = v1::Collections::NewStub(connection.channel());
+  auto on_retry = [&](const grpc::Status& st, int attempt, std::chrono::milliseconds delay) {
+    fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(st), attempt, retry.max_attempts,
+               delay.count());
+  };
   v1::GetCollectionRequest req;
   req.set_name(name);
   v1::GetCollectionResponse resp;
   grpc::Status s = connection.CallWithRetry(
-      retry, [&](grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); }, nullptr, nullptr,
-      [&](const grpc::Status& st, int attempt, std::chrono::milliseconds delay) {
-        fmt::print(stderr, "retry: {} (attempt {} of {}, next in {} ms)\n", StatusText(st), attempt, retry.max_attempts,
-                   delay.count());
-      });
+      retry, [&](grpc::ClientContext* ctx) { return stub->Get(ctx, req, &resp); }, nullptr, nullptr, on_retry);
   if (s.error_code() == grpc::NOT_FOUND) {
     return absl::NotFoundError(fmt::format("collection {:?} does not exist (create it with `collections create`)", name));
   }
   if (!s.ok()) return absl::UnavailableError(fmt::format("cannot get collection {:?}: {}", name, StatusText(s)));
-  return resp.collection().config().dim();
+  return resp.collection();
+}
+
+absl::StatusOr<uint32_t> CollectionDim(const Connection& connection, const std::string& name, const RetryPolicy& retry) {
+  absl::StatusOr<v1::CollectionInfo> info = GetCollectionInfo(connection, name, retry);
+  if (!info.ok()) return info.status();
+  if (info->config().kind() == v1::JSON) {
+    return absl::FailedPreconditionError(fmt::format("collection {:?} holds JSON records, not multi-vector documents", name));
+  }
+  return info->config().dim();
 }
 
 }  // namespace chamferdb::cli

@@ -1,6 +1,6 @@
-// `chamferdb-cli ingest`: bulk upsert of JSONL or npy inputs with client-side validation,
-// concurrent unary batches, retries, skip/abort error policy, progress and resumable
-// checkpoints.
+// `chamferdb-cli ingest`: bulk upsert of JSONL or npy inputs (multi-vector collections) or
+// of JSONL JSON records (JSON collections) with client-side validation, concurrent unary
+// batches, retries, skip/abort error policy, progress and resumable checkpoints.
 //
 // Delivery contract: a document counts as acknowledged only when the server answered OK
 // for a batch containing it (a batch is all or nothing on the server). Retries re-send a
@@ -11,7 +11,8 @@
 //
 // Error policy: --on-error skip reports each rejected record (file, line or document index,
 // reason) on stderr and carries on; a batch the server rejects with INVALID_ARGUMENT naming
-// documents[i] is re-sent without that document. --on-error abort stops at the first bad
+// documents[i] (JSON records: records[i], or "record i" with INVALID_ARGUMENT or
+// RESOURCE_EXHAUSTED) is re-sent without that document. --on-error abort stops at the first bad
 // record: records before it are sent (and acknowledged), nothing after it.
 #pragma once
 
@@ -19,14 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "chamferdb/v1/collections.pb.h"
 #include "cli/connection.h"
 
 namespace chamferdb::cli {
 
 struct IngestOptions {
   std::string collection;
-  std::string format = "jsonl";        // jsonl | npy
-  std::vector<std::string> files;      // jsonl inputs
+  std::string format;                  // jsonl | npy | json-records; empty: by the collection's kind
+  std::vector<std::string> files;      // jsonl / json-records inputs
+  std::string id_field;                // json-records: field holding the id; empty: the collection's
   std::string npy_vectors, npy_offsets, npy_ids;
   uint32_t batch_size = 256;
   uint32_t parallel = 2;               // concurrent unary Upsert calls
@@ -48,13 +51,21 @@ int RunIngest(const Connection& connection, const IngestOptions& options);
 
 // The index i of "documents[i]" in a server error message, or -1.
 int64_t RejectedDocumentIndex(const std::string& message);
+// The index i of "records[i]" or "record i:" (the MBAT encoder's batch errors) in a server
+// error message, or -1.
+int64_t RejectedRecordIndex(const std::string& message);
 
 }  // namespace chamferdb::cli
 
 namespace chamferdb::cli {
 
-// The token dimension of collection `name` (Collections.Get, with retries). NOT_FOUND when
-// the collection does not exist; other failures UNAVAILABLE with the gRPC status text.
+// Collections.Get with retries. NOT_FOUND when the collection does not exist; other failures
+// UNAVAILABLE with the gRPC status text.
+absl::StatusOr<v1::CollectionInfo> GetCollectionInfo(const Connection& connection, const std::string& name,
+                                                     const RetryPolicy& retry);
+
+// The token dimension of collection `name` (GetCollectionInfo), FAILED_PRECONDITION when it
+// holds JSON records.
 absl::StatusOr<uint32_t> CollectionDim(const Connection& connection, const std::string& name, const RetryPolicy& retry);
 
 }  // namespace chamferdb::cli

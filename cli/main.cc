@@ -31,12 +31,13 @@ const std::vector<FlagSpec> kGlobalFlags = {
 
 const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
     {"collections",
-     {{"dim", true, "D  token dimension (create)"},
+     {{"kind", true, "multi-vector|json  what the collection holds (default multi-vector)"},
+      {"dim", true, "D  token dimension (multi-vector, required); MBAT dimension (json, default 1024)"},
       {"r-reps", true, "R  FDE repetitions (default 20)"},
       {"k-sim", true, "K  SimHash bits per repetition (default 5)"},
       {"d-proj", true, "P  inner projection width (default 16)"},
       {"d-final", true, "F  final count-sketch dimension (default none)"},
-      {"seed", true, "S  FDE seed (default 1)"},
+      {"seed", true, "S  FDE seed, or MBAT seed with --kind json (default 1)"},
       {"index", true, "flat|hnsw|ivf_pq  (default flat)"},
       {"token-storage", true, "f32|f16|int8  (default f32)"},
       {"no-normalize", false, "do not L2-normalize tokens"},
@@ -45,10 +46,28 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"ef-search", true, "N  HNSW default search beam"},
       {"nlist", true, "N  IVF lists"},
       {"pq-m", true, "M  PQ sub-quantizers"},
-      {"nprobe", true, "N  IVF lists probed by default"}}},
+      {"nprobe", true, "N  IVF lists probed by default"},
+      {"id-field", true, "F  json: record field holding the id (default id)"},
+      {"mbat-config", true, "JSON  json: MBAT config object; the flags below override its fields"},
+      {"op-kind", true, "srht|dense_haar|signed_perm  json: key operators (default srht)"},
+      {"seq-from", true, "start|end  json: array positions counted from (default start)"},
+      {"beta-bag", true, "X  json: weight of unbound values (default 0)"},
+      {"gamma-keys", true, "X  json: weight of key-presence atoms (default 0)"},
+      {"str-mode", true, "exact|tokens|trigram  json: string encoding (default exact)"},
+      {"w-tok", true, "X  json: token-bag weight, str-mode tokens (default 0.5)"},
+      {"w-tri", true, "X  json: trigram-bag weight, str-mode trigram (default 0.5)"},
+      {"num-transform", true, "signed_log1p|linear  json: number transform (default signed_log1p)"},
+      {"num-scale", true, "X  json: linear transform scale (default 1)"},
+      {"num-sigma", true, "X  json: numeric kernel width (default 0.25)"},
+      {"mbat-normalize", true, "final|per_node  json: normalization (default final)"},
+      {"max-record-bytes", true, "N  json: record size limit (default 1 MiB)"},
+      {"max-depth", true, "N  json: nesting limit (default 64)"},
+      {"max-nodes", true, "N  json: JSON values per record (default 100000)"},
+      {"max-array-length", true, "N  json: elements per array (default 10000)"}}},
     {"ingest",
      {{"collection", true, "NAME  target collection (required)"},
-      {"format", true, "jsonl|npy  (default jsonl)"},
+      {"format", true, "jsonl|npy|json-records  (default: json-records for JSON collections, else jsonl)"},
+      {"id-field", true, "F  json-records: field holding each record's id (default: the collection's)"},
       {"vectors", true, "X.npy  float32 n_tokens x dim (npy)"},
       {"offsets", true, "O.npy  int64 n_docs + 1 (npy)"},
       {"ids", true, "IDS.txt  one id a line (npy)"},
@@ -64,7 +83,12 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"quiet", false, "no progress output"}}},
     {"search",
      {{"collection", true, "NAME  collection (required)"},
-      {"queries", true, "FILE  JSONL queries {\"id\", \"vectors\"}"},
+      {"queries", true, "FILE  JSONL queries {\"id\", \"vectors\"} (JSON collections: one JSON object a line)"},
+      {"json", true, "'{...}'  JSON collections: one query by example"},
+      {"scoring", true, "cosine|containment  JSON collections (default cosine)"},
+      {"include-record", false, "JSON collections: add each hit's stored record"},
+      {"filter", true, "JSON  metadata filter (chamferdb.v1.Filter in protobuf JSON, or @FILE)"},
+      {"text", false, "human-readable listing instead of JSON lines"},
       {"format", true, "jsonl|npy  (default jsonl)"},
       {"vectors", true, "Q.npy  (npy)"},
       {"offsets", true, "O.npy  (npy)"},
@@ -78,7 +102,27 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"batch-size", true, "N  queries per BatchSearch call (default 32)"},
       {"output", true, "FILE  write results here instead of stdout"}}},
     {"get", {{"collection", true, "NAME  collection (required)"}, {"include-vectors", false, "print token vectors"}}},
+    {"probe",
+     {{"collection", true, "NAME  JSON collection (required)"},
+      {"id", true, "ID  probe this stored record"},
+      {"json", true, "'{...}'  or this record given inline"},
+      {"path", true, "PATH  e.g. addr.geo.cc, tags[2], items[0].sku (required)"},
+      {"top", true, "N  values to return, 1..1000 (default 5)"},
+      {"text", false, "human-readable listing instead of JSON lines"}}},
     {"delete", {{"collection", true, "NAME  collection (required)"}}},
+    {"scroll",
+     {{"collection", true, "NAME  collection or alias (required)"},
+      {"filter", true, "JSON  metadata filter (chamferdb.v1.Filter in protobuf JSON, or @FILE)"},
+      {"page-size", true, "N  documents per call, 1..1000 (default 100)"},
+      {"max-docs", true, "N  stop after N documents (prints the token to continue)"},
+      {"page-token", true, "T  continue from a previous run's token"},
+      {"include-vectors", false, "multi-vector: print token vectors"},
+      {"include-metadata", false, "multi-vector: print metadata"}}},
+    {"count",
+     {{"collection", true, "NAME  collection or alias (required)"},
+      {"filter", true, "JSON  metadata filter (chamferdb.v1.Filter in protobuf JSON, or @FILE)"}}},
+    {"snapshot", {{"collection", true, "NAME  collection (create, list) or the new collection (restore)"}}},
+    {"alias", {{"collection", true, "NAME  the collection the alias points at (set), or filter (list)"}}},
     {"kernel",
      {{"input", true, "FILE  request in protobuf JSON mapping ('-': stdin)"},
       {"list", false, "list the kernel RPCs"}}},
@@ -89,13 +133,24 @@ constexpr const char* kUsage = R"(usage: chamferdb-cli [global flags] COMMAND [f
 commands:
   collections create NAME --dim D [--r-reps R --k-sim K --d-proj P --d-final F --seed S]
                         [--index flat|hnsw|ivf_pq] [--token-storage f32|f16|int8]
+  collections create NAME --kind json [--dim D] [--id-field F] [--seed S] [--op-kind K] ...
   collections list | get NAME | drop NAME
-  ingest --collection NAME [--format jsonl|npy] FILE...     (npy: --vectors --offsets --ids)
+  ingest --collection NAME [--format jsonl|npy|json-records] [--id-field F] FILE...
+         (npy: --vectors --offsets --ids)
          [--batch-size 256] [--parallel N] [--on-error skip|abort] [--resume] [--checkpoint PATH]
   search --collection NAME --queries FILE [--format jsonl|npy] [--k 10] [--candidates N]
-         [--no-rerank] [--output FILE]
+         [--no-rerank] [--output FILE] [--text]
+  search --collection NAME (--json '{...}' | --queries FILE) [--k 10]
+         [--scoring cosine|containment] [--include-record]          (JSON collections)
+         [--filter JSON]                                              (both kinds)
+  probe --collection NAME (--id ID | --json '{...}') --path PATH [--top 5]
   get --collection NAME [--include-vectors] ID...
   delete --collection NAME ID...
+  scroll --collection NAME [--filter JSON] [--page-size 100] [--max-docs N] [--page-token T]
+  count --collection NAME [--filter JSON]
+  snapshot create --collection NAME | list [--collection NAME] | delete SNAPSHOT
+           | restore SNAPSHOT --collection NEW
+  alias set ALIAS --collection NAME | delete ALIAS | list [--collection NAME]
   kernel NAME --input request.json    |  kernel --list
 
 Run `chamferdb-cli COMMAND --help` for a command's flags.
@@ -185,18 +240,32 @@ int Main(int argc, char** argv) {
   if (command == "delete") return RunDelete(ctx, *parsed);
   if (command == "search") return RunSearch(ctx, *parsed);
   if (command == "kernel") return RunKernel(ctx, *parsed);
+  if (command == "probe") return RunProbe(ctx, *parsed);
+  if (command == "scroll") return RunScroll(ctx, *parsed);
+  if (command == "count") return RunCount(ctx, *parsed);
+  if (command == "snapshot") return RunSnapshot(ctx, *parsed);
+  if (command == "alias") return RunAlias(ctx, *parsed);
 
   // ingest
   IngestOptions o;
   o.retry = retry;
   if (!parsed->Has("collection")) return usage_error(absl::InvalidArgumentError("--collection is required"));
   o.collection = parsed->Get("collection");
-  absl::StatusOr<std::string> format = parsed->GetChoice("format", "jsonl", {"jsonl", "npy"});
-  if (!format.ok()) return usage_error(format.status());
-  o.format = *format;
+  if (parsed->Has("format")) {
+    absl::StatusOr<std::string> format = parsed->GetChoice("format", "", {"jsonl", "npy", "json-records"});
+    if (!format.ok()) return usage_error(format.status());
+    o.format = *format;
+  }
   o.files.assign(parsed->positional().begin() + 1, parsed->positional().end());
-  if (o.format == "jsonl" && o.files.empty()) {
+  if (o.format != "npy" && o.files.empty()) {
     return usage_error(absl::InvalidArgumentError("ingest needs at least one JSONL FILE"));
+  }
+  if (parsed->Has("id-field")) {
+    if (o.format == "jsonl" || o.format == "npy") {
+      return usage_error(absl::InvalidArgumentError("--id-field applies to --format json-records only"));
+    }
+    o.id_field = parsed->Get("id-field");
+    if (o.id_field.empty()) return usage_error(absl::InvalidArgumentError("--id-field is empty"));
   }
   if (o.format == "npy") {
     if (!o.files.empty()) {

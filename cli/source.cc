@@ -30,7 +30,8 @@ bool IsBlank(std::string_view s) {
 
 class JsonlSource final : public RecordSource {
  public:
-  JsonlSource(std::string path, ParseOptions options) : path_(std::move(path)), key_(Absolute(path_)), options_(options) {}
+  JsonlSource(std::string path, JsonlLineParser parser)
+      : path_(std::move(path)), key_(Absolute(path_)), parser_(std::move(parser)) {}
 
   absl::Status Open() {
     in_.open(path_, std::ios::binary);
@@ -49,8 +50,7 @@ class JsonlSource final : public RecordSource {
       if (IsBlank(line) || Skipped(line_no_)) continue;
       item->position = line_no_;
       item->location = fmt::format("{}:{}", path_, line_no_);
-      item->problem = ParseRecordJson(line, options_, &item->doc);
-      if (item->problem.ok() && item->doc.id.empty()) item->doc.id = fmt::format("{}", line_no_);
+      parser_(std::move(line), line_no_, item);
       return true;
     }
     if (in_.bad()) return absl::DataLossError(fmt::format("{}: read failed after line {}", path_, line_no_));
@@ -74,7 +74,7 @@ class JsonlSource final : public RecordSource {
  private:
   std::string path_;
   std::string key_;
-  ParseOptions options_;
+  JsonlLineParser parser_;
   std::ifstream in_;
   uint64_t line_no_ = 0;
   std::string fingerprint_;
@@ -134,10 +134,17 @@ absl::StatusOr<std::string> FileFingerprint(const std::string& path) {
   return fmt::format("size={} mtime_ns={}", static_cast<uint64_t>(st.st_size), mtime_ns);
 }
 
-absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonlSource(const std::string& path, const ParseOptions& options) {
-  auto source = std::make_unique<JsonlSource>(path, options);
+absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonlLineSource(const std::string& path, JsonlLineParser parser) {
+  auto source = std::make_unique<JsonlSource>(path, std::move(parser));
   if (absl::Status s = source->Open(); !s.ok()) return s;
   return std::unique_ptr<RecordSource>(std::move(source));
+}
+
+absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonlSource(const std::string& path, const ParseOptions& options) {
+  return OpenJsonlLineSource(path, [options](std::string&& line, uint64_t line_no, SourceItem* item) {
+    item->problem = ParseRecordJson(line, options, &item->doc);
+    if (item->problem.ok() && item->doc.id.empty()) item->doc.id = fmt::format("{}", line_no);
+  });
 }
 
 absl::StatusOr<std::unique_ptr<RecordSource>> OpenNpySource(const std::string& vectors_path,

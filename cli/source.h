@@ -1,5 +1,6 @@
-// Record sources for `ingest` and `search`: a JSONL file, or the three-file npy layout
-// (vectors.npy float32 n_tokens x dim, offsets.npy int64 n_docs + 1, ids.txt one id a line).
+// Record sources for `ingest` and `search`: a JSONL file of multi-vector documents or of
+// JSON records, or the three-file npy layout (vectors.npy float32 n_tokens x dim,
+// offsets.npy int64 n_docs + 1, ids.txt one id a line).
 //
 // A source yields items in file order. Each item carries its position (JSONL: 1-based line
 // number; npy: 0-based document index), a human-readable location for messages, and either
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cli/json_record.h"
 #include "cli/record.h"
 
 namespace chamferdb::cli {
@@ -24,7 +26,8 @@ struct SourceItem {
   uint64_t position = 0;
   std::string location;  // "file.jsonl:12" or "vectors.npy: document 5"
   absl::Status problem;  // non-OK: the record is unusable, `doc` may be partial
-  DocRecord doc;
+  DocRecord doc;         // multi-vector sources; JSON-record sources set only doc.id
+  std::string json;      // JSON-record sources: the line as read (without a trailing CR)
 };
 
 class RecordSource {
@@ -55,6 +58,22 @@ class RecordSource {
 };
 
 absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonlSource(const std::string& path, const ParseOptions& options);
+
+// A JSONL source with its own line parser: called for every non-blank line that is not
+// skipped (without its trailing CR), with the 1-based line number, to fill `item`'s
+// problem, doc and json (position and location are set already).
+using JsonlLineParser = std::function<void(std::string&& line, uint64_t line_no, SourceItem* item)>;
+absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonlLineSource(const std::string& path, JsonlLineParser parser);
+
+// JSON records, one object per line (cli/json_record.h; defined in json_record.cc, so that
+// the parsers above build without it): doc.id is the value of the record's `id_field`
+// (when `id_field` is empty, the 1-based line number, for queries) and `json` the line.
+struct JsonRecordSourceOptions {
+  std::string id_field;
+  JsonRecordLimits limits;
+};
+absl::StatusOr<std::unique_ptr<RecordSource>> OpenJsonRecordsSource(const std::string& path,
+                                                                    const JsonRecordSourceOptions& options);
 
 absl::StatusOr<std::unique_ptr<RecordSource>> OpenNpySource(const std::string& vectors_path,
                                                             const std::string& offsets_path,

@@ -1,6 +1,8 @@
 // Test-only helpers for absl::Status (GoogleTest).
 #pragma once
 
+#include "common/status_macros.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -34,3 +36,12 @@ MATCHER(IsOk, "") {
 
 #define ASSERT_OK(expr) ASSERT_THAT((expr), ::chamferdb::testing::IsOk())
 #define EXPECT_OK(expr) EXPECT_THAT((expr), ::chamferdb::testing::IsOk())
+
+// ASSERT_OK_AND_ASSIGN(lhs, expr): asserts that the StatusOr `expr` is OK and moves its value
+// into lhs (a declaration such as `auto x` or an existing variable).
+#define CHAMFERDB_ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                                       \
+  ASSERT_TRUE(tmp.ok()) << tmp.status();                   \
+  lhs = std::move(tmp).value()
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  CHAMFERDB_ASSERT_OK_AND_ASSIGN_IMPL(CHAMFERDB_CONCAT(chamferdb_assert_, __LINE__), lhs, expr)

@@ -39,11 +39,15 @@ absl::Status Guard(const char* what, Fn&& fn) {
   }
 }
 
-// Members of the search: rows that are not tombstoned.
+// Members of the search: rows that are not tombstoned and, with a filter, whose label is
+// allowed.
 struct LiveRows final : faiss::IDSelector {
   const std::vector<uint8_t>* deleted = nullptr;
+  const std::vector<Label>* row_label = nullptr;
+  const LabelBitmap* allowed = nullptr;
   bool is_member(idx_t id) const override {
-    return id >= 0 && static_cast<size_t>(id) < deleted->size() && !(*deleted)[id];
+    if (id < 0 || static_cast<size_t>(id) >= deleted->size() || (*deleted)[id]) return false;
+    return allowed == nullptr || allowed->test(static_cast<size_t>((*row_label)[id]));
   }
 };
 
@@ -102,13 +106,15 @@ class FaissIndex final : public VectorIndex {
     if (live_ == 0 || params.k == 0) return absl::OkStatus();
     const size_t k = std::min(params.k, live_);
     if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(index_.get())) {
-      return SearchFlat(flat->get_xb(), queries, nq, k, out);
+      return SearchFlat(flat->get_xb(), queries, nq, k, params.allowed, out);
     }
     std::vector<float> dist(nq * k);
     std::vector<idx_t> rows(nq * k);
     LiveRows sel;
     sel.deleted = &deleted_;
-    faiss::IDSelector* selector = tombstones_ > 0 ? &sel : nullptr;
+    sel.row_label = &row_label_;
+    sel.allowed = params.allowed;
+    faiss::IDSelector* selector = tombstones_ > 0 || params.allowed ? &sel : nullptr;
     faiss::SearchParametersHNSW hnsw;
     faiss::SearchParametersIVF ivf;
     faiss::SearchParameters plain;
@@ -129,7 +135,7 @@ class FaissIndex final : public VectorIndex {
       auto& hits = (*out)[q];
       for (size_t j = 0; j < k; ++j) {
         const idx_t r = rows[q * k + j];
-        if (r < 0 || static_cast<size_t>(r) >= deleted_.size() || deleted_[r]) continue;
+        if (!sel.is_member(r)) continue;
         hits.push_back({row_label_[r], dist[q * k + j]});
       }
       std::stable_sort(hits.begin(), hits.end(), [](const Neighbor& a, const Neighbor& b) {
@@ -199,7 +205,7 @@ class FaissIndex final : public VectorIndex {
   // Exact search over the flat vectors with the project's SIMD dot products on the calling
   // thread (FAISS's single-query path is scalar here and opens an OpenMP team).
   absl::Status SearchFlat(const float* xb, const float* queries, size_t nq, size_t k,
-                          std::vector<std::vector<Neighbor>>* out) const {
+                          const LabelBitmap* allowed, std::vector<std::vector<Neighbor>>* out) const {
     const size_t rows = row_label_.size();
     std::vector<float> scores(rows);
     std::vector<std::pair<float, Label>> cand;
@@ -208,7 +214,9 @@ class FaissIndex final : public VectorIndex {
       cand.clear();
       cand.reserve(live_);
       for (size_t r = 0; r < rows; ++r) {
-        if (!deleted_[r]) cand.emplace_back(scores[r], row_label_[r]);
+        if (!deleted_[r] && (allowed == nullptr || allowed->test(static_cast<size_t>(row_label_[r])))) {
+          cand.emplace_back(scores[r], row_label_[r]);
+        }
       }
       auto better = [](const std::pair<float, Label>& a, const std::pair<float, Label>& b) {
         return a.first != b.first ? a.first > b.first : a.second < b.second;

@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/types.h"
+#include "index/metadata_index.h"
 
 namespace chamferdb {
 
@@ -46,6 +47,11 @@ struct IndexSearchParams {
   size_t k = 10;
   uint32_t ef_search = 0;  // 0: the index default
   uint32_t nprobe = 0;     // 0: the index default
+  // When set, only these labels are candidates (metadata filters): the index skips every
+  // other label during its search, so a selective filter still yields k neighbours where
+  // the index structure allows (exact for FLAT and untrained IVF_PQ; HNSW and IVF may come
+  // back short for very selective filters, which the caller handles).
+  const LabelBitmap* allowed = nullptr;
 };
 
 struct Neighbor {

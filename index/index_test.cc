@@ -93,6 +93,31 @@ TEST_P(IndexContract, RecallAgainstBruteForceBeforeAndAfterRemovalAndCompaction)
   };
   EXPECT_GE(measure(256), c.min_recall);
 
+  // A filter (allowed labels) inside the search: only allowed labels come back, and the
+  // neighbours are the brute-force top k among the allowed ones.
+  for (size_t every : {10, 100}) {
+    LabelBitmap allowed(labels.back() + 1);
+    std::set<Label> excluded;
+    for (size_t i = 0; i < n; ++i) {
+      if (i % every == 3) allowed.set(static_cast<size_t>(labels[i]));
+      else excluded.insert(labels[i]);
+    }
+    std::vector<std::vector<Neighbor>> out;
+    IndexSearchParams p{.k = k, .ef_search = 256, .nprobe = 32, .allowed = &allowed};
+    ASSERT_OK(index->Search(queries.data(), nq, p, &out));
+    size_t hit = 0;
+    for (size_t q = 0; q < nq; ++q) {
+      auto truth = BruteForce(x, labels, excluded, queries.data() + q * dim, dim, k);
+      for (const Neighbor& nb : out[q]) {
+        EXPECT_TRUE(allowed.test(static_cast<size_t>(nb.label))) << "label outside the filter returned";
+        hit += std::count(truth.begin(), truth.end(), nb.label);
+      }
+    }
+    const double recall = static_cast<double>(hit) / (nq * k);
+    if (c.kind == IndexKind::kFlat) EXPECT_EQ(recall, 1.0) << "1 in " << every;
+    if (every == 10) EXPECT_GE(recall, c.min_recall - 0.1) << "1 in " << every;
+  }
+
   // Remove 60%: enough to trigger compaction.
   std::vector<Label> to_remove;
   for (size_t i = 0; i < n; ++i)

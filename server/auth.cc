@@ -25,7 +25,9 @@ bool SameKey(std::string_view a, std::string_view b) {
 void SetAuthPolicy(AuthPolicy policy) { Policy() = std::make_shared<AuthPolicy>(std::move(policy)); }
 
 bool IsWriteRpc(std::string_view rpc) {
-  return rpc == "Collections.Create" || rpc == "Collections.Drop" || rpc == "Documents.Upsert" ||
+  return rpc == "Collections.Create" || rpc == "Collections.Drop" || rpc == "Collections.CreateSnapshot" ||
+         rpc == "Collections.DeleteSnapshot" || rpc == "Collections.RestoreSnapshot" ||
+         rpc == "Collections.SetAlias" || rpc == "Collections.DeleteAlias" || rpc == "Documents.Upsert" ||
          rpc == "Documents.UpsertStream" || rpc == "Documents.Delete" || rpc == "JsonRecords.Upsert" ||
          rpc == "JsonRecords.Delete";
 }

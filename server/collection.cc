@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "common/half.h"
+#include "common/status_macros.h"
 #include "encoders/ball_carving.h"
 #include "kernels/chamfer/chamfer.h"
 #include "kernels/chamfer/chamfer_int8.h"
@@ -168,6 +169,7 @@ std::string CollectionSpec::ToJson() const {
                 {"ivf_train_threshold", index.ivf_train_threshold}};
   j["token_storage"] = static_cast<int>(token_storage);
   j["normalize"] = normalize;
+  if (!restored_from.empty()) j["restored_from"] = restored_from;
   if (kind == CollectionKindDomain::kJson) {
     j["kind"] = "json";
     j["mbat"] = mbat_config_json;
@@ -202,6 +204,7 @@ absl::StatusOr<CollectionSpec> CollectionSpec::FromJson(std::string_view json) {
     s.index.ivf_train_threshold = x.at("ivf_train_threshold");
     s.token_storage = static_cast<TokenStorage>(j.at("token_storage").get<int>());
     s.normalize = j.at("normalize");
+    s.restored_from = j.value("restored_from", std::string());
     if (j.value("kind", std::string("multi_vector")) == "json") {
       s.kind = CollectionKindDomain::kJson;
       s.mbat_config_json = j.at("mbat").get<std::string>();
@@ -280,6 +283,7 @@ absl::Status Collection::Rebuild() {
     std::string id;
     uint32_t n;
     std::vector<float> tokens;
+    std::string metadata;
     std::vector<int8_t> codes;  // int8 storage
     std::vector<float> scales;
   };
@@ -300,6 +304,9 @@ absl::Status Collection::Rebuild() {
     for (size_t i = 0; i < m; ++i) {
       if (!statuses[i].ok()) return statuses[i];
       labels[i] = static_cast<Label>(slots_.size());
+      if (absl::Status s = metadata_.Add(labels[i], pending[i].metadata); !s.ok()) {
+        return absl::DataLossError(fmt::format("document {:?}: metadata: {}", pending[i].id, s.message()));
+      }
       labels_[pending[i].id] = labels[i];
       token_vectors_ += pending[i].n;
       packed_bytes_ += packed[i].size();
@@ -320,7 +327,8 @@ absl::Status Collection::Rebuild() {
                                               static_cast<int>(rec.storage), static_cast<int>(spec_.token_storage)));
     }
     if (!error.ok()) return false;
-    pending.push_back({std::string(rec.id), rec.n, std::move(rec.tokens), std::move(rec.codes), std::move(rec.scales)});
+    pending.push_back({std::string(rec.id), rec.n, std::move(rec.tokens), std::string(rec.meta), std::move(rec.codes),
+                       std::move(rec.scales)});
     if (pending.size() >= 4096) error = flush();
     return error.ok();
   });
@@ -386,6 +394,7 @@ absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out) const {
   if (absl::Status s = ValidateTokens(what, in.num_tokens, in.vectors, Limits::kMaxTokensPerDocument, &out->tokens); !s.ok()) return s;
   out->id = std::string(in.id);
   out->num_tokens = in.num_tokens;
+  out->metadata = in.metadata_json;
   out->fde.resize(encoder_->output_dim());
   if (spec_.token_storage == TokenStorage::kFloat16) {
     // Score and encode what is stored, so a restart rebuilds exactly the same vectors.
@@ -481,9 +490,14 @@ absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool syn
       token_vectors_ -= old.num_tokens;
       packed_bytes_ -= old.packed.size();
       old_labels.push_back(it->second);
+      metadata_.Remove(it->second);
       old = Slot{};
     }
     const Label label = static_cast<Label>(slots_.size());
+    if (absl::Status s = metadata_.Add(label, p.metadata); !s.ok()) {
+      // Unreachable: Prepare validated the metadata as a JSON object.
+      spdlog::error("collection {:?}: metadata of {:?} not indexed: {}", spec_.name, p.id, s.ToString());
+    }
     labels_[p.id] = label;
     new_labels.push_back(label);
     token_vectors_ += p.num_tokens;
@@ -526,6 +540,7 @@ absl::StatusOr<size_t> Collection::Delete(const std::vector<std::string>& ids, b
     token_vectors_ -= slot.num_tokens;
     packed_bytes_ -= slot.packed.size();
     labels_.erase(slot.id);
+    metadata_.Remove(l);
     slot = Slot{};
   }
   if (absl::Status s = index_->Remove(dead.data(), dead.size()); !s.ok()) return s;
@@ -534,6 +549,117 @@ absl::StatusOr<size_t> Collection::Delete(const std::vector<std::string>& ids, b
 }
 
 // ---- reads ----
+
+std::string EncodePageToken(std::string_view last_id) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string t;
+  t.reserve(last_id.size() * 2);
+  for (unsigned char c : last_id) t.push_back(kHex[c >> 4]), t.push_back(kHex[c & 15]);
+  return t;
+}
+
+absl::StatusOr<std::string> DecodePageToken(std::string_view token) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (token.size() % 2 != 0 || token.size() > 2 * Limits::kMaxIdBytes) {
+    return absl::InvalidArgumentError("page_token is not a token returned by a previous page");
+  }
+  std::string id;
+  for (size_t i = 0; i < token.size(); i += 2) {
+    const int hi = nibble(token[i]), lo = nibble(token[i + 1]);
+    if (hi < 0 || lo < 0) return absl::InvalidArgumentError("page_token is not a token returned by a previous page");
+    id.push_back(static_cast<char>(hi << 4 | lo));
+  }
+  return id;
+}
+
+absl::Status Collection::FilteredCandidates(const SearchQuery& query, const float* fde, IndexSearchParams* params,
+                                            std::vector<std::vector<Neighbor>>* found, SearchStats* stats) const {
+  if (query.filter == nullptr) return index_->Search(fde, 1, *params, found);
+  const LabelBitmap allowed = metadata_.Evaluate(*query.filter, slots_.size());
+  const size_t matches = allowed.count();
+  stats->filter_matches = matches;
+  found->assign(1, {});
+  auto exhaustive = [&] {
+    stats->filter_exhaustive = true;
+    (*found)[0].reserve(matches);
+    allowed.ForEach([&](size_t label) { (*found)[0].push_back({static_cast<Label>(label), 0.0f}); });
+  };
+  // Few enough matches to rerank them all: skip the index, the answer is exact.
+  if (query.rerank && matches <= params->k) {
+    exhaustive();
+    return absl::OkStatus();
+  }
+  params->allowed = &allowed;
+  if (absl::Status s = index_->Search(fde, 1, *params, found); !s.ok()) return s;
+  const size_t want = std::min(params->k, matches);
+  if ((*found)[0].size() >= want) return absl::OkStatus();
+  // A graph or inverted-list search ran out of matching neighbours (very selective filter
+  // against HNSW's beam or IVF's probed lists): widen it in proportion to the selectivity.
+  const double widen = std::min(64.0, static_cast<double>(slots_.size()) / std::max<size_t>(matches, 1));
+  params->ef_search = static_cast<uint32_t>(std::min(
+      8192.0, widen * (query.ef_search ? query.ef_search : spec_.index.hnsw_ef_search)));
+  params->nprobe = spec_.index.ivf_nlist;
+  if (absl::Status s = index_->Search(fde, 1, *params, found); !s.ok()) return s;
+  if ((*found)[0].size() >= want) return absl::OkStatus();
+  // Still short: score every match exactly (bounded, so a request cannot run away).
+  if (query.rerank && matches <= kMaxExhaustiveMatches) exhaustive();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ScrollIds> PageIds(const std::map<std::string, Label, std::less<>>& labels, std::string_view page_token,
+                                  size_t limit, const LabelBitmap* allowed) {
+  if (limit == 0 || limit > Limits::kMaxScrollLimit) {
+    return absl::InvalidArgumentError(fmt::format("limit {} is outside 1..{}", limit, Limits::kMaxScrollLimit));
+  }
+  auto after = DecodePageToken(page_token);
+  if (!after.ok()) return after.status();
+  auto matches = [&](Label l) { return allowed == nullptr || allowed->test(static_cast<size_t>(l)); };
+  ScrollIds out;
+  auto it = page_token.empty() ? labels.begin() : labels.upper_bound(*after);
+  for (; it != labels.end() && out.ids.size() < limit; ++it) {
+    if (matches(it->second)) out.ids.push_back(it->first);
+  }
+  for (; it != labels.end() && !out.ids.empty(); ++it) {
+    if (matches(it->second)) {
+      out.next_page_token = EncodePageToken(out.ids.back());
+      break;
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<ScrollPage<StoredDocument>> Collection::Scroll(const ScrollQuery& query) const {
+  std::shared_lock lock(mu_);
+  std::optional<LabelBitmap> allowed;
+  if (query.filter) allowed = metadata_.Evaluate(*query.filter, slots_.size());
+  ASSIGN_OR_RETURN(ScrollIds page_ids, PageIds(labels_, query.page_token, query.limit, allowed ? &*allowed : nullptr));
+  ScrollPage<StoredDocument> page;
+  page.next_page_token = std::move(page_ids.next_page_token);
+  std::vector<std::string> keys;
+  for (const auto& id : page_ids.ids) keys.push_back(DocKey(id));
+  auto values = store_->MultiGet(keys);
+  if (!values.ok()) return values.status();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!(*values)[i].has_value()) {
+      return absl::DataLossError(fmt::format("document record {:?} is indexed but missing from storage", keys[i]));
+    }
+    DecodedRecord rec;
+    if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim, query.include_vectors, &rec); !s.ok()) return s;
+    page.documents.push_back(StoredDocument{std::string(rec.id), rec.n, std::move(rec.tokens),
+                                            query.include_metadata ? std::string(rec.meta) : std::string()});
+  }
+  return page;
+}
+
+size_t Collection::Count(const MetadataFilter* filter) const {
+  std::shared_lock lock(mu_);
+  if (filter == nullptr) return labels_.size();
+  return metadata_.Evaluate(*filter, slots_.size()).count();
+}
 
 absl::StatusOr<std::vector<StoredDocument>> Collection::Get(const std::vector<std::string>& ids, bool include_vectors,
                                                             std::vector<std::string>* missing) const {
@@ -600,7 +726,7 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::vector<Neighbor>> found;
   IndexSearchParams params{.k = candidates, .ef_search = query.ef_search, .nprobe = query.nprobe};
-  if (absl::Status s = index_->Search(fde.data(), 1, params, &found); !s.ok()) return s;
+  if (absl::Status s = FilteredCandidates(query, fde.data(), &params, &found, &result.stats); !s.ok()) return s;
   result.stats.index_micros = MicrosSince(t1);
   result.stats.candidates = found[0].size();
 
@@ -657,7 +783,7 @@ CollectionStats Collection::Stats() const {
   s.token_vectors = token_vectors_;
   s.bytes_on_disk = store_->ApproximateSize(DocPrefix(spec_.id));
   const IndexInfo info = index_->info();
-  s.bytes_in_memory = packed_bytes_ + info.memory_bytes + slots_.size() * sizeof(Slot);
+  s.bytes_in_memory = packed_bytes_ + info.memory_bytes + slots_.size() * sizeof(Slot) + metadata_.memory_bytes();
   s.index_state = info.state;
   s.fde_dim = encoder_->output_dim();
   s.ingested_total = ingested_total_;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -29,6 +30,7 @@
 #include "encoders/muvera_fde.h"
 #include "index/index.h"
 #include "kernels/chamfer/chamfer_int8.h"
+#include "index/metadata_index.h"
 #include "storage/store.h"
 
 namespace chamferdb {
@@ -44,6 +46,7 @@ struct Limits {
   static constexpr size_t kMaxK = 1000;
   static constexpr size_t kMaxCandidates = 10000;
   static constexpr size_t kMaxNameBytes = 64;
+  static constexpr size_t kMaxScrollLimit = 1000;
 };
 
 enum class CollectionKindDomain { kMultiVector, kJson };
@@ -59,6 +62,7 @@ struct CollectionSpec {
   IndexConfig index;
   TokenStorage token_storage = TokenStorage::kFloat32;
   bool normalize = true;
+  std::string restored_from;  // uuid of the snapshot this collection was restored from
 
   std::string ToJson() const;
   static absl::StatusOr<CollectionSpec> FromJson(std::string_view json);
@@ -93,12 +97,15 @@ struct SearchQuery {
   // ⟨q, q′⟩ ≥ merge_tau are summed. 0 = off; otherwise finite and > 0 (the paper: 0.7).
   // The FDE candidate search always uses every query token.
   float merge_tau = 0;
+  // Only documents whose metadata matches are candidates; when no more match than would
+  // be reranked, every match is scored by exact Chamfer (SearchStats::filter_exhaustive).
+  const MetadataFilter* filter = nullptr;
 };
 
 struct SearchHit {
   std::string id;
   float score = 0;      // Chamfer (or FDE score without rerank)
-  float fde_score = 0;
+  float fde_score = 0;   // 0 for hits of the exhaustive filtered path (not computed)
   std::string metadata_json;
 };
 
@@ -106,7 +113,39 @@ struct SearchStats {
   size_t candidates = 0;
   size_t rerank_query_tokens = 0;  // query tokens the rerank scored (after ball carving)
   uint64_t encode_micros = 0, index_micros = 0, rerank_micros = 0, total_micros = 0;
+  uint64_t filter_matches = 0;     // with a filter: live documents matching it
+  bool filter_exhaustive = false;  // every match was scored exactly
 };
+
+// One page of a scroll: documents in id order and the token of the next page.
+struct ScrollQuery {
+  std::string_view page_token;  // "" or a previous next_page_token
+  size_t limit = 100;           // 1..Limits::kMaxScrollLimit
+  const MetadataFilter* filter = nullptr;
+  bool include_vectors = false;
+  bool include_metadata = false;
+};
+
+template <typename Doc>
+struct ScrollPage {
+  std::vector<Doc> documents;
+  std::string next_page_token;  // "" at the end
+};
+
+// Page tokens: the hex of the last id returned (opaque to clients). INVALID_ARGUMENT if a
+// token is not one.
+std::string EncodePageToken(std::string_view last_id);
+absl::StatusOr<std::string> DecodePageToken(std::string_view token);
+
+// The ids of one scroll page over `labels` (live ids in order -> label): up to `limit` ids
+// after the page token's id whose labels are in `allowed` (all when null), and the next
+// page token ("" when nothing matching follows). Shared by both collection kinds.
+struct ScrollIds {
+  std::vector<std::string> ids;
+  std::string next_page_token;
+};
+absl::StatusOr<ScrollIds> PageIds(const std::map<std::string, Label, std::less<>>& labels, std::string_view page_token,
+                                  size_t limit, const LabelBitmap* allowed);
 
 struct SearchResult {
   std::vector<SearchHit> hits;
@@ -148,6 +187,11 @@ class Collection {
                                                   bool include_vectors,
                                                   std::vector<std::string>* missing) const;
   absl::StatusOr<SearchResult> Search(const SearchQuery& query) const;
+  // Documents in id order after query.page_token, matching query.filter when set. Reads
+  // a consistent view: every write acknowledged before the call.
+  absl::StatusOr<ScrollPage<StoredDocument>> Scroll(const ScrollQuery& query) const;
+  // Exact number of live documents, matching `filter` when set.
+  size_t Count(const MetadataFilter* filter) const;
   CollectionStats Stats() const;
 
   // Storage key helpers (also used by the registry to drop a collection).
@@ -182,6 +226,7 @@ class Collection {
     std::vector<float> fde;
     std::string record;         // the storage value
     std::vector<uint8_t> packed;
+    std::string_view metadata;  // points into the caller's DocumentInput
   };
 
   absl::Status ValidateTokens(std::string_view what, uint32_t num_tokens, std::string_view bytes,
@@ -193,6 +238,12 @@ class Collection {
   float Score(const ScoringQuery& q, const Slot& slot) const;
   std::string DocKey(std::string_view id) const;
   absl::Status Rebuild();
+  // Index candidates for a search, honouring query.filter inside candidate generation.
+  absl::Status FilteredCandidates(const SearchQuery& query, const float* fde, IndexSearchParams* params,
+                                  std::vector<std::vector<Neighbor>>* found, SearchStats* stats) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // A filtered search the index cannot satisfy scores at most this many matches exactly.
+  static constexpr size_t kMaxExhaustiveMatches = 50000;
 
   const CollectionSpec spec_;
   const std::unique_ptr<MuveraFdeEncoder> encoder_;
@@ -202,7 +253,8 @@ class Collection {
   // Protected by mu_.
   std::unique_ptr<VectorIndex> index_ ABSL_GUARDED_BY(mu_);
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // by label
-  std::unordered_map<std::string, Label> labels_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Label, std::less<>> labels_ ABSL_GUARDED_BY(mu_);  // live ids, ordered
+  MetadataIndex metadata_ ABSL_GUARDED_BY(mu_);
   uint64_t token_vectors_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t packed_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t ingested_total_ ABSL_GUARDED_BY(mu_) = 0;

@@ -51,6 +51,24 @@ const std::vector<Option>& Options() {
          c->data_dir = v;
          return absl::OkStatus();
        }},
+      {"snapshots-dir", "directory of collection snapshots (default DATA_DIR/snapshots)", false,
+       [](ServerConfig* c, const std::string& v) {
+         c->snapshots_dir = v;
+         return absl::OkStatus();
+       }},
+      {"restore-snapshot",
+       "SNAPSHOT_DIR[=NAME][,...]: at start, restore each snapshot into collection NAME (default: the "
+       "snapshot's collection) unless that collection was already restored from it",
+       false,
+       [](ServerConfig* c, const std::string& v) {
+         c->restore_snapshots.clear();
+         for (size_t start = 0; start <= v.size();) {
+           const size_t comma = std::min(v.find(',', start), v.size());
+           if (comma > start) c->restore_snapshots.push_back(v.substr(start, comma - start));
+           start = comma + 1;
+         }
+         return absl::OkStatus();
+       }},
       {"sync", "fsync each write before acknowledging it (survives power loss)", true,
        [](ServerConfig* c, const std::string& v) { return ParseBool("sync", v, &c->sync); }},
       {"log-level", "trace|debug|info|warn|error (default info)", false,

@@ -16,6 +16,11 @@ namespace chamferdb {
 struct ServerConfig {
   std::string listen = "127.0.0.1:50051";  // --listen HOST:PORT
   std::string data_dir = "./data";          // --data-dir DIR (RocksDB lives here)
+  std::string snapshots_dir;                // --snapshots-dir DIR; "" = DATA_DIR/snapshots
+  // --restore-snapshot DIR[=NAME][,...]: snapshots restored at start (idempotent: skipped
+  // when NAME exists and was restored from that very snapshot; refused if NAME exists
+  // otherwise).
+  std::vector<std::string> restore_snapshots;
   bool sync = false;                        // --sync: fsync every write before acknowledging
   std::string log_level = "info";           // --log-level trace|debug|info|warn|error
   uint32_t max_message_mb = 64;             // --max-message-mb: largest request accepted

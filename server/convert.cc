@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include "common/absl_fmt.h"
+#include "common/status_macros.h"
 
+#include <cmath>
 #include <cstring>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 namespace chamferdb {
@@ -31,7 +34,102 @@ absl::Status IndexFromProto(const v1::IndexParams& ip, IndexConfig* out) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<FilterValue> ValueFromProto(const google::protobuf::Value& v, std::string_view what) {
+  FilterValue out;
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kStringValue:
+      out.kind = FilterValue::Kind::kString;
+      out.string_value = v.string_value();
+      return out;
+    case google::protobuf::Value::kNumberValue:
+      out.kind = FilterValue::Kind::kNumber;
+      out.number_value = v.number_value();
+      if (!std::isfinite(out.number_value)) return absl::InvalidArgumentError(fmt::format("{} is not a finite number", what));
+      return out;
+    case google::protobuf::Value::kBoolValue:
+      out.kind = FilterValue::Kind::kBool;
+      out.bool_value = v.bool_value();
+      return out;
+    default:
+      return absl::InvalidArgumentError(fmt::format("{} must be a string, number or boolean", what));
+  }
+}
+
+absl::Status FilterLevelFromProto(const v1::Filter& f, std::string_view what, size_t depth, MetadataFilter* out) {
+  if (depth > FilterLimits::kMaxDepth) {
+    return absl::InvalidArgumentError(fmt::format("{}: filters nest deeper than {}", what, FilterLimits::kMaxDepth));
+  }
+  const std::tuple<const google::protobuf::RepeatedPtrField<v1::Condition>*, std::vector<FilterCondition>*, const char*>
+      groups[] = {{&f.must(), &out->must, "must"}, {&f.should(), &out->should, "should"}, {&f.must_not(), &out->must_not, "must_not"}};
+  for (const auto& [in, list, name] : groups) {
+    if (static_cast<size_t>(in->size()) > FilterLimits::kMaxConditions) {
+      return absl::InvalidArgumentError(fmt::format("{}.{} has {} conditions, more than {}", what, name, in->size(), FilterLimits::kMaxConditions));
+    }
+    for (int i = 0; i < in->size(); ++i) {
+      const v1::Condition& c = (*in)[i];
+      const std::string at = fmt::format("{}.{}[{}]", what, name, i);
+      FilterCondition fc;
+      if (c.kind_case() == v1::Condition::kFilter) {
+        auto nested = std::make_shared<MetadataFilter>();
+        RETURN_IF_ERROR(FilterLevelFromProto(c.filter(), at + ".filter", depth + 1, nested.get()));
+        fc.nested = std::move(nested);
+      } else if (c.kind_case() == v1::Condition::kField) {
+        const v1::FieldCondition& in_field = c.field();
+        FieldCondition field;
+        field.path = in_field.path();
+        switch (in_field.match_case()) {
+          case v1::FieldCondition::kEquals: {
+            field.kind = FieldCondition::Kind::kEquals;
+            ASSIGN_OR_RETURN(FilterValue v, ValueFromProto(in_field.equals(), at + ".field.equals"));
+            field.values.push_back(std::move(v));
+            break;
+          }
+          case v1::FieldCondition::kAnyOf: {
+            field.kind = FieldCondition::Kind::kAnyOf;
+            const auto& values = in_field.any_of().values();
+            if (static_cast<size_t>(values.size()) > FilterLimits::kMaxValues) {
+              return absl::InvalidArgumentError(fmt::format("{}.field.any_of has {} values, more than {}", at, values.size(), FilterLimits::kMaxValues));
+            }
+            for (int j = 0; j < values.size(); ++j) {
+              ASSIGN_OR_RETURN(FilterValue v, ValueFromProto(values[j], fmt::format("{}.field.any_of[{}]", at, j)));
+              field.values.push_back(std::move(v));
+            }
+            break;
+          }
+          case v1::FieldCondition::kRange: {
+            field.kind = FieldCondition::Kind::kRange;
+            const v1::Range& r = in_field.range();
+            if (r.has_gt()) field.gt = r.gt();
+            if (r.has_gte()) field.gte = r.gte();
+            if (r.has_lt()) field.lt = r.lt();
+            if (r.has_lte()) field.lte = r.lte();
+            break;
+          }
+          case v1::FieldCondition::kExists:
+            field.kind = FieldCondition::Kind::kExists;
+            field.exists = in_field.exists();
+            break;
+          default:
+            return absl::InvalidArgumentError(fmt::format("{}.field sets no match (equals, any_of, range or exists)", at));
+        }
+        fc.field = std::move(field);
+      } else {
+        return absl::InvalidArgumentError(fmt::format("{} is empty (set field or filter)", at));
+      }
+      list->push_back(std::move(fc));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<MetadataFilter> FilterFromProto(const v1::Filter& filter, std::string_view what) {
+  MetadataFilter out;
+  RETURN_IF_ERROR(FilterLevelFromProto(filter, what, 1, &out));
+  RETURN_IF_ERROR(ValidateFilter(out, what));
+  return out;
+}
 
 absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config) {
   CollectionSpec spec;
@@ -172,6 +270,8 @@ void ResultToProto(const SearchResult& result, v1::SearchResponse* out) {
   st->set_rerank_micros(result.stats.rerank_micros);
   st->set_total_micros(result.stats.total_micros);
   st->set_rerank_query_tokens(static_cast<uint32_t>(result.stats.rerank_query_tokens));
+  st->set_filter_matches(result.stats.filter_matches);
+  st->set_filter_exhaustive(result.stats.filter_exhaustive);
 }
 
 }  // namespace chamferdb

@@ -5,6 +5,7 @@
 
 #include "absl/status/statusor.h"
 #include "chamferdb/v1/collections.pb.h"
+#include "chamferdb/v1/filter.pb.h"
 #include "chamferdb/v1/search.pb.h"
 #include "server/collection.h"
 #include "server/registry.h"
@@ -22,5 +23,9 @@ void InfoToProto(const Registry::Entry& c, v1::CollectionInfo* out);
 absl::StatusOr<SearchQuery> QueryFromProto(const v1::SearchRequest& request, size_t dim,
                                            std::vector<float>* storage);
 void ResultToProto(const SearchResult& result, v1::SearchResponse* out);
+
+// Converts and validates a filter (filter.proto). INVALID_ARGUMENT names the condition by
+// its path in the request, e.g. "filter.must[2].field.any_of[1]".
+absl::StatusOr<MetadataFilter> FilterFromProto(const v1::Filter& filter, std::string_view what = "filter");
 
 }  // namespace chamferdb

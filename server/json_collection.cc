@@ -127,6 +127,9 @@ absl::Status JsonCollection::Rebuild() {
       auto atoms = encoder_->CollectAtoms(jsons[i]);
       if (atoms.ok()) dictionary_.Add(*atoms);
       labels[i] = static_cast<Label>(slots_.size());
+      if (absl::Status s = metadata_.Add(labels[i], jsons[i]); !s.ok()) {
+        return absl::DataLossError(fmt::format("record {:?}: {}", ids[i], s.message()));
+      }
       labels_[ids[i]] = labels[i];
       slots_.push_back(Slot{std::move(ids[i]), infos[i].raw_norm, std::vector<float>(vecs.begin() + i * D, vecs.begin() + (i + 1) * D)});
     }
@@ -198,9 +201,14 @@ absl::Status JsonCollection::Upsert(const std::vector<JsonRecordInput>& records,
     dictionary_.Add(atoms[i]);
     if (auto it = labels_.find(ids[i]); it != labels_.end()) {
       old_labels.push_back(it->second);
+      metadata_.Remove(it->second);
       slots_[it->second] = Slot{};
     }
     const Label l = static_cast<Label>(slots_.size());
+    if (absl::Status s = metadata_.Add(l, views[i]); !s.ok()) {
+      // Unreachable: the encoder accepted the record as a JSON object.
+      spdlog::error("collection {:?}: fields of {:?} not indexed: {}", spec_.name, ids[i], s.ToString());
+    }
     labels_[ids[i]] = l;
     new_labels.push_back(l);
     slots_.push_back(Slot{ids[i], infos[i].raw_norm, std::vector<float>(vecs.begin() + i * D, vecs.begin() + (i + 1) * D)});
@@ -229,6 +237,7 @@ absl::StatusOr<size_t> JsonCollection::Delete(const std::vector<std::string>& id
   RETURN_IF_ERROR(store_->Write(batch, sync));
   for (Label l : dead) {
     labels_.erase(slots_[l].id);
+    metadata_.Remove(l);
     slots_[l] = Slot{};
   }
   RETURN_IF_ERROR(index_->Remove(dead.data(), dead.size()));
@@ -272,7 +281,31 @@ absl::StatusOr<std::vector<JsonHitDomain>> JsonCollection::Search(const JsonSear
   omp_set_num_threads(1);
   std::shared_lock lock(mu_);
   std::vector<std::vector<Neighbor>> found;
-  RETURN_IF_ERROR(index_->Search(q.data(), 1, {.k = fetch, .ef_search = query.ef_search, .nprobe = query.nprobe}, &found));
+  IndexSearchParams params{.k = fetch, .ef_search = query.ef_search, .nprobe = query.nprobe};
+  if (query.filter == nullptr) {
+    RETURN_IF_ERROR(index_->Search(q.data(), 1, params, &found));
+  } else {
+    const LabelBitmap allowed = metadata_.Evaluate(*query.filter, slots_.size());
+    const size_t matches = allowed.count();
+    // Score every match directly (exact: the vectors are in memory) when there are few,
+    // or when the index comes back short of them; else search the index inside the filter.
+    auto exhaustive = [&] {
+      found.assign(1, {});
+      allowed.ForEach([&](size_t l) {
+        const std::vector<float>& v = slots_[l].vec;
+        double dot = 0;
+        for (size_t j = 0; j < v.size(); ++j) dot += double(q[j]) * v[j];
+        found[0].push_back({static_cast<Label>(l), static_cast<float>(dot)});
+      });
+    };
+    if (matches <= fetch) {
+      exhaustive();
+    } else {
+      params.allowed = &allowed;
+      RETURN_IF_ERROR(index_->Search(q.data(), 1, params, &found));
+      if (found[0].size() < fetch) exhaustive();
+    }
+  }
   std::vector<JsonHitDomain> hits;
   for (const Neighbor& nb : found[0]) {
     const Slot& slot = slots_[nb.label];
@@ -312,13 +345,40 @@ absl::StatusOr<std::vector<MbatProbeHit>> JsonCollection::Probe(std::string_view
   return encoder_->Probe(vec.data(), path, dictionary_, top_n == 0 ? 5 : top_n);
 }
 
+absl::StatusOr<ScrollPage<StoredRecord>> JsonCollection::Scroll(const ScrollQuery& query) const {
+  std::shared_lock lock(mu_);
+  std::optional<LabelBitmap> allowed;
+  if (query.filter) allowed = metadata_.Evaluate(*query.filter, slots_.size());
+  ASSIGN_OR_RETURN(ScrollIds page_ids, PageIds(labels_, query.page_token, query.limit, allowed ? &*allowed : nullptr));
+  ScrollPage<StoredRecord> page;
+  page.next_page_token = std::move(page_ids.next_page_token);
+  std::vector<std::string> keys;
+  for (const auto& id : page_ids.ids) keys.push_back(Key(id));
+  auto values = store_->MultiGet(keys);
+  if (!values.ok()) return values.status();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!(*values)[i]) return absl::DataLossError(fmt::format("record {:?} is indexed but missing from storage", keys[i]));
+    std::string_view id, json;
+    double norm;
+    RETURN_IF_ERROR(DecodeRecord(keys[i], *(*values)[i], &id, &json, &norm));
+    page.documents.push_back({std::string(id), query.include_metadata ? std::string(json) : std::string()});
+  }
+  return page;
+}
+
+size_t JsonCollection::Count(const MetadataFilter* filter) const {
+  std::shared_lock lock(mu_);
+  if (filter == nullptr) return labels_.size();
+  return metadata_.Evaluate(*filter, slots_.size()).count();
+}
+
 CollectionStats JsonCollection::Stats() const {
   std::shared_lock lock(mu_);
   CollectionStats s;
   s.documents = labels_.size();
   s.bytes_on_disk = store_->ApproximateSize(Collection::DocPrefix(spec_.id));
   const IndexInfo info = index_->info();
-  s.bytes_in_memory = info.memory_bytes + labels_.size() * (encoder_->dim() * 4 + sizeof(Slot));
+  s.bytes_in_memory = info.memory_bytes + labels_.size() * (encoder_->dim() * 4 + sizeof(Slot)) + metadata_.memory_bytes();
   s.index_state = info.state;
   s.fde_dim = encoder_->dim();
   s.ingested_total = ingested_total_;

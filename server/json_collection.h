@@ -10,6 +10,7 @@
 // Thread-safety: all methods are thread-safe (reader/writer lock as in Collection).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -38,6 +39,9 @@ struct JsonSearchQuery {
   uint32_t ef_search = 0;
   uint32_t nprobe = 0;
   bool include_record = false;
+  // Only records whose fields match are candidates; when no more match than would be
+  // fetched from the index, every match is scored directly (exact).
+  const MetadataFilter* filter = nullptr;
 };
 
 struct JsonHitDomain {
@@ -67,6 +71,10 @@ class JsonCollection {
   // Most likely values at `path` of a stored record (id) or of an inline record (json).
   absl::StatusOr<std::vector<MbatProbeHit>> Probe(std::string_view id, std::string_view json,
                                                   std::string_view path, size_t top_n) const;
+  // Records in id order after query.page_token, matching query.filter when set
+  // (include_vectors is ignored; include_metadata selects the record text).
+  absl::StatusOr<ScrollPage<StoredRecord>> Scroll(const ScrollQuery& query) const;
+  size_t Count(const MetadataFilter* filter) const;
   CollectionStats Stats() const;
 
  private:
@@ -89,7 +97,8 @@ class JsonCollection {
   mutable std::shared_mutex mu_;
   std::unique_ptr<VectorIndex> index_ ABSL_GUARDED_BY(mu_);
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
-  std::unordered_map<std::string, Label> labels_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Label, std::less<>> labels_ ABSL_GUARDED_BY(mu_);  // live ids, ordered
+  MetadataIndex metadata_ ABSL_GUARDED_BY(mu_);  // the records' own fields
   uint64_t ingested_total_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/absl_fmt.h"
 #include "server/auth.h"
 #include "server/metrics.h"
 
@@ -47,6 +48,36 @@ void RenderCollectionGauges(const Registry& registry, std::string* out) {
   }
 }
 
+namespace {
+
+// --restore-snapshot DIR[=NAME]: restore unless NAME already holds that very snapshot.
+absl::Status RestoreAtStart(Registry* registry, const std::string& item) {
+  const size_t eq = item.find('=');
+  const std::string path = item.substr(0, eq);
+  std::string name = eq == std::string::npos ? "" : item.substr(eq + 1);
+  auto manifest = ReadSnapshotManifest(path);
+  if (!manifest.ok()) {
+    return absl::Status(manifest.status().code(), fmt::format("--restore-snapshot: {}", manifest.status().message()));
+  }
+  if (name.empty()) name = manifest->info.collection;
+  if (auto existing = registry->SpecOf(name); existing.ok()) {
+    if (existing->restored_from == manifest->info.uuid) {
+      spdlog::info("--restore-snapshot: collection {:?} already restored from {:?}", name, manifest->info.name);
+      return absl::OkStatus();
+    }
+    return absl::AlreadyExistsError(fmt::format(
+        "--restore-snapshot: collection {:?} exists and was not restored from {:?}; drop it or restore under another name",
+        name, path));
+  }
+  auto restored = registry->Restore(path, name);
+  if (!restored.ok()) {
+    return absl::Status(restored.status().code(), fmt::format("--restore-snapshot: {}", restored.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
@@ -61,8 +92,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   auto registry = Registry::Open(s->store_.get(), config.sync);
   if (!registry.ok()) return registry.status();
   s->registry_ = std::move(registry).value();
+  s->snapshots_ = std::make_unique<SnapshotManager>(
+      config.snapshots_dir.empty() ? (std::filesystem::path(config.data_dir) / "snapshots").string() : config.snapshots_dir);
+  for (const std::string& item : config.restore_snapshots) {
+    if (absl::Status st = RestoreAtStart(s->registry_.get(), item); !st.ok()) return st;
+  }
 
-  s->collections_service_ = std::make_unique<CollectionsService>(s->registry_.get());
+  s->collections_service_ = std::make_unique<CollectionsService>(s->registry_.get(), s->snapshots_.get());
   s->documents_service_ = std::make_unique<DocumentsService>(s->registry_.get());
   s->search_service_ = std::make_unique<SearchService>(s->registry_.get());
   s->json_service_ = std::make_unique<JsonRecordsService>(s->registry_.get());

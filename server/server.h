@@ -38,6 +38,7 @@ class Server {
   ServerConfig config_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Registry> registry_;
+  std::unique_ptr<SnapshotManager> snapshots_;
   std::unique_ptr<CollectionsService> collections_service_;
   std::unique_ptr<DocumentsService> documents_service_;
   std::unique_ptr<SearchService> search_service_;

@@ -3,11 +3,9 @@
 #include <fmt/format.h>
 
 #include "common/absl_fmt.h"
-
+#include "common/status_macros.h"
 #include "server/convert.h"
 #include "server/handler.h"
-
-#include "common/absl_fmt.h"
 
 namespace chamferdb {
 
@@ -20,7 +18,7 @@ grpc::Status CollectionsService::Create(grpc::ServerContext* ctx, const v1::Crea
     if (!spec.ok()) return spec.status();
     auto c = registry_->Create(*std::move(spec));
     if (!c.ok()) return c.status();
-    InfoToProto(*c, resp->mutable_collection());
+    Info(*c, resp->mutable_collection());
     return absl::OkStatus();
   });
 }
@@ -30,7 +28,7 @@ grpc::Status CollectionsService::Get(grpc::ServerContext* ctx, const v1::GetColl
   return RunHandler(ctx, "Collections.Get", [&]() -> absl::Status {
     auto c = registry_->GetEntry(req->name());
     if (!c.ok()) return c.status();
-    InfoToProto(*c, resp->mutable_collection());
+    Info(*c, resp->mutable_collection());
     return absl::OkStatus();
   });
 }
@@ -38,7 +36,7 @@ grpc::Status CollectionsService::Get(grpc::ServerContext* ctx, const v1::GetColl
 grpc::Status CollectionsService::List(grpc::ServerContext* ctx, const v1::ListCollectionsRequest*,
                                       v1::ListCollectionsResponse* resp) {
   return RunHandler(ctx, "Collections.List", [&]() -> absl::Status {
-    for (const auto& c : registry_->List()) InfoToProto(c, resp->add_collections());
+    for (const auto& c : registry_->List()) Info(c, resp->add_collections());
     return absl::OkStatus();
   });
 }
@@ -46,6 +44,84 @@ grpc::Status CollectionsService::List(grpc::ServerContext* ctx, const v1::ListCo
 grpc::Status CollectionsService::Drop(grpc::ServerContext* ctx, const v1::DropCollectionRequest* req,
                                       v1::DropCollectionResponse*) {
   return RunHandler(ctx, "Collections.Drop", [&]() -> absl::Status { return registry_->Drop(req->name()); });
+}
+
+void CollectionsService::Info(const Registry::Entry& e, v1::CollectionInfo* out) const {
+  InfoToProto(e, out);
+  for (auto& alias : registry_->AliasesOf(e.spec().name)) out->add_aliases(std::move(alias));
+}
+
+namespace {
+
+void SnapshotToProto(const SnapshotInfo& s, v1::SnapshotInfo* out) {
+  out->set_name(s.name);
+  out->set_collection(s.collection);
+  out->set_created_at(s.created_at);
+  out->set_documents(s.documents);
+  out->set_size_bytes(s.size_bytes);
+  out->set_path(s.path);
+}
+
+}  // namespace
+
+grpc::Status CollectionsService::CreateSnapshot(grpc::ServerContext* ctx, const v1::CreateSnapshotRequest* req,
+                                                v1::CreateSnapshotResponse* resp) {
+  return RunHandler(ctx, "Collections.CreateSnapshot", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(CollectionSpec spec, registry_->SpecOf(req->collection()));
+    ASSIGN_OR_RETURN(SnapshotInfo info, snapshots_->Create(spec, *registry_->store()));
+    SnapshotToProto(info, resp->mutable_snapshot());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CollectionsService::ListSnapshots(grpc::ServerContext* ctx, const v1::ListSnapshotsRequest* req,
+                                               v1::ListSnapshotsResponse* resp) {
+  return RunHandler(ctx, "Collections.ListSnapshots", [&]() -> absl::Status {
+    for (const auto& s : snapshots_->List(req->collection())) SnapshotToProto(s, resp->add_snapshots());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CollectionsService::DeleteSnapshot(grpc::ServerContext* ctx, const v1::DeleteSnapshotRequest* req,
+                                                v1::DeleteSnapshotResponse*) {
+  return RunHandler(ctx, "Collections.DeleteSnapshot", [&]() -> absl::Status { return snapshots_->Delete(req->name()); });
+}
+
+grpc::Status CollectionsService::RestoreSnapshot(grpc::ServerContext* ctx, const v1::RestoreSnapshotRequest* req,
+                                                 v1::RestoreSnapshotResponse* resp) {
+  return RunHandler(ctx, "Collections.RestoreSnapshot", [&]() -> absl::Status {
+    if (req->collection().empty()) return absl::InvalidArgumentError("collection (the new collection's name) is required");
+    ASSIGN_OR_RETURN(std::string path, snapshots_->PathOf(req->snapshot()));
+    ASSIGN_OR_RETURN(Registry::Entry e, registry_->Restore(path, req->collection()));
+    Info(e, resp->mutable_collection());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CollectionsService::SetAlias(grpc::ServerContext* ctx, const v1::SetAliasRequest* req,
+                                          v1::SetAliasResponse* resp) {
+  return RunHandler(ctx, "Collections.SetAlias", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::string previous, registry_->SetAlias(req->alias(), req->collection()));
+    resp->set_previous_collection(std::move(previous));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CollectionsService::DeleteAlias(grpc::ServerContext* ctx, const v1::DeleteAliasRequest* req,
+                                             v1::DeleteAliasResponse*) {
+  return RunHandler(ctx, "Collections.DeleteAlias", [&]() -> absl::Status { return registry_->DeleteAlias(req->alias()); });
+}
+
+grpc::Status CollectionsService::ListAliases(grpc::ServerContext* ctx, const v1::ListAliasesRequest* req,
+                                             v1::ListAliasesResponse* resp) {
+  return RunHandler(ctx, "Collections.ListAliases", [&]() -> absl::Status {
+    for (auto& [alias, target] : registry_->ListAliases(req->collection())) {
+      auto* a = resp->add_aliases();
+      a->set_alias(std::move(alias));
+      a->set_collection(std::move(target));
+    }
+    return absl::OkStatus();
+  });
 }
 
 // ---- Documents ----
@@ -125,6 +201,48 @@ grpc::Status DocumentsService::Get(grpc::ServerContext* ctx, const v1::GetDocume
   });
 }
 
+namespace {
+
+// The request's filter, when it has one.
+absl::StatusOr<std::optional<MetadataFilter>> OptionalFilter(bool has, const v1::Filter& f) {
+  if (!has) return std::optional<MetadataFilter>();
+  ASSIGN_OR_RETURN(MetadataFilter out, FilterFromProto(f));
+  return std::optional<MetadataFilter>(std::move(out));
+}
+
+size_t ScrollLimit(uint32_t limit) { return limit == 0 ? 100 : limit; }
+
+}  // namespace
+
+grpc::Status DocumentsService::Scroll(grpc::ServerContext* ctx, const v1::ScrollRequest* req, v1::ScrollResponse* resp) {
+  return RunHandler(ctx, "Documents.Scroll", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto c, registry_->Get(req->collection()));
+    ASSIGN_OR_RETURN(auto filter, OptionalFilter(req->has_filter(), req->filter()));
+    ScrollQuery q{.page_token = req->page_token(), .limit = ScrollLimit(req->limit()),
+                  .filter = filter ? &*filter : nullptr, .include_vectors = req->include_vectors(),
+                  .include_metadata = req->include_metadata()};
+    ASSIGN_OR_RETURN(auto page, c->Scroll(q));
+    for (auto& d : page.documents) {
+      auto* out = resp->add_documents();
+      out->set_id(std::move(d.id));
+      out->set_num_tokens(d.num_tokens);
+      if (!d.vectors.empty()) out->set_vectors(reinterpret_cast<const char*>(d.vectors.data()), d.vectors.size() * 4);
+      out->set_metadata_json(std::move(d.metadata_json));
+    }
+    resp->set_next_page_token(std::move(page.next_page_token));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status DocumentsService::Count(grpc::ServerContext* ctx, const v1::CountRequest* req, v1::CountResponse* resp) {
+  return RunHandler(ctx, "Documents.Count", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto c, registry_->Get(req->collection()));
+    ASSIGN_OR_RETURN(auto filter, OptionalFilter(req->has_filter(), req->filter()));
+    resp->set_count(c->Count(filter ? &*filter : nullptr));
+    return absl::OkStatus();
+  });
+}
+
 // ---- Search ----
 
 absl::Status SearchService::RunOne(const v1::SearchRequest& req, v1::SearchResponse* resp) {
@@ -133,6 +251,8 @@ absl::Status SearchService::RunOne(const v1::SearchRequest& req, v1::SearchRespo
   std::vector<float> storage;
   auto query = QueryFromProto(req, (*c)->dim(), &storage);
   if (!query.ok()) return query.status();
+  ASSIGN_OR_RETURN(auto filter, OptionalFilter(req.has_filter(), req.filter()));
+  query->filter = filter ? &*filter : nullptr;
   auto result = (*c)->Search(*query);
   if (!result.ok()) return result.status();
   ResultToProto(*result, resp);
@@ -183,6 +303,8 @@ grpc::Status JsonRecordsService::Search(grpc::ServerContext* ctx, const v1::Sear
     JsonSearchQuery q{.json = req->query_json(), .k = req->k(), .containment = req->scoring() == v1::CONTAINMENT,
                       .candidates = req->candidates(), .ef_search = req->ef_search(), .nprobe = req->nprobe(),
                       .include_record = req->include_record()};
+    ASSIGN_OR_RETURN(auto filter, OptionalFilter(req->has_filter(), req->filter()));
+    q.filter = filter ? &*filter : nullptr;
     auto hits = (*c)->Search(q);
     if (!hits.ok()) return hits.status();
     for (auto& h : *hits) {
@@ -240,6 +362,33 @@ grpc::Status JsonRecordsService::Delete(grpc::ServerContext* ctx, const v1::Dele
     auto n = (*c)->Delete(ids, registry_->sync());
     if (!n.ok()) return n.status();
     resp->set_deleted(*n);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JsonRecordsService::Scroll(grpc::ServerContext* ctx, const v1::ScrollJsonRequest* req,
+                                        v1::ScrollJsonResponse* resp) {
+  return RunHandler(ctx, "JsonRecords.Scroll", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto c, registry_->GetJson(req->collection()));
+    ASSIGN_OR_RETURN(auto filter, OptionalFilter(req->has_filter(), req->filter()));
+    ScrollQuery q{.page_token = req->page_token(), .limit = ScrollLimit(req->limit()),
+                  .filter = filter ? &*filter : nullptr, .include_metadata = true};
+    ASSIGN_OR_RETURN(auto page, c->Scroll(q));
+    for (auto& r : page.documents) {
+      auto* out = resp->add_records();
+      out->set_id(std::move(r.id));
+      out->set_json(std::move(r.json));
+    }
+    resp->set_next_page_token(std::move(page.next_page_token));
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status JsonRecordsService::Count(grpc::ServerContext* ctx, const v1::CountRequest* req, v1::CountResponse* resp) {
+  return RunHandler(ctx, "JsonRecords.Count", [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(auto c, registry_->GetJson(req->collection()));
+    ASSIGN_OR_RETURN(auto filter, OptionalFilter(req->has_filter(), req->filter()));
+    resp->set_count(c->Count(filter ? &*filter : nullptr));
     return absl::OkStatus();
   });
 }

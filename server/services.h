@@ -7,12 +7,13 @@
 #include "chamferdb/v1/json_records.grpc.pb.h"
 #include "chamferdb/v1/search.grpc.pb.h"
 #include "server/registry.h"
+#include "server/snapshot.h"
 
 namespace chamferdb {
 
 class CollectionsService final : public v1::Collections::Service {
  public:
-  explicit CollectionsService(Registry* registry) : registry_(registry) {}
+  CollectionsService(Registry* registry, SnapshotManager* snapshots) : registry_(registry), snapshots_(snapshots) {}
   grpc::Status Create(grpc::ServerContext* ctx, const v1::CreateCollectionRequest* req,
                       v1::CreateCollectionResponse* resp) override;
   grpc::Status Get(grpc::ServerContext* ctx, const v1::GetCollectionRequest* req,
@@ -21,9 +22,24 @@ class CollectionsService final : public v1::Collections::Service {
                     v1::ListCollectionsResponse* resp) override;
   grpc::Status Drop(grpc::ServerContext* ctx, const v1::DropCollectionRequest* req,
                     v1::DropCollectionResponse* resp) override;
+  grpc::Status CreateSnapshot(grpc::ServerContext* ctx, const v1::CreateSnapshotRequest* req,
+                              v1::CreateSnapshotResponse* resp) override;
+  grpc::Status ListSnapshots(grpc::ServerContext* ctx, const v1::ListSnapshotsRequest* req,
+                             v1::ListSnapshotsResponse* resp) override;
+  grpc::Status DeleteSnapshot(grpc::ServerContext* ctx, const v1::DeleteSnapshotRequest* req,
+                              v1::DeleteSnapshotResponse* resp) override;
+  grpc::Status RestoreSnapshot(grpc::ServerContext* ctx, const v1::RestoreSnapshotRequest* req,
+                               v1::RestoreSnapshotResponse* resp) override;
+  grpc::Status SetAlias(grpc::ServerContext* ctx, const v1::SetAliasRequest* req, v1::SetAliasResponse* resp) override;
+  grpc::Status DeleteAlias(grpc::ServerContext* ctx, const v1::DeleteAliasRequest* req,
+                           v1::DeleteAliasResponse* resp) override;
+  grpc::Status ListAliases(grpc::ServerContext* ctx, const v1::ListAliasesRequest* req,
+                           v1::ListAliasesResponse* resp) override;
 
  private:
+  void Info(const Registry::Entry& e, v1::CollectionInfo* out) const;
   Registry* const registry_;
+  SnapshotManager* const snapshots_;
 };
 
 class DocumentsService final : public v1::Documents::Service {
@@ -37,6 +53,8 @@ class DocumentsService final : public v1::Documents::Service {
                       v1::DeleteResponse* resp) override;
   grpc::Status Get(grpc::ServerContext* ctx, const v1::GetDocumentsRequest* req,
                    v1::GetDocumentsResponse* resp) override;
+  grpc::Status Scroll(grpc::ServerContext* ctx, const v1::ScrollRequest* req, v1::ScrollResponse* resp) override;
+  grpc::Status Count(grpc::ServerContext* ctx, const v1::CountRequest* req, v1::CountResponse* resp) override;
 
  private:
   absl::Status ApplyUpsert(const v1::UpsertRequest& req);
@@ -67,6 +85,9 @@ class JsonRecordsService final : public v1::JsonRecords::Service {
   grpc::Status Get(grpc::ServerContext* ctx, const v1::GetJsonRequest* req, v1::GetJsonResponse* resp) override;
   grpc::Status Delete(grpc::ServerContext* ctx, const v1::DeleteJsonRequest* req,
                       v1::DeleteJsonResponse* resp) override;
+  grpc::Status Scroll(grpc::ServerContext* ctx, const v1::ScrollJsonRequest* req,
+                      v1::ScrollJsonResponse* resp) override;
+  grpc::Status Count(grpc::ServerContext* ctx, const v1::CountRequest* req, v1::CountResponse* resp) override;
 
  private:
   Registry* const registry_;

@@ -168,6 +168,23 @@ class CliTest(unittest.TestCase):
             self.assertEqual([h["id"] for h in r["hits"]], [d for _, d in exact])  # all candidates: exact top-5
             for h, (score, _) in zip(r["hits"], exact):
                 self.assertAlmostEqual(h["score"], score, places=4)
+        # --text lists the same ranking for people: "query ID", then "  RANK. ID SCORE" lines.
+        p = self.cli("search", "--collection", "j1", "--queries", self.path("q1.jsonl"), "--k", 5, "--candidates", 300,
+                     "--text", check=0)
+        listing, current = {}, None
+        for row in p.stdout.splitlines():
+            if row.startswith("query "):
+                current = row.split()[1]
+                listing[current] = []
+            else:
+                rank, doc_id, score = row.split()
+                self.assertEqual(rank, f"{len(listing[current]) + 1}.")
+                listing[current].append((doc_id, float(score)))
+        self.assertEqual(list(listing), [r["query"] for r in lines])
+        for r in lines:
+            self.assertEqual([d for d, _ in listing[r["query"]]], [h["id"] for h in r["hits"]])
+            for (_, score), h in zip(listing[r["query"]], r["hits"]):
+                self.assertAlmostEqual(score, h["score"], places=3)
         # --no-rerank returns FDE order; --output writes the same JSON lines to a file.
         self.cli("search", "--collection", "j1", "--queries", self.path("q1.jsonl"), "--k", 3, "--no-rerank",
                  "--output", self.path("out.jsonl"), check=0)
@@ -483,17 +500,18 @@ class _RecordingCollections(grpc.GenericRpcHandler):
 class CliTransportTest(unittest.TestCase):
     """What the CLI puts on the wire, seen by an independent (Python gRPC) server."""
 
-    def serve(self, tls_dir=None):
+    def serve(self, tls_dir=None, port=0):
         recorder = _RecordingCollections()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         server.add_generic_rpc_handlers((recorder,))
         if tls_dir is None:
-            port = server.add_insecure_port("127.0.0.1:0")
+            port = server.add_insecure_port(f"127.0.0.1:{port}")
         else:
             with open(os.path.join(tls_dir, "server.key"), "rb") as k, open(os.path.join(tls_dir, "server.pem"),
                                                                             "rb") as c:
                 creds = grpc.ssl_server_credentials([(k.read(), c.read())])
-            port = server.add_secure_port("127.0.0.1:0", creds)
+            port = server.add_secure_port(f"127.0.0.1:{port}", creds)
+        self.assertNotEqual(port, 0, "cannot bind the test server")
         server.start()
         self.addCleanup(server.stop, None)
         return f"127.0.0.1:{port}", recorder
@@ -536,6 +554,32 @@ class CliTransportTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
 
 
+    @unittest.skipIf(shutil.which("openssl") is None, "openssl is not installed")
+    def test_tls_channel_recovers_when_the_server_starts_late(self):
+        # The CLI starts first and is refused a few times; the TLS server then comes up on that
+        # port and the same CLI run must get through (it used to fail every later handshake
+        # with "tcp handshaker shutdown": nothing polled the channel between retries).
+        d = tempfile.mkdtemp(prefix="chamferdb-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        make_tls_files(d)
+        port = harness.free_port()
+        cli = subprocess.Popen([CLI, "--server", f"127.0.0.1:{port}", "--tls-ca", os.path.join(d, "ca.pem"),
+                                "--tls-server-name", "localhost", "--retries", "30", "collections", "list"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.5)
+            _, rec = self.serve(tls_dir=d, port=port)
+            out, err = cli.communicate(timeout=90)
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+        self.assertEqual(cli.returncode, 0, err)
+        self.assertIn("Connection refused", err)  # it did start before the server
+        self.assertEqual(json.loads(out), {"collections": []})
+        self.assertEqual(len(rec.metadata), 1)
+
+
 def server_help():
     try:
         return subprocess.run([harness.BIN, "--help"], capture_output=True, text=True, timeout=30).stdout
@@ -568,32 +612,31 @@ class CliSecurityTest(unittest.TestCase):
         d = tempfile.mkdtemp(prefix="chamferdb-tls-")
         try:
             make_tls_files(d)
-            # harness.Server probes readiness over plaintext, so start this TLS server by hand
-            # and let the CLI's retries wait for it.
+            # harness.Server probes readiness over plaintext, so start this TLS server by hand,
+            # after the CLI: its retries must carry it over the refused connects into the TLS
+            # handshake once the server is up.
             address = f"127.0.0.1:{harness.free_port()}"
+            # gRPC C++ sends the target host as the TLS server name; with an IP-literal
+            # target the chamferdb server's handshake fails, so name the certificate's
+            # DNS name (docs/cli.md says the same for users).
+            cli = subprocess.Popen([CLI, "--server", address, "--tls-ca", os.path.join(d, "ca.pem"),
+                                    "--tls-server-name", "localhost", "--retries", "30", "collections", "list"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.5)
             with open(os.path.join(d, "server.log"), "wb") as log:
                 proc = subprocess.Popen([harness.BIN, "--listen", address, "--data-dir", os.path.join(d, "data"),
                                          "--tls-cert", os.path.join(d, "server.pem"), "--tls-key",
                                          os.path.join(d, "server.key")], stdout=log, stderr=subprocess.STDOUT)
                 try:
-                    # Wait until the TLS server serves (the probe trusts ca.pem): the CLI's
-                    # retries do not recover a TLS channel whose first connects were refused
-                    # (known defect, see docs/cli.md).
-                    probe = [harness.BIN, "--health-probe", "--listen", address, "--tls-cert",
-                             os.path.join(d, "server.pem"), "--tls-key", os.path.join(d, "server.key"),
-                             "--tls-client-ca", os.path.join(d, "ca.pem")]
-                    for _ in range(120):
-                        if subprocess.run(probe, capture_output=True).returncode == 0:
-                            break
-                        time.sleep(0.5)
-                    # gRPC C++ sends the target host as the TLS server name; with an IP-literal
-                    # target the chamferdb server's handshake fails, so name the certificate's
-                    # DNS name (docs/cli.md says the same for users).
-                    p = subprocess.run([CLI, "--server", address, "--tls-ca", os.path.join(d, "ca.pem"),
-                                        "--tls-server-name", "localhost", "--retries", "30", "collections", "list"],
-                                       capture_output=True, text=True, timeout=90)
-                    self.assertEqual(p.returncode, 0, p.stderr)
-                    self.assertIsInstance(json.loads(p.stdout), dict)
+                    try:
+                        out, err = cli.communicate(timeout=120)
+                    finally:
+                        if cli.poll() is None:
+                            cli.kill()
+                            cli.wait()
+                    self.assertEqual(cli.returncode, 0, err)
+                    self.assertIn("Connection refused", err)  # it did start before the server
+                    self.assertIsInstance(json.loads(out), dict)
                     # Plaintext against a TLS server fails (after bounded retries).
                     p = subprocess.run([CLI, "--server", address, "--retries", "2", "collections", "list"],
                                        capture_output=True, text=True, timeout=90)

@@ -17,6 +17,11 @@ from .client import (  # noqa: F401
     CollectionInfo,
     Document,
     Hit,
+    JsonHit,
+    JsonRecord,
+    ProbeValue,
+    SnapshotInfo,
 )
 
-__all__ = ["ChamferDBError", "Client", "CollectionInfo", "Document", "Hit"]
+__all__ = ["ChamferDBError", "Client", "CollectionInfo", "Document", "Hit", "JsonHit", "JsonRecord", "ProbeValue",
+           "SnapshotInfo"]

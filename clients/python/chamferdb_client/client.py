@@ -1,8 +1,15 @@
 """The chamferdb client: one ``Client`` per server, thread-safe like the gRPC channel it holds.
 
 Every call has a deadline (``timeout`` seconds) and carries ``authorization: Bearer <api_key>``
-when a key is given. Idempotent calls (everything except ``create_collection`` and
-``drop_collection``) are retried on UNAVAILABLE / RESOURCE_EXHAUSTED with exponential backoff.
+when a key is given. Idempotent calls (everything except creating or dropping collections and
+creating or restoring snapshots) are retried on UNAVAILABLE / RESOURCE_EXHAUSTED with
+exponential backoff.
+
+Collections of kind JSON (records encoded as MBAT vectors) have their own methods:
+``create_json_collection``, ``upsert_records``, ``search_json``, ``probe``, ``get_records``,
+``delete_records``. ``count`` and ``scroll`` work on both kinds; ``filter`` arguments are
+``chamferdb.v1.Filter`` messages or dicts in protobuf's JSON mapping, e.g.
+``{"must": [{"field": {"path": "lang", "equals": "en"}}]}``.
 Server errors are raised as ``ChamferDBError`` (``.code`` is the ``grpc.StatusCode``, ``.details``
 the server's message); bad arguments are rejected locally with ``ValueError`` before anything
 is sent.
@@ -12,7 +19,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import grpc
 import numpy as np
@@ -24,6 +31,9 @@ try:
     from chamferdb.v1 import collections_pb2, collections_pb2_grpc  # noqa: E402
     from chamferdb.v1 import documents_pb2, documents_pb2_grpc  # noqa: E402
     from chamferdb.v1 import search_pb2, search_pb2_grpc  # noqa: E402
+    from chamferdb.v1 import filter_pb2  # noqa: E402
+    from chamferdb.v1 import json_records_pb2, json_records_pb2_grpc  # noqa: E402
+    from google.protobuf import json_format  # noqa: E402
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError(
         "chamferdb_client needs the generated stubs (package chamferdb.v1): build the project and "
@@ -74,6 +84,9 @@ class CollectionInfo:
     bytes_on_disk: int
     bytes_in_memory: int
     fde: Dict[str, int] = field(default_factory=dict)  # r_reps, k_sim, d_proj, d_final, seed
+    kind: str = "multi_vector"  # "multi_vector" | "json"
+    json: Dict[str, Any] = field(default_factory=dict)  # kind "json": {"id_field", "mbat"} (full MBAT config)
+    aliases: List[str] = field(default_factory=list)    # aliases pointing at this collection
 
     @staticmethod
     def _from_pb(info) -> "CollectionInfo":
@@ -87,7 +100,75 @@ class CollectionInfo:
             index_state=collections_pb2.IndexState.Name(s.index_state), bytes_on_disk=s.bytes_on_disk,
             bytes_in_memory=s.bytes_in_memory,
             fde={"r_reps": c.fde.r_reps, "k_sim": c.fde.k_sim, "d_proj": c.fde.d_proj,
-                 "d_final": c.fde.d_final, "seed": c.fde.seed})
+                 "d_final": c.fde.d_final, "seed": c.fde.seed},
+            kind="json" if c.kind == collections_pb2.JSON else "multi_vector",
+            json=({"id_field": c.json.id_field,
+                   "mbat": json.loads(c.json.mbat_config_json) if c.json.mbat_config_json else {}}
+                  if c.kind == collections_pb2.JSON else {}),
+            aliases=list(getattr(info, "aliases", [])))
+
+
+@dataclass(frozen=True)
+class JsonHit:
+    id: str
+    score: float                              # cosine (or containment estimate)
+    record: Optional[Dict[str, Any]] = None   # only with include_record=True
+
+
+@dataclass(frozen=True)
+class JsonRecord:
+    id: str
+    record: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ProbeValue:
+    value: Any          # a JSON value (str, number, bool, None, {} or [])
+    similarity: float
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    name: str
+    collection: str
+    created_at: str     # RFC 3339, UTC
+    documents: int
+    size_bytes: int
+    path: str           # on the server
+
+    @staticmethod
+    def _from_pb(s) -> "SnapshotInfo":
+        return SnapshotInfo(name=s.name, collection=s.collection, created_at=s.created_at, documents=s.documents,
+                            size_bytes=s.size_bytes, path=s.path)
+
+
+def _filter(f) -> Optional["filter_pb2.Filter"]:
+    """A chamferdb.v1.Filter from a message or a dict/JSON text in protobuf's JSON mapping."""
+    if f is None:
+        return None
+    if isinstance(f, filter_pb2.Filter):
+        return f
+    try:
+        if isinstance(f, str):
+            return json_format.Parse(f, filter_pb2.Filter())
+        if isinstance(f, dict):
+            return json_format.ParseDict(f, filter_pb2.Filter())
+    except json_format.ParseError as e:
+        raise ValueError(f"filter is not a chamferdb.v1.Filter: {e}") from None
+    raise ValueError(f"filter must be a dict, JSON text or chamferdb.v1.Filter, not {type(f).__name__}")
+
+
+def _record_text(r, what: str) -> str:
+    if isinstance(r, dict):
+        return json.dumps(r, ensure_ascii=False)
+    if isinstance(r, str):
+        try:
+            ok = isinstance(json.loads(r), dict)
+        except ValueError:
+            ok = False
+        if ok:
+            return r
+    raise ValueError(f"{what} must be a dict or the JSON text of an object")
 
 
 def _tokens(x, what: str, dim: Optional[int] = None) -> np.ndarray:
@@ -148,6 +229,7 @@ class Client:
         self._collections = collections_pb2_grpc.CollectionsStub(self._channel)
         self._documents = documents_pb2_grpc.DocumentsStub(self._channel)
         self._search = search_pb2_grpc.SearchStub(self._channel)
+        self._json = json_records_pb2_grpc.JsonRecordsStub(self._channel)
 
     # ---- plumbing ----
 
@@ -278,7 +360,8 @@ class Client:
 
     # ---- search ----
 
-    def _search_request(self, collection, query, k, candidates, rerank, ef_search, nprobe, include_metadata):
+    def _search_request(self, collection, query, k, candidates, rerank, ef_search, nprobe, include_metadata,
+                        filter=None):
         q = _tokens(query, "query")
         req = search_pb2.SearchRequest(
             collection=collection, k=k, candidates=candidates, ef_search=ef_search, nprobe=nprobe,
@@ -286,6 +369,9 @@ class Client:
             query=search_pb2.Query(num_tokens=q.shape[0], vectors=q.tobytes()))
         if not rerank:
             req.rerank = False
+        f = _filter(filter)
+        if f is not None:
+            req.filter.CopyFrom(f)
         return req
 
     @staticmethod
@@ -294,19 +380,207 @@ class Client:
                     metadata=json.loads(h.metadata_json) if h.metadata_json else None) for h in resp.hits]
 
     def search(self, collection: str, query: np.ndarray, k: int = 10, *, candidates: int = 0, rerank: bool = True,
-               ef_search: int = 0, nprobe: int = 0, include_metadata: bool = False) -> List[Hit]:
-        """Top-k documents for a (num_tokens, dim) query, best first."""
-        req = self._search_request(collection, query, k, candidates, rerank, ef_search, nprobe, include_metadata)
+               ef_search: int = 0, nprobe: int = 0, include_metadata: bool = False, filter=None) -> List[Hit]:
+        """Top-k documents for a (num_tokens, dim) query, best first; only documents whose
+        metadata matches `filter` when given."""
+        req = self._search_request(collection, query, k, candidates, rerank, ef_search, nprobe, include_metadata,
+                                   filter)
         return self._hits(self._call("Search.Search", self._search.Search, req))
 
     def search_batch(self, collection: str, queries: Sequence[np.ndarray], k: int = 10, **kwargs) -> List[List[Hit]]:
         """search() for many queries in one call; results in query order."""
         reqs = [self._search_request(collection, q, k, kwargs.get("candidates", 0), kwargs.get("rerank", True),
                                      kwargs.get("ef_search", 0), kwargs.get("nprobe", 0),
-                                     kwargs.get("include_metadata", False)) for q in queries]
+                                     kwargs.get("include_metadata", False), kwargs.get("filter")) for q in queries]
         resp = self._call("Search.BatchSearch", self._search.BatchSearch,
                           search_pb2.BatchSearchRequest(requests=reqs))
         return [self._hits(r) for r in resp.responses]
+
+    # ---- JSON collections ----
+
+    def create_json_collection(self, name: str, *, dim: int = 0, id_field: Optional[str] = None,
+                               mbat: Optional[Dict[str, Any]] = None, index: str = "flat", hnsw_m: int = 0,
+                               hnsw_ef_construction: int = 0, hnsw_ef_search: int = 0, ivf_nlist: int = 0,
+                               pq_m: int = 0, ivf_nprobe: int = 0) -> CollectionInfo:
+        """Creates a collection of JSON records. dim: MBAT dimension (0: the server's, 1024);
+        id_field: record field holding the id (None: "id"); mbat: MBAT config fields, e.g.
+        {"seed": 7, "str_mode": "tokens", "limits": {"max_depth": 16}} (absent: defaults)."""
+        if index not in _INDEX:
+            raise ValueError(f"index must be one of {sorted(_INDEX)}, not {index!r}")
+        if mbat is not None and not isinstance(mbat, dict):
+            raise ValueError("mbat must be a dict of MBAT config fields")
+        config = collections_pb2.CollectionConfig(
+            name=name, kind=collections_pb2.JSON, dim=dim,
+            index=collections_pb2.IndexParams(kind=_INDEX[index], hnsw_m=hnsw_m,
+                                              hnsw_ef_construction=hnsw_ef_construction,
+                                              hnsw_ef_search=hnsw_ef_search, ivf_nlist=ivf_nlist, pq_m=pq_m,
+                                              ivf_nprobe=ivf_nprobe),
+            json=collections_pb2.JsonParams(mbat_config_json=json.dumps(mbat) if mbat else "",
+                                            id_field=id_field or ""))
+        resp = self._call("Collections.Create", self._collections.Create,
+                          collections_pb2.CreateCollectionRequest(config=config), idempotent=False)
+        return CollectionInfo._from_pb(resp.collection)
+
+    def upsert_records(self, collection: str, records: Sequence[Union[Dict[str, Any], str]], *,
+                       ids: Optional[Sequence[str]] = None, id_field: Optional[str] = None,
+                       batch_size: int = 256) -> int:
+        """Inserts or replaces JSON records (dicts, or JSON text stored verbatim). Ids come from
+        `ids` when given, else from each record's `id_field` (None: the collection's). Each
+        batch is atomic on the server. Returns the number of records upserted."""
+        records = list(records)
+        if ids is not None:
+            ids = list(ids)
+            if len(ids) != len(records):
+                raise ValueError(f"{len(ids)} ids but {len(records)} records")
+            for i, rid in enumerate(ids):
+                if not isinstance(rid, str) or not rid:
+                    raise ValueError(f"ids[{i}] must be a non-empty string")
+        if batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        pbs = [json_records_pb2.JsonRecord(id=ids[i] if ids is not None else "",
+                                           json=_record_text(r, f"records[{i}]")) for i, r in enumerate(records)]
+        total = 0
+        for start in range(0, len(pbs), batch_size):
+            resp = self._call("JsonRecords.Upsert", self._json.Upsert,
+                              json_records_pb2.UpsertJsonRequest(collection=collection,
+                                                                 records=pbs[start:start + batch_size],
+                                                                 id_field=id_field or ""))
+            total += resp.upserted
+        return total
+
+    def search_json(self, collection: str, query: Union[Dict[str, Any], str], k: int = 10, *,
+                    scoring: str = "cosine", candidates: int = 0, ef_search: int = 0, nprobe: int = 0,
+                    include_record: bool = False, filter=None) -> List[JsonHit]:
+        """Records most like `query` (a whole or partial record), best first. scoring:
+        "cosine" or "containment" (the fraction of the query's leaves a record contains)."""
+        if scoring not in ("cosine", "containment"):
+            raise ValueError(f"scoring must be 'cosine' or 'containment', not {scoring!r}")
+        req = json_records_pb2.SearchJsonRequest(
+            collection=collection, query_json=_record_text(query, "query"), k=k,
+            scoring=json_records_pb2.CONTAINMENT if scoring == "containment" else json_records_pb2.COSINE,
+            candidates=candidates, ef_search=ef_search, nprobe=nprobe, include_record=include_record)
+        f = _filter(filter)
+        if f is not None:
+            req.filter.CopyFrom(f)
+        resp = self._call("JsonRecords.Search", self._json.Search, req)
+        return [JsonHit(id=h.id, score=h.score, record=json.loads(h.json) if h.json else None) for h in resp.hits]
+
+    def probe(self, collection: str, path: str, *, id: Optional[str] = None,
+              record: Union[Dict[str, Any], str, None] = None, top_n: int = 5) -> List[ProbeValue]:
+        """The most likely values at `path` (e.g. "addr.geo.cc", "tags[2]") of a stored record
+        (`id`) or of `record` given inline, best first."""
+        if (id is None) == (record is None):
+            raise ValueError("give exactly one of id and record")
+        req = json_records_pb2.ProbeRequest(collection=collection, path=path, top_n=top_n)
+        if id is not None:
+            req.id = id
+        else:
+            req.query_json = _record_text(record, "record")
+        resp = self._call("JsonRecords.Probe", self._json.Probe, req)
+        return [ProbeValue(value=json.loads(v.value_json), similarity=v.similarity) for v in resp.values]
+
+    def get_records(self, collection: str, ids: Iterable[str]) -> List[JsonRecord]:
+        """The records that exist, in request order (absent ids are skipped)."""
+        resp = self._call("JsonRecords.Get", self._json.Get,
+                          json_records_pb2.GetJsonRequest(collection=collection, ids=list(ids)))
+        return [JsonRecord(id=r.id, record=json.loads(r.json)) for r in resp.records]
+
+    def delete_records(self, collection: str, ids: Iterable[str]) -> int:
+        """Deletes records by id; returns how many existed."""
+        resp = self._call("JsonRecords.Delete", self._json.Delete,
+                          json_records_pb2.DeleteJsonRequest(collection=collection, ids=list(ids)))
+        return resp.deleted
+
+    # ---- scroll and count (both kinds) ----
+
+    def _is_json(self, collection: str) -> bool:
+        return self.get_collection(collection).kind == "json"
+
+    def count(self, collection: str, filter=None) -> int:
+        """Exact number of documents (records), or of those matching `filter`."""
+        req = documents_pb2.CountRequest(collection=collection)
+        f = _filter(filter)
+        if f is not None:
+            req.filter.CopyFrom(f)
+        if self._is_json(collection):
+            return self._call("JsonRecords.Count", self._json.Count, req).count
+        return self._call("Documents.Count", self._documents.Count, req).count
+
+    def scroll(self, collection: str, *, filter=None, page_size: int = 100, include_vectors: bool = False,
+               include_metadata: bool = False) -> Iterator[Union[Document, JsonRecord]]:
+        """Every document (multi-vector: Document; JSON: JsonRecord) in id order, optionally
+        only those matching `filter`, fetched page_size at a time."""
+        if not 1 <= page_size <= 1000:
+            raise ValueError("page_size must be between 1 and 1000")
+        f = _filter(filter)
+        token = ""
+        if self._is_json(collection):
+            if include_vectors or include_metadata:
+                raise ValueError("include_vectors/include_metadata apply to multi-vector collections only")
+            while True:
+                req = json_records_pb2.ScrollJsonRequest(collection=collection, limit=page_size, page_token=token)
+                if f is not None:
+                    req.filter.CopyFrom(f)
+                resp = self._call("JsonRecords.Scroll", self._json.Scroll, req)
+                for r in resp.records:
+                    yield JsonRecord(id=r.id, record=json.loads(r.json))
+                token = resp.next_page_token
+                if not token:
+                    return
+        while True:
+            req = documents_pb2.ScrollRequest(collection=collection, limit=page_size, page_token=token,
+                                              include_vectors=include_vectors, include_metadata=include_metadata)
+            if f is not None:
+                req.filter.CopyFrom(f)
+            resp = self._call("Documents.Scroll", self._documents.Scroll, req)
+            for d in resp.documents:
+                vec = None
+                if include_vectors and d.num_tokens:
+                    vec = np.frombuffer(d.vectors, dtype="<f4").reshape(d.num_tokens, -1).astype(np.float32)
+                yield Document(id=d.id, num_tokens=d.num_tokens, vectors=vec,
+                               metadata=json.loads(d.metadata_json) if d.metadata_json else None)
+            token = resp.next_page_token
+            if not token:
+                return
+
+    # ---- snapshots and aliases ----
+
+    def create_snapshot(self, collection: str) -> SnapshotInfo:
+        resp = self._call("Collections.CreateSnapshot", self._collections.CreateSnapshot,
+                          collections_pb2.CreateSnapshotRequest(collection=collection), idempotent=False)
+        return SnapshotInfo._from_pb(resp.snapshot)
+
+    def list_snapshots(self, collection: Optional[str] = None) -> List[SnapshotInfo]:
+        resp = self._call("Collections.ListSnapshots", self._collections.ListSnapshots,
+                          collections_pb2.ListSnapshotsRequest(collection=collection or ""))
+        return [SnapshotInfo._from_pb(s) for s in resp.snapshots]
+
+    def delete_snapshot(self, name: str) -> None:
+        self._call("Collections.DeleteSnapshot", self._collections.DeleteSnapshot,
+                   collections_pb2.DeleteSnapshotRequest(name=name))
+
+    def restore_snapshot(self, snapshot: str, collection: str) -> CollectionInfo:
+        """Restores `snapshot` into a new collection named `collection`."""
+        resp = self._call("Collections.RestoreSnapshot", self._collections.RestoreSnapshot,
+                          collections_pb2.RestoreSnapshotRequest(snapshot=snapshot, collection=collection),
+                          idempotent=False)
+        return CollectionInfo._from_pb(resp.collection)
+
+    def set_alias(self, alias: str, collection: str) -> str:
+        """Points `alias` at `collection` (atomically); returns the previous target ("" if new)."""
+        resp = self._call("Collections.SetAlias", self._collections.SetAlias,
+                          collections_pb2.SetAliasRequest(alias=alias, collection=collection))
+        return resp.previous_collection
+
+    def delete_alias(self, alias: str) -> None:
+        self._call("Collections.DeleteAlias", self._collections.DeleteAlias,
+                   collections_pb2.DeleteAliasRequest(alias=alias))
+
+    def list_aliases(self, collection: Optional[str] = None) -> Dict[str, str]:
+        """{alias: collection}, optionally only the aliases of `collection`."""
+        resp = self._call("Collections.ListAliases", self._collections.ListAliases,
+                          collections_pb2.ListAliasesRequest(collection=collection or ""))
+        return {a.alias: a.collection for a in resp.aliases}
 
 
 def _read_pem(x) -> bytes:
