@@ -41,4 +41,11 @@ Corpus MakeCorpus(const CorpusSpec& spec);
 std::vector<std::vector<uint32_t>> ExactTopK(const Corpus& corpus, size_t k, const std::string& cache_path,
                                              double* seconds_per_query);
 
+// Brute-force top-k with int8 tokens on both sides (kernels/chamfer/chamfer_int8.h): the
+// quality ceiling of INT8 token storage, independent of the FDE candidate search. With
+// quantize_query false the query stays float (documents int8, scored in fp32 on their
+// dequantized values): what an asymmetric kernel would give.
+std::vector<std::vector<uint32_t>> ExactTopKInt8(const Corpus& corpus, size_t k, bool quantize_query,
+                                                 double* seconds_per_query);
+
 }  // namespace chamferdb::bench

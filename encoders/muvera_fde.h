@@ -117,6 +117,8 @@ class MuveraFdeEncoder final : public MultiVectorEncoder {
  private:
   explicit MuveraFdeEncoder(const FdeConfig& config) : config_(config) {}
   void Generate();
+  // Derives proj_order_/proj_order_sign_/proj_start_ from proj_slot_/proj_sign_.
+  void GroupProjection();
 
   FdeConfig config_;
   std::vector<float> hyperplanes_;  // (r_reps · k_sim) × dim, row-major
@@ -124,6 +126,12 @@ class MuveraFdeEncoder final : public MultiVectorEncoder {
   std::vector<int8_t> proj_sign_;
   std::vector<uint32_t> final_slot_;
   std::vector<int8_t> final_sign_;
+  // Derived, not serialized: per repetition, the input coordinates grouped by inner
+  // projection slot (ascending within a slot) with their signs, and each slot's start
+  // (r_reps × (d_proj + 1)); see ProjectPackedGrouped in kernels/chamfer/dot.h.
+  std::vector<uint32_t> proj_order_;
+  std::vector<int8_t> proj_order_sign_;
+  std::vector<uint32_t> proj_start_;
 };
 
 }  // namespace chamferdb

@@ -349,5 +349,73 @@ TEST(MuveraFde, IdenticalVectorsAcrossProcesses) {
   EXPECT_EQ(0, std::memcmp(child.data(), fde.data(), child.size()));
 }
 
+// Output bytes pinned: FNV-1a 64 hashes of document and query FDEs for fixed configs and
+// inputs, recorded with the encoder as first released (before the speed work). Any change
+// of the encoded bytes for a given seed/config fails here and needs a kFdeFormatVersion bump.
+uint64_t Fnv1a(const std::vector<float>& v) {
+  uint64_t h = 1469598103934665603ull;
+  const auto* p = reinterpret_cast<const unsigned char*>(v.data());
+  for (size_t i = 0; i < v.size() * 4; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+TEST(MuveraFde, OutputBytesArePinnedForFixedSeedsAndConfigs) {
+  struct Golden {
+    uint32_t dim, r, k, d_proj, d_final;
+    size_t n;
+    uint64_t document, query;
+  };
+  const Golden golden[] = {
+      {128, 20, 5, 16, 0, 1, 0x8602565abc6acf43ull, 0x862a7de74db0999aull},
+      {128, 20, 5, 16, 0, 5, 0x85aa7e30f09944edull, 0x3ab2bbab1903991full},
+      {128, 20, 5, 16, 0, 16, 0x9c22a7b6dee30b39ull, 0x81750713fbab84b2ull},
+      {128, 20, 5, 16, 0, 32, 0xb80151deb323217bull, 0x2e362d8fc08ebd4aull},
+      {128, 20, 5, 16, 0, 77, 0xdb640abd74c9a76aull, 0x84dcd7216f69bfa4ull},
+      {128, 20, 5, 16, 2048, 1, 0x09cddc06ed23016aull, 0x79ea39b05563e979ull},
+      {128, 20, 5, 16, 2048, 5, 0x4e856a962bdec714ull, 0xf88837bab9fed524ull},
+      {128, 20, 5, 16, 2048, 16, 0xaf0d27f365d0bca9ull, 0xdbebcff47ade04b8ull},
+      {128, 20, 5, 16, 2048, 32, 0x0d51f46cf8d8a6b4ull, 0x5fb6df2d275f5720ull},
+      {128, 20, 5, 16, 2048, 77, 0x8f6aebbe33b604eeull, 0xa67042a3c4ecb4c9ull},
+      {24, 3, 4, 24, 0, 1, 0xfa19ed907f669f03ull, 0x999b1ead07236f08ull},
+      {24, 3, 4, 24, 0, 5, 0xa68702e126b84644ull, 0x724dfdc27e719b60ull},
+      {24, 3, 4, 24, 0, 16, 0xb3555d2a82bbec4eull, 0x28bee737f74c4798ull},
+      {24, 3, 4, 24, 0, 32, 0x0fe609c8441555d0ull, 0x0c687950c354cddaull},
+      {24, 3, 4, 24, 0, 77, 0xfbf5cf50d0ee1162ull, 0x5759f20f4badaa56ull},
+      {17, 2, 0, 5, 0, 1, 0x80ccff5adfff7940ull, 0x80ccff5adfff7940ull},
+      {17, 2, 0, 5, 0, 5, 0xb86aebdd49fb0f7full, 0x67f2f337d0039b5eull},
+      {17, 2, 0, 5, 0, 16, 0xb9da113462554102ull, 0xb25cf21a49789d7eull},
+      {17, 2, 0, 5, 0, 32, 0xb81ba8c59ccb2b71ull, 0xa4d0d8f3c3e0f094ull},
+      {17, 2, 0, 5, 0, 77, 0x0727518f4e0866e5ull, 0x6a8fdd0af29addbbull},
+      {64, 7, 6, 8, 300, 1, 0x3b07aef97a71038dull, 0xf8188ed6218603b7ull},
+      {64, 7, 6, 8, 300, 5, 0xfed432a812203ba5ull, 0xd0e1d4239dc34e75ull},
+      {64, 7, 6, 8, 300, 16, 0x0ecb1346743d1621ull, 0x83ed802a0fd9d0bbull},
+      {64, 7, 6, 8, 300, 32, 0xad7468ede7c732faull, 0x8cbf6947747573c4ull},
+      {64, 7, 6, 8, 300, 77, 0x9cda5a0ae03819e4ull, 0xfb3d61210ff91021ull},
+  };
+  for (const Golden& g : golden) {
+    auto enc = MuveraFdeEncoder::Create(
+        {.dim = g.dim, .r_reps = g.r, .k_sim = g.k, .d_proj = g.d_proj, .d_final = g.d_final, .seed = 7});
+    ASSERT_TRUE(enc.ok());
+    Rng rng(1000 + g.n);
+    std::vector<float> x(g.n * g.dim);
+    for (size_t i = 0; i < g.n; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < g.dim; ++j) {
+        x[i * g.dim + j] = static_cast<float>(rng.Normal());
+        s += double(x[i * g.dim + j]) * x[i * g.dim + j];
+      }
+      for (size_t j = 0; j < g.dim; ++j) x[i * g.dim + j] = static_cast<float>(x[i * g.dim + j] / std::sqrt(s));
+    }
+    std::vector<float> d((*enc)->output_dim()), q((*enc)->output_dim());
+    ASSERT_TRUE((*enc)->EncodeDocument({x.data(), g.n, g.dim}, d.data()).ok());
+    ASSERT_TRUE((*enc)->EncodeQuery({x.data(), g.n, g.dim}, q.data()).ok());
+    EXPECT_EQ(Fnv1a(d), g.document) << "document dim=" << g.dim << " k=" << g.k << " n=" << g.n;
+    EXPECT_EQ(Fnv1a(q), g.query) << "query dim=" << g.dim << " k=" << g.k << " n=" << g.n;
+  }
+}
+
 }  // namespace
 }  // namespace chamferdb

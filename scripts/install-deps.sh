@@ -9,7 +9,7 @@ packages=(
   libfaiss-dev libopenblas-dev librocksdb-dev
   libspdlog-dev libfmt-dev libcpp-httplib-dev nlohmann-json3-dev libeigen3-dev libfftw3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcairo2-dev
-  python3-grpcio python3-numpy python3-protobuf
+  python3-grpcio python3-numpy python3-protobuf python3-matplotlib
   clang-14 libclang-rt-14-dev libomp-14-dev
 )
 

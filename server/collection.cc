@@ -17,7 +17,10 @@
 
 #include "common/half.h"
 #include "common/status_macros.h"
+#include "encoders/ball_carving.h"
 #include "kernels/chamfer/chamfer.h"
+#include "kernels/chamfer/chamfer_int8.h"
+#include "kernels/int8/quantize.h"
 #include "server/admission.h"
 #include "server/json_guard.h"
 
@@ -44,14 +47,26 @@ uint32_t Crc(const char* p, size_t n) {
   return static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(p), static_cast<uInt>(n)));
 }
 
-size_t ElementBytes(TokenStorage s) { return s == TokenStorage::kFloat16 ? 2 : 4; }
+// Bytes of the token section of a record.
+uint64_t TokenBytes(TokenStorage s, uint64_t n, uint64_t dim) {
+  switch (s) {
+    case TokenStorage::kFloat16: return n * dim * 2;
+    case TokenStorage::kInt8: return n * dim + n * 4;
+    case TokenStorage::kFloat32: break;
+  }
+  return n * dim * 4;
+}
 
 // Record: u8 version | u8 storage | u32 n | u32 dim | u32 id_len | u32 meta_len | id | meta |
-// tokens (row-major, f32 or f16) | u32 crc32 of everything before it.
+// tokens | u32 crc32 of everything before it. Tokens: row-major f32 or f16, or for int8
+// n × dim codes then n f32 absmax scales (kernels/int8/quantize.h). The storage byte tells
+// the formats apart, so version 1 records of every storage stay readable.
+// codes/scales: kInt8 only.
 std::string EncodeRecord(std::string_view id, std::string_view meta, const std::vector<float>& tokens,
-                         uint32_t n, uint32_t dim, TokenStorage storage) {
+                         const std::vector<int8_t>& codes, const std::vector<float>& scales, uint32_t n,
+                         uint32_t dim, TokenStorage storage) {
   std::string r;
-  r.reserve(22 + id.size() + meta.size() + tokens.size() * ElementBytes(storage));
+  r.reserve(22 + id.size() + meta.size() + TokenBytes(storage, n, dim));
   Append<uint8_t>(&r, kRecordVersion);
   Append<uint8_t>(&r, static_cast<uint8_t>(storage));
   Append<uint32_t>(&r, n);
@@ -62,6 +77,9 @@ std::string EncodeRecord(std::string_view id, std::string_view meta, const std::
   r.append(meta);
   if (storage == TokenStorage::kFloat16) {
     for (float v : tokens) Append<uint16_t>(&r, FloatToHalf(v));
+  } else if (storage == TokenStorage::kInt8) {
+    r.append(reinterpret_cast<const char*>(codes.data()), codes.size());
+    r.append(reinterpret_cast<const char*>(scales.data()), scales.size() * 4);
   } else {
     r.append(reinterpret_cast<const char*>(tokens.data()), tokens.size() * 4);
   }
@@ -73,7 +91,10 @@ struct DecodedRecord {
   std::string_view id;
   std::string_view meta;
   uint32_t n = 0;
-  std::vector<float> tokens;  // only when requested
+  TokenStorage storage = TokenStorage::kFloat32;
+  std::vector<float> tokens;  // only when requested (int8: dequantized)
+  std::vector<int8_t> codes;  // int8 records, when tokens are requested
+  std::vector<float> scales;
 };
 
 absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim, bool want_tokens,
@@ -88,22 +109,34 @@ absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim
   const uint8_t version = static_cast<uint8_t>(r[0]);
   const auto storage = static_cast<TokenStorage>(r[1]);
   if (version != kRecordVersion) return corrupt(fmt::format("unknown version {}", version));
+  if (static_cast<uint8_t>(r[1]) > static_cast<uint8_t>(TokenStorage::kInt8)) {
+    return corrupt(fmt::format("unknown token storage {}", static_cast<uint8_t>(r[1])));
+  }
   uint32_t n, d, id_len, meta_len;
   std::memcpy(&n, r.data() + 2, 4);
   std::memcpy(&d, r.data() + 6, 4);
   std::memcpy(&id_len, r.data() + 10, 4);
   std::memcpy(&meta_len, r.data() + 14, 4);
   if (d != dim) return corrupt(fmt::format("dimension {} != collection's {}", d, dim));
-  const size_t eb = ElementBytes(storage);
-  const uint64_t need = 18ull + id_len + meta_len + uint64_t{n} * d * eb + 4;
+  const uint64_t need = 18ull + id_len + meta_len + TokenBytes(storage, n, d) + 4;
   if (need != r.size()) return corrupt("length mismatch");
   out->id = r.substr(18, id_len);
   out->meta = r.substr(18 + id_len, meta_len);
   out->n = n;
+  out->storage = storage;
   if (want_tokens) {
     const char* p = r.data() + 18 + id_len + meta_len;
     out->tokens.resize(size_t{n} * d);
-    if (storage == TokenStorage::kFloat16) {
+    if (storage == TokenStorage::kInt8) {
+      out->codes.resize(size_t{n} * d);
+      out->scales.resize(n);
+      std::memcpy(out->codes.data(), p, out->codes.size());
+      std::memcpy(out->scales.data(), p + out->codes.size(), size_t{n} * 4);
+      for (float sc : out->scales) {
+        if (!std::isfinite(sc) || sc < 0) return corrupt("invalid int8 scale");
+      }
+      int8::DequantizeRows(out->codes.data(), out->scales.data(), n, d, out->tokens.data());
+    } else if (storage == TokenStorage::kFloat16) {
       for (size_t i = 0; i < out->tokens.size(); ++i) {
         uint16_t h;
         std::memcpy(&h, p + 2 * i, 2);
@@ -207,9 +240,6 @@ Collection::Collection(CollectionSpec spec, std::unique_ptr<MuveraFdeEncoder> en
 
 absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const CollectionSpec& spec, Store* store,
                                                                 bool sync) {
-  if (spec.token_storage == TokenStorage::kInt8) {
-    return absl::UnimplementedError("token_storage INT8 is not supported by this server version");
-  }
   auto encoder = MuveraFdeEncoder::Create(spec.fde);
   if (!encoder.ok()) return encoder.status();
   CollectionSpec normalized = spec;
@@ -255,6 +285,8 @@ absl::Status Collection::Rebuild() {
     uint32_t n;
     std::vector<float> tokens;
     std::string metadata;
+    std::vector<int8_t> codes;  // int8 storage
+    std::vector<float> scales;
   };
   std::vector<Pending> pending;
   absl::Status error;
@@ -267,7 +299,7 @@ absl::Status Collection::Rebuild() {
     for (size_t i = 0; i < m; ++i) {
       statuses[i] = encoder_->EncodeDocument({pending[i].tokens.data(), pending[i].n, dim},
                                              fdes.data() + i * out_dim);
-      Pack(pending[i].tokens, pending[i].n, &packed[i]);
+      Pack(pending[i].tokens, pending[i].codes.data(), pending[i].scales.data(), pending[i].n, &packed[i]);
     }
     std::vector<Label> labels(m);
     for (size_t i = 0; i < m; ++i) {
@@ -291,8 +323,13 @@ absl::Status Collection::Rebuild() {
     if (error.ok() && rec.id != key.substr(prefix.size())) {
       error = absl::DataLossError(fmt::format("document record {:?} holds id {:?}", key, rec.id));
     }
+    if (error.ok() && rec.storage != spec_.token_storage) {
+      error = absl::DataLossError(fmt::format("document record {:?} has token storage {}, the collection {}", key,
+                                              static_cast<int>(rec.storage), static_cast<int>(spec_.token_storage)));
+    }
     if (!error.ok()) return false;
-    pending.push_back({std::string(rec.id), rec.n, std::move(rec.tokens), std::string(rec.meta)});
+    pending.push_back({std::string(rec.id), rec.n, std::move(rec.tokens), std::string(rec.meta), std::move(rec.codes),
+                       std::move(rec.scales)});
     if (pending.size() >= 4096) error = flush();
     return error.ok();
   });
@@ -363,17 +400,29 @@ absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out) const {
   if (spec_.token_storage == TokenStorage::kFloat16) {
     // Score and encode what is stored, so a restart rebuilds exactly the same vectors.
     for (float& v : out->tokens) v = HalfToFloat(FloatToHalf(v));
+  } else if (spec_.token_storage == TokenStorage::kInt8) {
+    // Vector-wise absmax int8 per token; the FDE encodes the dequantized tokens, exactly
+    // what a restart rebuilds from the stored codes.
+    out->codes.resize(out->tokens.size());
+    out->scales.resize(in.num_tokens);
+    int8::QuantizeRows(out->tokens.data(), in.num_tokens, spec_.fde.dim, out->codes.data(), out->scales.data());
+    int8::DequantizeRows(out->codes.data(), out->scales.data(), in.num_tokens, spec_.fde.dim, out->tokens.data());
   }
   if (absl::Status s = encoder_->EncodeDocument({out->tokens.data(), in.num_tokens, spec_.fde.dim}, out->fde.data()); !s.ok()) return s;
-  out->record = EncodeRecord(in.id, in.metadata_json, out->tokens, in.num_tokens, spec_.fde.dim, spec_.token_storage);
-  Pack(out->tokens, in.num_tokens, &out->packed);
+  out->record = EncodeRecord(in.id, in.metadata_json, out->tokens, out->codes, out->scales, in.num_tokens,
+                             spec_.fde.dim, spec_.token_storage);
+  Pack(out->tokens, out->codes.data(), out->scales.data(), in.num_tokens, &out->packed);
   return absl::OkStatus();
 }
 
-void Collection::Pack(const std::vector<float>& tokens, uint32_t n, std::vector<uint8_t>* out) const {
+void Collection::Pack(const std::vector<float>& tokens, const int8_t* codes, const float* scales, uint32_t n,
+                      std::vector<uint8_t>* out) const {
   const size_t dim = spec_.fde.dim;
   const size_t cols = PackedColumns(n);
-  if (spec_.token_storage == TokenStorage::kFloat16) {
+  if (spec_.token_storage == TokenStorage::kInt8) {
+    out->resize(PackedI8Bytes(n, dim));
+    PackTokensI8(codes, scales, n, dim, out->data());
+  } else if (spec_.token_storage == TokenStorage::kFloat16) {
     out->resize(dim * cols * 2);
     PackTokensF16(tokens.data(), n, dim, reinterpret_cast<uint16_t*>(out->data()));
   } else {
@@ -382,12 +431,13 @@ void Collection::Pack(const std::vector<float>& tokens, uint32_t n, std::vector<
   }
 }
 
-float Collection::Score(const float* q, size_t nq, const Slot& slot) const {
+float Collection::Score(const ScoringQuery& q, const Slot& slot) const {
   const size_t cols = PackedColumns(slot.num_tokens);
+  if (spec_.token_storage == TokenStorage::kInt8) return ChamferPackedI8(q.i8, slot.packed.data(), slot.num_tokens);
   if (spec_.token_storage == TokenStorage::kFloat16) {
-    return ChamferPackedF16(q, nq, reinterpret_cast<const uint16_t*>(slot.packed.data()), cols, spec_.fde.dim);
+    return ChamferPackedF16(q.tokens, q.n, reinterpret_cast<const uint16_t*>(slot.packed.data()), cols, spec_.fde.dim);
   }
-  return ChamferPackedF32(q, nq, reinterpret_cast<const float*>(slot.packed.data()), cols, spec_.fde.dim);
+  return ChamferPackedF32(q.tokens, q.n, reinterpret_cast<const float*>(slot.packed.data()), cols, spec_.fde.dim);
 }
 
 // ---- writes ----
@@ -647,6 +697,9 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   if (query.k == 0 || query.k > Limits::kMaxK) {
     return absl::InvalidArgumentError(fmt::format("k {} is outside 1..{}", query.k, Limits::kMaxK));
   }
+  if (!std::isfinite(query.merge_tau) || query.merge_tau < 0) {
+    return absl::InvalidArgumentError(fmt::format("query_merge_tau {} must be 0 (off) or a positive number", query.merge_tau));
+  }
   if (query.candidates > Limits::kMaxCandidates) {
     return absl::InvalidArgumentError(fmt::format("candidates {} exceeds the limit of {}", query.candidates, Limits::kMaxCandidates));
   }
@@ -658,7 +711,17 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   if (absl::Status s = ValidateTokens("query", static_cast<uint32_t>(query.num_tokens), bytes, Limits::kMaxTokensPerQuery, &q); !s.ok()) return s;
   std::vector<float> fde(encoder_->output_dim());
   if (absl::Status s = encoder_->EncodeQuery({q.data(), query.num_tokens, spec_.fde.dim}, fde.data()); !s.ok()) return s;
+  // The rerank's view of the query: ball-carved when asked, quantized for int8 storage.
+  CarvedQuery carved;
+  ScoringQuery sq{q.data(), query.num_tokens, {}};
+  if (query.rerank && query.merge_tau > 0) {
+    carved = BallCarve(q.data(), query.num_tokens, spec_.fde.dim, query.merge_tau);
+    sq.tokens = carved.tokens.data();
+    sq.n = carved.clusters;
+  }
+  if (query.rerank && spec_.token_storage == TokenStorage::kInt8) sq.i8 = QuantizeQueryI8(sq.tokens, sq.n, spec_.fde.dim);
   SearchResult result;
+  result.stats.rerank_query_tokens = query.rerank ? sq.n : 0;
   result.stats.encode_micros = MicrosSince(t0);
   RETURN_IF_ERROR(CheckRequestAlive("the index search"));
 
@@ -688,7 +751,7 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   for (size_t i = 0; i < nc; ++i) {
     const Neighbor& nb = found[0][i];
     const Slot& slot = slots_[nb.label];
-    const float score = query.rerank ? Score(q.data(), query.num_tokens, slot) : nb.score;
+    const float score = query.rerank ? Score(sq, slot) : nb.score;
     scored[i] = {score, nb.score, &slot.id};
   }
   const size_t k = std::min(query.k, scored.size());

@@ -29,6 +29,7 @@
 #include "common/types.h"
 #include "encoders/muvera_fde.h"
 #include "index/index.h"
+#include "kernels/chamfer/chamfer_int8.h"
 #include "index/metadata_index.h"
 #include "storage/store.h"
 
@@ -92,6 +93,10 @@ struct SearchQuery {
   uint32_t ef_search = 0;
   uint32_t nprobe = 0;
   bool include_metadata = false;
+  // Query ball carving before the rerank (encoders/ball_carving.h): tokens with
+  // ⟨q, q′⟩ ≥ merge_tau are summed. 0 = off; otherwise finite and > 0 (the paper: 0.7).
+  // The FDE candidate search always uses every query token.
+  float merge_tau = 0;
   // Only documents whose metadata matches are candidates; when no more match than would
   // be reranked, every match is scored by exact Chamfer (SearchStats::filter_exhaustive).
   const MetadataFilter* filter = nullptr;
@@ -106,6 +111,7 @@ struct SearchHit {
 
 struct SearchStats {
   size_t candidates = 0;
+  size_t rerank_query_tokens = 0;  // query tokens the rerank scored (after ball carving)
   uint64_t encode_micros = 0, index_micros = 0, rerank_micros = 0, total_micros = 0;
   uint64_t filter_matches = 0;     // with a filter: live documents matching it
   bool filter_exhaustive = false;  // every match was scored exactly
@@ -203,11 +209,20 @@ class Collection {
     std::vector<uint8_t> packed;  // PackTokens* layout, in spec_.token_storage
   };
 
+  // The query as the rerank kernel for spec_.token_storage consumes it.
+  struct ScoringQuery {
+    const float* tokens = nullptr;  // n × dim
+    size_t n = 0;
+    QueryI8 i8;  // kInt8 only: quantized once per search
+  };
+
   // Validated, normalized, encoded documents ready to apply.
   struct Prepared {
     std::string id;
     uint32_t num_tokens;
-    std::vector<float> tokens;  // normalized, row-major
+    std::vector<float> tokens;  // normalized, row-major (kInt8: dequantized)
+    std::vector<int8_t> codes;  // kInt8 only: n × dim codes and n absmax scales
+    std::vector<float> scales;
     std::vector<float> fde;
     std::string record;         // the storage value
     std::vector<uint8_t> packed;
@@ -217,8 +232,10 @@ class Collection {
   absl::Status ValidateTokens(std::string_view what, uint32_t num_tokens, std::string_view bytes,
                               size_t max_tokens, std::vector<float>* out) const;
   absl::Status Prepare(const DocumentInput& in, Prepared* out) const;
-  void Pack(const std::vector<float>& tokens, uint32_t n, std::vector<uint8_t>* out) const;
-  float Score(const float* q, size_t nq, const Slot& slot) const;
+  // codes/scales: kInt8 only (the stored quantization, never re-derived from floats).
+  void Pack(const std::vector<float>& tokens, const int8_t* codes, const float* scales, uint32_t n,
+            std::vector<uint8_t>* out) const;
+  float Score(const ScoringQuery& q, const Slot& slot) const;
   std::string DocKey(std::string_view id) const;
   absl::Status Rebuild();
   // Index candidates for a search, honouring query.filter inside candidate generation.

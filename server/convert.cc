@@ -251,6 +251,7 @@ absl::StatusOr<SearchQuery> QueryFromProto(const v1::SearchRequest& request, siz
   q.ef_search = request.ef_search();
   q.nprobe = request.nprobe();
   q.include_metadata = request.include_metadata();
+  q.merge_tau = request.query_merge_tau();
   return q;
 }
 
@@ -268,6 +269,7 @@ void ResultToProto(const SearchResult& result, v1::SearchResponse* out) {
   st->set_index_micros(result.stats.index_micros);
   st->set_rerank_micros(result.stats.rerank_micros);
   st->set_total_micros(result.stats.total_micros);
+  st->set_rerank_query_tokens(static_cast<uint32_t>(result.stats.rerank_query_tokens));
   st->set_filter_matches(result.stats.filter_matches);
   st->set_filter_exhaustive(result.stats.filter_exhaustive);
 }

@@ -18,6 +18,7 @@ struct Path {
   decltype(&chamfer_baseline::DotMany) dot_many;
   decltype(&chamfer_baseline::SketchPacked) sketch;
   decltype(&chamfer_baseline::ProjectPacked) project;
+  decltype(&chamfer_baseline::ProjectPackedGrouped) project_grouped;
 };
 
 const Path& Chosen() {
@@ -25,14 +26,17 @@ const Path& Chosen() {
     const CpuFeatures& f = GetCpuFeatures();
     if (f.avx512) {
       return Path{"avx512", chamfer_avx512::ChamferPackedF32, chamfer_avx512::ChamferPackedF16,
-                  chamfer_avx512::DotMany, chamfer_avx512::SketchPacked, chamfer_avx512::ProjectPacked};
+                  chamfer_avx512::DotMany, chamfer_avx512::SketchPacked, chamfer_avx512::ProjectPacked,
+                  chamfer_avx512::ProjectPackedGrouped};
     }
     if (f.avx2_fma) {
       return Path{"avx2", chamfer_avx2::ChamferPackedF32, chamfer_avx2::ChamferPackedF16,
-                  chamfer_avx2::DotMany, chamfer_avx2::SketchPacked, chamfer_avx2::ProjectPacked};
+                  chamfer_avx2::DotMany, chamfer_avx2::SketchPacked, chamfer_avx2::ProjectPacked,
+                  chamfer_avx2::ProjectPackedGrouped};
     }
     return Path{"baseline", chamfer_baseline::ChamferPackedF32,
-                chamfer_baseline::ChamferPackedF16, chamfer_baseline::DotMany, chamfer_baseline::SketchPacked, chamfer_baseline::ProjectPacked};
+                chamfer_baseline::ChamferPackedF16, chamfer_baseline::DotMany, chamfer_baseline::SketchPacked, chamfer_baseline::ProjectPacked,
+                chamfer_baseline::ProjectPackedGrouped};
   }();
   return path;
 }
@@ -93,6 +97,11 @@ void SketchPacked(const float* xt, size_t n_pad, size_t dim, const float* planes
 void ProjectPacked(const float* xt, size_t n_pad, size_t dim, const uint32_t* slot, const int8_t* sign,
                    size_t width, float* yt) {
   Chosen().project(xt, n_pad, dim, slot, sign, width, yt);
+}
+
+void ProjectPackedGrouped(const float* xt, size_t n_pad, const uint32_t* order, const int8_t* sign,
+                          const uint32_t* start, size_t width, float* yt) {
+  Chosen().project_grouped(xt, n_pad, order, sign, start, width, yt);
 }
 
 const char* ChamferPathName() { return Chosen().name; }

@@ -15,6 +15,9 @@
                     size_t nplanes, float* out);                                            \
   void ProjectPacked(const float* xt, size_t n_pad, size_t dim, const uint32_t* slot,       \
                      const int8_t* sign, size_t width, float* yt);                          \
+  void ProjectPackedGrouped(const float* xt, size_t n_pad, const uint32_t* order,          \
+                            const int8_t* sign, const uint32_t* start, size_t width,       \
+                            float* yt);                                                     \
   }
 
 CHAMFERDB_DECLARE_PATH(chamfer_baseline)
