@@ -7,14 +7,20 @@
 // Semantics: C has the *structural* pattern of A·B — an entry exists wherever at least one
 // product a_it·b_tc contributes, even if the values cancel to 0 (Eigen's conservative
 // product does the same); `prune_zeros` drops exact zeros afterwards. Columns of every
-// output row are sorted ascending.
+// output row are sorted ascending (kRowHash: unless sort_columns is false).
 //
 // Methods:
-//   kRowHash     symbolic pass (hash set per row, dense bitmap for rows with ub > n/4) to
-//                size C exactly, then a numeric pass (hash map col → value). Each row is
-//                accumulated by one thread in A's column order, then B's: deterministic,
-//                bit-identical for any thread count (and to kReference, which sums in the
-//                same order).
+//   kRowHash     Gustavson rows with a per-thread accumulator: an open-addressing table
+//                (linear probing, size next_pow2(2·min(ub_i, n)), multiplicative hash) or,
+//                for rows with ub_i > n/4, a dense value array plus an occupancy bitmap
+//                (emitted by a bitmap scan, no sort). One fused numeric pass writes every
+//                64-row chunk at its upper-bound offset Σ min(ub_j, n) and then moves the
+//                chunks down to their exact offsets; when that bound exceeds 2^27 entries a
+//                symbolic pass sizes C exactly first (memory ≈ nnz(C) instead of the bound).
+//                Each row is accumulated by one thread in A's column order, then B's:
+//                deterministic, bit-identical for any thread count (and to kReference,
+//                which sums in the same order). With sort_columns = false, hash rows come
+//                out in first-insertion order (still deterministic).
 //   kSmashAtomic the thesis idea: rows grouped into windows whose hash table fits in L2;
 //                the partial products of a window are split evenly across threads
 //                ignoring row boundaries and merged into one shared table with CAS on
@@ -55,6 +61,7 @@ enum class Method { kRowHash, kSmashAtomic, kDenseSpa, kReference };
 struct Options {
   Method method = Method::kRowHash;
   bool prune_zeros = false;
+  bool sort_columns = true;  // kRowHash only; every other method always sorts
   int threads = 1;
 };
 
