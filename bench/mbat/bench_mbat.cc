@@ -1,7 +1,9 @@
 // bench_mbat: speed of the FWHT (reference vs fast), the operators and record encoding
 // (Google Benchmark), and with --quality the spec's §6.2 quality table on the synthetic
 // corpus. Not part of CTest. Examples:
-//   bench_mbat --benchmark_filter='Encode'        records/s per core (items_per_second)
+//   bench_mbat --benchmark_filter='Encode'        records/s per core (items_per_second);
+//     BM_EncodeRecord cycles 512 corpus records (repeated leaves come from the bound-leaf
+//     memo), BM_EncodeRecordUniqueLeaves never repeats a leaf (memo-free worst case)
 //   bench_mbat --quality                          quality table, D = 256/1024/4096
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -88,6 +90,43 @@ void BM_EncodeRecord(benchmark::State& state) {
   state.SetLabel(fmt::format("{} D={}", MbatOpKindName(c.op_kind), c.dim));
 }
 
+// The memo-free worst case: every string and number leaf is unique across the stream (the
+// corpus records with the record index appended to each string and added to each number),
+// so no bound leaf is ever reused. One pass over 20,000 distinct records.
+void BM_EncodeRecordUniqueLeaves(benchmark::State& state) {
+  MbatConfig c;
+  c.dim = static_cast<uint32_t>(state.range(0));
+  auto enc = *MbatJsonEncoder::Create(c);
+  constexpr size_t kRecords = 20000;
+  CorpusGenerator gen(43);
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < kRecords; ++i) {
+    nlohmann::json r = gen.Record();
+    std::vector<nlohmann::json*> stack = {&r};
+    while (!stack.empty()) {
+      nlohmann::json* v = stack.back();
+      stack.pop_back();
+      if (v->is_structured()) {
+        for (auto& kid : *v) stack.push_back(&kid);
+      } else if (v->is_string()) {
+        *v = v->get<std::string>() + "#" + std::to_string(i);
+      } else if (v->is_number()) {
+        *v = v->get<double>() + 1e-3 * static_cast<double>(i + 1);
+      }
+    }
+    texts.push_back(r.dump());
+  }
+  std::vector<float> out(c.dim);
+  size_t i = 0;
+  for (auto _ : state) {
+    absl::Status s = enc->Encode(texts[i++ % texts.size()], out.data());
+    if (!s.ok()) state.SkipWithError(std::string(s.message()).c_str());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetLabel(fmt::format("srht D={} unique leaves", c.dim));
+}
+
 void BM_EncodeBatch(benchmark::State& state) {
   MbatConfig c;
   auto enc = *MbatJsonEncoder::Create(c);
@@ -110,6 +149,7 @@ BENCHMARK(BM_OpApply)
     ->Args({0, 1024})->Args({2, 1024})->Args({1, 1024})->Args({0, 4096})->Args({2, 4096});
 BENCHMARK(BM_EncodeRecord)
     ->Args({0, 1024})->Args({2, 1024})->Args({1, 256})->Args({0, 256})->Args({0, 4096});
+BENCHMARK(BM_EncodeRecordUniqueLeaves)->Arg(1024)->Iterations(20000);
 BENCHMARK(BM_EncodeBatch)->Arg(1)->Arg(2)->UseRealTime();
 
 int RunQuality() {
