@@ -59,8 +59,9 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
 }
 
 // Per-thread accumulator of one output row at a time: open addressing (linear probing,
-// load ≤ 1/2, size from the row's upper bound) or, for rows with ub > n/4, a dense value
-// array with a bitmap of occupied columns. The first contribution to a column is stored,
+// load ≤ 1/2, size from the row's upper bound) or, for rows with ub ≥ max(n/256, 128) (and
+// every row with ub > n/4, the spec's rule), a dense value array with a bitmap of occupied
+// columns, emitted in column order by a bitmap scan instead of a sort. The first contribution to a column is stored,
 // later ones added, in call order: the same arithmetic as the map reference.
 class RowAccumulator {
  public:
@@ -76,7 +77,9 @@ class RowAccumulator {
     const double* __restrict b_val = b.val;
     const int64_t nnz_a = a.row_ptr[a.rows];
     const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
-    dense_ = ub > n_ / 4;
+    // Dense when the bitmap scan (n/64 words) is cheaper than sorting the row: ub ≥ n/256
+    // (and ub ≥ 128, below which the L1-resident table always wins).
+    dense_ = ub >= std::max<int64_t>(n_ / 256, 128) || ub > n_ / 4;
     count_ = 0;
     if (dense_) {
       if (dbits_.empty()) {
@@ -208,6 +211,8 @@ class RowAccumulator {
     }
   }
 
+  int64_t count() const { return count_; }
+
   // Clears the table without emitting (after a symbolic pass).
   void Reset() {
     if (dense_) {
@@ -313,6 +318,19 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     // upper-bound offset, then the chunks are moved down to their exact offsets.
     c.col.resize(cap[chunks]);
     c.val.resize(cap[chunks]);
+    if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
+      RowAccumulator acc(n);
+      int64_t pos = 0;
+      for (int64_t i = 0; i < a.rows; ++i) {
+        acc.Accumulate<true>(a, b, i, ub[i]);
+        acc.Emit(c.col.data() + pos, c.val.data() + pos, sorted);
+        pos += acc.count();
+        c.row_ptr[i + 1] = pos;
+      }
+      c.col.resize(pos);
+      c.val.resize(pos);
+      return c;
+    }
     ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
       int64_t pos = cap[ch];

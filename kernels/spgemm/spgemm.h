@@ -12,8 +12,8 @@
 // Methods:
 //   kRowHash     Gustavson rows with a per-thread accumulator: an open-addressing table
 //                (linear probing, size next_pow2(2·min(ub_i, n)), multiplicative hash) or,
-//                for rows with ub_i > n/4, a dense value array plus an occupancy bitmap
-//                (emitted by a bitmap scan, no sort). One fused numeric pass writes every
+//                for rows with ub_i ≥ max(n/256, 128) or ub_i > n/4, a dense value array
+//                plus an occupancy bitmap (emitted by a bitmap scan, no sort). One fused numeric pass writes every
 //                64-row chunk at its upper-bound offset Σ min(ub_j, n) and then moves the
 //                chunks down to their exact offsets; when that bound exceeds 2^27 entries a
 //                symbolic pass sizes C exactly first (memory ≈ nnz(C) instead of the bound).
