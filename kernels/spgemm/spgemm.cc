@@ -35,7 +35,8 @@ uint32_t HashSlot(uint32_t key, int log2_size) {
 }
 
 // Rows of B are visited in A's (random) column order: fetch ahead to hide the latency.
-inline void PrefetchBRow(const int32_t* __restrict a_col, const int64_t* __restrict b_row_ptr,
+// always_inline: as an ordinary function GCC finds it side-effect free and deletes the call.
+__attribute__((always_inline)) inline void PrefetchBRow(const int32_t* __restrict a_col, const int64_t* __restrict b_row_ptr,
                          const int32_t* __restrict b_col, const double* __restrict b_val,
                          int64_t t, int64_t nnz_a) {
   if (t + kPrefetchRowPtr < nnz_a) __builtin_prefetch(b_row_ptr + a_col[t + kPrefetchRowPtr]);
@@ -84,9 +85,11 @@ class RowAccumulator {
     if (dense_) {
       if (dbits_.empty()) {
         dbits_.assign((n_ + 63) / 64, 0);
+        dsummary_.assign((dbits_.size() + 63) / 64, 0);
         dval_.assign(n_, 0.0);
       }
       uint64_t* __restrict bits = dbits_.data();
+      uint64_t* __restrict summary = dsummary_.data();
       double* __restrict vals = dval_.data();
       int64_t count = 0;
       for (int64_t t = t0; t < t1; ++t) {
@@ -101,6 +104,7 @@ class RowAccumulator {
             if (kNumeric) vals[c] += av * b_val[u];
           } else {
             w |= m;
+            summary[c >> 12] |= uint64_t{1} << ((c >> 6) & 63);
             if (kNumeric) vals[c] = av * b_val[u];
             ++count;
           }
@@ -154,19 +158,27 @@ class RowAccumulator {
   // clears the table.
   void Emit(int32_t* __restrict col, double* __restrict val, bool sorted) {
     if (dense_) {
+      // Visit only the bitmap words the summary marks as non-empty, in column order.
       uint64_t* bits = dbits_.data();
+      uint64_t* summary = dsummary_.data();
       const double* vals = dval_.data();
       int64_t o = 0;
-      for (int64_t w = 0, words = static_cast<int64_t>(dbits_.size()); w < words && o < count_; ++w) {
-        uint64_t x = bits[w];
-        if (x == 0) continue;
-        bits[w] = 0;
-        while (x != 0) {
-          const int32_t c = static_cast<int32_t>(w * 64 + std::countr_zero(x));
-          col[o] = c;
-          val[o] = vals[c];
-          ++o;
-          x &= x - 1;
+      for (int64_t sw = 0, swords = static_cast<int64_t>(dsummary_.size()); sw < swords; ++sw) {
+        uint64_t ws = summary[sw];
+        if (ws == 0) continue;
+        summary[sw] = 0;
+        while (ws != 0) {
+          const int64_t w = sw * 64 + std::countr_zero(ws);
+          ws &= ws - 1;
+          uint64_t x = bits[w];
+          bits[w] = 0;
+          while (x != 0) {
+            const int32_t c = static_cast<int32_t>(w * 64 + std::countr_zero(x));
+            col[o] = c;
+            val[o] = vals[c];
+            ++o;
+            x &= x - 1;
+          }
         }
       }
       return;
@@ -216,7 +228,10 @@ class RowAccumulator {
   // Clears the table without emitting (after a symbolic pass).
   void Reset() {
     if (dense_) {
-      std::fill(dbits_.begin(), dbits_.end(), 0);
+      for (size_t sw = 0; sw < dsummary_.size(); ++sw) {
+        for (uint64_t ws = dsummary_[sw]; ws != 0; ws &= ws - 1) dbits_[sw * 64 + std::countr_zero(ws)] = 0;
+        dsummary_[sw] = 0;
+      }
     } else {
       for (int64_t o = 0; o < count_; ++o) keys_[touched_[o]] = -1;
     }
@@ -245,7 +260,8 @@ class RowAccumulator {
   std::vector<int32_t> keys_;
   std::vector<double> vals_;
   std::vector<int32_t> touched_;  // occupied slots in insertion order
-  std::vector<uint64_t> dbits_;   // dense rows: occupied columns
+  std::vector<uint64_t> dbits_;     // dense rows: occupied columns
+  std::vector<uint64_t> dsummary_;  // bit w: dbits_[w] != 0
   std::vector<double> dval_;
   std::vector<uint64_t> packed_;
   std::vector<uint64_t> radix_tmp_;
