@@ -60,17 +60,19 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
 }
 
 // Per-thread accumulator of one output row at a time: open addressing (linear probing,
-// load ≤ 1/2, size from the row's upper bound) or, for rows with ub ≥ max(n/256, 128) (and
-// every row with ub > n/4, the spec's rule), a dense value array with a bitmap of occupied
-// columns, emitted in column order by a bitmap scan instead of a sort. The first contribution to a column is stored,
-// later ones added, in call order: the same arithmetic as the map reference.
+// load ≤ 1/2, sized from the row's upper bound or, after a symbolic pass, its exact nnz)
+// or, for rows with ub ≥ max(n/256, 128) (and every row with ub > n/4, the spec's rule), a
+// dense value array with a two-level bitmap of occupied columns, emitted in column order
+// by a bitmap scan instead of a sort. The first contribution to a column is stored, later
+// ones added, in call order: the same arithmetic as the map reference.
 class RowAccumulator {
  public:
   explicit RowAccumulator(int64_t n) : n_(n) {}
 
-  // Accumulates row i of A·B (values only if kNumeric); returns the row's nnz.
+  // Accumulates row i of A·B (values only if kNumeric); returns the row's nnz. `entries`
+  // bounds the row's nnz (ub, or the exact count from a symbolic pass) and sizes the table.
   template <bool kNumeric>
-  int64_t Accumulate(const CsrView& a, const CsrView& b, int64_t i, int64_t ub) {
+  int64_t Accumulate(const CsrView& a, const CsrView& b, int64_t i, int64_t ub, int64_t entries) {
     const int32_t* __restrict a_col = a.col;
     const double* __restrict a_val = a.val;
     const int64_t* __restrict b_row_ptr = b.row_ptr;
@@ -113,7 +115,7 @@ class RowAccumulator {
       count_ = count;
       return count;
     }
-    const int64_t want = std::max<int64_t>(2, std::bit_ceil(static_cast<uint64_t>(2 * std::min(ub, n_))));
+    const int64_t want = std::max<int64_t>(2, std::bit_ceil(static_cast<uint64_t>(2 * std::min(entries, n_))));
     log2_ = std::countr_zero(static_cast<uint64_t>(want));
     if (static_cast<int64_t>(keys_.size()) < want) {
       keys_.assign(want, -1);
@@ -324,7 +326,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     int64_t sample_cap = 0, sample_nnz = 0;
     for (int64_t i = 0; i < a.rows; i += kSampleStride) {
       sample_cap += std::min(ub[i], n);
-      sample_nnz += acc.Accumulate<false>(a, b, i, ub[i]);
+      sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
       acc.Reset();
     }
     fused = sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
@@ -338,7 +340,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       RowAccumulator acc(n);
       int64_t pos = 0;
       for (int64_t i = 0; i < a.rows; ++i) {
-        acc.Accumulate<true>(a, b, i, ub[i]);
+        acc.Accumulate<true>(a, b, i, ub[i], ub[i]);
         acc.Emit(c.col.data() + pos, c.val.data() + pos, sorted);
         pos += acc.count();
         c.row_ptr[i + 1] = pos;
@@ -351,7 +353,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       auto [r0, r1] = rows_of(ch);
       int64_t pos = cap[ch];
       for (int64_t i = r0; i < r1; ++i) {
-        const int64_t cnt = acc.Accumulate<true>(a, b, i, ub[i]);
+        const int64_t cnt = acc.Accumulate<true>(a, b, i, ub[i], ub[i]);
         acc.Emit(c.col.data() + pos, c.val.data() + pos, sorted);
         c.row_ptr[i + 1] = cnt;
         pos += cnt;
@@ -376,7 +378,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
-      c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i]);
+      c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
       acc.Reset();
     }
   });
@@ -386,7 +388,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
-      acc.Accumulate<true>(a, b, i, ub[i]);
+      // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
+      acc.Accumulate<true>(a, b, i, ub[i], c.row_ptr[i + 1] - c.row_ptr[i]);
       acc.Emit(c.col.data() + c.row_ptr[i], c.val.data() + c.row_ptr[i], sorted);
     }
   });

@@ -11,12 +11,15 @@
 //
 // Methods:
 //   kRowHash     Gustavson rows with a per-thread accumulator: an open-addressing table
-//                (linear probing, size next_pow2(2·min(ub_i, n)), multiplicative hash) or,
-//                for rows with ub_i ≥ max(n/256, 128) or ub_i > n/4, a dense value array
-//                plus an occupancy bitmap (emitted by a bitmap scan, no sort). One fused numeric pass writes every
-//                64-row chunk at its upper-bound offset Σ min(ub_j, n) and then moves the
-//                chunks down to their exact offsets; when that bound exceeds 2^27 entries a
-//                symbolic pass sizes C exactly first (memory ≈ nnz(C) instead of the bound).
+//                (linear probing, load ≤ 1/2, multiplicative hash, size next_pow2(2·min(ub_i,
+//                n)) or, after a symbolic pass, next_pow2(2·nnz_i)) or, for rows with
+//                ub_i ≥ max(n/256, 128) or ub_i > n/4, a dense value array with a two-level
+//                occupancy bitmap (emitted by a bitmap scan, no sort). Rows are written by
+//                one fused numeric pass at 64-row-chunk upper-bound offsets Σ min(ub_j, n)
+//                (single thread: at the exact offsets), the chunks then moved down, when
+//                that bound is ≤ 2^27 entries and a 1-in-31 row sample shows it within 12.5%
+//                of nnz(C); otherwise a symbolic pass sizes C exactly first. B rows are
+//                prefetched 16 nonzeros of A ahead (row_ptr 64 ahead).
 //                Each row is accumulated by one thread in A's column order, then B's:
 //                deterministic, bit-identical for any thread count (and to kReference,
 //                which sums in the same order). With sort_columns = false, hash rows come
