@@ -14,6 +14,9 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 namespace chamferdb::spgemm {
 namespace {
@@ -29,6 +32,23 @@ constexpr double kFusedMaxSlack = 1.125;
 // Look-ahead of the B-row prefetches, in nonzeros of A: row_ptr, then the row's data.
 constexpr int64_t kPrefetchRowPtr = 64;
 constexpr int64_t kPrefetchData = 16;
+
+// Sizes v to n elements, asking Linux for transparent huge pages first when the buffer is
+// large: the output of a big product is written once into fresh memory, and with 4 KiB
+// pages its page faults cost ~20% of the whole product on ER-like inputs.
+template <typename T>
+void ResizeOutput(std::vector<T>& v, size_t n) {
+#ifdef __linux__
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (n * sizeof(T) >= 4 * kHuge && v.capacity() < n) {
+    v.reserve(n);
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(v.data()) + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(v.data() + n)) & ~(kHuge - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // a hint
+  }
+#endif
+  v.resize(n);
+}
 
 uint32_t HashSlot(uint32_t key, int log2_size) {
   return (key * 0x9E3779B1u) >> (32 - log2_size);
@@ -334,8 +354,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   if (fused) {
     // One numeric pass: each chunk's rows are written back to back from the chunk's
     // upper-bound offset, then the chunks are moved down to their exact offsets.
-    c.col.resize(cap[chunks]);
-    c.val.resize(cap[chunks]);
+    ResizeOutput(c.col, cap[chunks]);
+    ResizeOutput(c.val, cap[chunks]);
     if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
       RowAccumulator acc(n);
       int64_t pos = 0;
@@ -383,8 +403,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     }
   });
   for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
-  c.col.resize(c.row_ptr[a.rows]);
-  c.val.resize(c.row_ptr[a.rows]);
+  ResizeOutput(c.col, c.row_ptr[a.rows]);
+  ResizeOutput(c.val, c.row_ptr[a.rows]);
   ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
