@@ -19,7 +19,8 @@
 //                (single thread: at the exact offsets), the chunks then moved down, when
 //                that bound is ≤ 2^27 entries and a 1-in-31 row sample shows it within 12.5%
 //                of nnz(C); otherwise a symbolic pass sizes C exactly first. B rows are
-//                prefetched 16 nonzeros of A ahead (row_ptr 64 ahead).
+//                prefetched 16 nonzeros of A ahead (row_ptr 64 ahead). Output buffers of
+//                ≥ 8 MiB are madvise(MADV_HUGEPAGE)d before their first touch (Linux).
 //                Each row is accumulated by one thread in A's column order, then B's:
 //                deterministic, bit-identical for any thread count (and to kReference,
 //                which sums in the same order). With sort_columns = false, hash rows come
