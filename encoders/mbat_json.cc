@@ -32,6 +32,9 @@ constexpr double kCheckTolerance = 1e-4;
 constexpr double kMaxTheta = 1e5;
 // Key-operator cache budget (at least 16 operators are always kept).
 constexpr size_t kOpCacheBytes = size_t{64} << 20;
+// Bound-leaf memo budget (vectors of dim floats) and its admission fingerprint table.
+constexpr size_t kLeafMemoBytes = size_t{16} << 20;
+constexpr size_t kLeafSeenSlots = 1 << 14;
 
 // ---------------------------------------------------------------------------------------
 // Hash (hash id 1): length-prefixed fields, little-endian 8-byte words, SplitMix64 mixing.
@@ -820,6 +823,7 @@ struct MbatJsonEncoder::Workspace {
   float* scratch(uint32_t levels) { return buf.data() + 2 * size_t{levels} * dim; }
   float* tmp(uint32_t levels) { return buf.data() + (2 * size_t{levels} + 1) * dim; }
   uint32_t levels = 0;
+  std::string memo_key;
   void Reserve(size_t d, uint32_t lv) {
     dim = d;
     levels = lv;
@@ -851,6 +855,9 @@ void MbatJsonEncoder::Init() {
     anchor_even_[j] = number_anchor_[2 * j];
     anchor_odd_[j] = number_anchor_[2 * j + 1];
   }
+  max_bound_leaves_ = std::max<size_t>(64, kLeafMemoBytes / (d * sizeof(float)));
+  leaf_seen_.reset(new std::atomic<uint64_t>[kLeafSeenSlots]);
+  for (size_t i = 0; i < kLeafSeenSlots; ++i) leaf_seen_[i].store(0, std::memory_order_relaxed);
   omega_.resize(d / 2);
   Rng rng(MbatHash(config_.seed, "num-omega", ""));
   for (double& w : omega_) w = rng.Normal() / config_.num_sigma;
@@ -898,18 +905,54 @@ struct SignTable {
 const SignTable kSignTable;
 }  // namespace
 
-void MbatJsonEncoder::Atom(std::string_view tag, std::string_view token, float* out) const {
-  const size_t d = config_.dim;
-  const float s = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
-  Rng rng(MbatHash(config_.seed, tag, token));
+namespace {
+
+// out[w + j] = (bit j of the w/64-th generator word) ? s : −s, or acc += that with `add`:
+// one masked blend per 16 coordinates, the same values as the sign-table loop below.
+__attribute__((target("avx512f,avx512bw"))) void ExpandSignsAvx512(Rng& rng, size_t d, float s,
+                                                                   bool add, float* out) {
+  const __m512 pos = _mm512_set1_ps(s), neg = _mm512_set1_ps(-s);
+  for (size_t w = 0; w < d; w += 64) {
+    const uint64_t u = rng.NextU64();
+    for (size_t k = 0; k < 4; ++k) {
+      const __m512 v = _mm512_mask_blend_ps(static_cast<__mmask16>(u >> (16 * k)), neg, pos);
+      float* o = out + w + 16 * k;
+      _mm512_storeu_ps(o, add ? _mm512_add_ps(_mm512_loadu_ps(o), v) : v);
+    }
+  }
+}
+
+void ExpandSignsPortable(Rng& rng, size_t d, float s, bool add, float* out) {
   for (size_t w = 0; w < d; w += 64) {
     const uint64_t u = rng.NextU64();
     for (size_t k = 0; k < 8; ++k) {
       const float* sign = kSignTable.v[(u >> (8 * k)) & 0xff];
       float* o = out + w + 8 * k;
-      for (int b = 0; b < 8; ++b) o[b] = sign[b] * s;
+      if (add) {
+        for (int b = 0; b < 8; ++b) o[b] += sign[b] * s;
+      } else {
+        for (int b = 0; b < 8; ++b) o[b] = sign[b] * s;
+      }
     }
   }
+}
+
+void ExpandSigns(Rng& rng, size_t d, float s, bool add, float* out) {
+  static const bool avx512 = GetCpuFeatures().avx512;
+  if (avx512) {
+    ExpandSignsAvx512(rng, d, s, add, out);
+  } else {
+    ExpandSignsPortable(rng, d, s, add, out);
+  }
+}
+
+}  // namespace
+
+void MbatJsonEncoder::Atom(std::string_view tag, std::string_view token, float* out) const {
+  const size_t d = config_.dim;
+  const float s = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));
+  Rng rng(MbatHash(config_.seed, tag, token));
+  ExpandSigns(rng, d, s, /*add=*/false, out);
 }
 
 void MbatJsonEncoder::AddAtom(std::string_view tag, std::string_view token, float weight,
@@ -917,14 +960,7 @@ void MbatJsonEncoder::AddAtom(std::string_view tag, std::string_view token, floa
   const size_t d = config_.dim;
   const float s = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))) * weight;
   Rng rng(MbatHash(config_.seed, tag, token));
-  for (size_t w = 0; w < d; w += 64) {
-    const uint64_t u = rng.NextU64();
-    for (size_t k = 0; k < 8; ++k) {
-      const float* sign = kSignTable.v[(u >> (8 * k)) & 0xff];
-      float* o = acc + w + 8 * k;
-      for (int b = 0; b < 8; ++b) o[b] += sign[b] * s;
-    }
-  }
+  ExpandSigns(rng, d, s, /*add=*/true, acc);
 }
 
 void MbatJsonEncoder::AddBag(std::string_view tag, const std::vector<std::string>& grams,
@@ -990,6 +1026,46 @@ void MbatJsonEncoder::EncodeLeaf(const MbatLeaf& leaf, float* out) const {
   }
 }
 
+bool MbatJsonEncoder::AddBoundLeaf(const std::string& memo_key, float* out) const {
+  absl::ReaderMutexLock lock(&leaf_mu_);
+  auto it = bound_leaves_.find(memo_key);
+  if (it == bound_leaves_.end()) return false;
+  const float* y = it->second.data();
+  for (size_t j = 0; j < config_.dim; ++j) out[j] += y[j];
+  return true;
+}
+
+bool MbatJsonEncoder::SeenBefore(uint64_t fingerprint) const {
+  std::atomic<uint64_t>& slot = leaf_seen_[fingerprint & (kLeafSeenSlots - 1)];
+  if (slot.load(std::memory_order_relaxed) == fingerprint) return true;
+  slot.store(fingerprint, std::memory_order_relaxed);
+  return false;
+}
+
+void MbatJsonEncoder::RememberBoundLeaf(const std::string& memo_key, uint64_t fingerprint,
+                                        const float* y) const {
+  if (!SeenBefore(fingerprint)) return;
+  absl::MutexLock lock(&leaf_mu_);
+  if (bound_leaves_.size() >= max_bound_leaves_) bound_leaves_.clear();
+  bound_leaves_.try_emplace(memo_key, y, y + config_.dim);
+}
+
+namespace {
+
+// "key\0<kind><value>" for a memoizable leaf (every scalar and empty container).
+void LeafMemoKey(const std::string& key, const Parsed::Node& n, std::string* out) {
+  out->assign(key);
+  out->push_back('\0');
+  out->push_back(static_cast<char>('0' + static_cast<int>(n.kind)));
+  if (n.kind == Parsed::Kind::kString) {
+    out->append(n.str);
+  } else if (n.kind == Parsed::Kind::kNumber) {
+    out->append(reinterpret_cast<const char*>(&n.number), sizeof(double));
+  }
+}
+
+}  // namespace
+
 void MbatJsonEncoder::EncodeNode(const Parsed& p, uint32_t node, uint32_t depth, float* out,
                                  Workspace& ws) const {
   const size_t d = config_.dim;
@@ -1015,8 +1091,22 @@ void MbatJsonEncoder::EncodeNode(const Parsed& p, uint32_t node, uint32_t depth,
   std::fill(out, out + d, 0.0f);
   if (n.kind == Parsed::Kind::kObject) {
     for (size_t i = 0; i < n.kids.size(); ++i) {
-      EncodeNode(p, n.kids[i], depth + 1, child, ws);
-      KeyOp(n.keys[i])->ApplyAdd(child, out, scratch);
+      const Parsed::Node& kid = p.nodes[n.kids[i]];
+      if (Parsed::IsLeaf(kid)) {
+        // T_k·enc(leaf) from the memo when this (key, leaf) was bound before: same bits.
+        LeafMemoKey(n.keys[i], kid, &ws.memo_key);
+        const bool hit = AddBoundLeaf(ws.memo_key, out);
+        if (!hit || beta != 0.0f) EncodeNode(p, n.kids[i], depth + 1, child, ws);
+        if (!hit) {
+          float* bound = ws.tmp(ws.levels);
+          KeyOp(n.keys[i])->Apply(child, bound, scratch);
+          for (size_t j = 0; j < d; ++j) out[j] += bound[j];
+          RememberBoundLeaf(ws.memo_key, MbatHash(config_.seed, "memo", ws.memo_key), bound);
+        }
+      } else {
+        EncodeNode(p, n.kids[i], depth + 1, child, ws);
+        KeyOp(n.keys[i])->ApplyAdd(child, out, scratch);
+      }
       if (beta != 0.0f) Axpy(beta, child, out, d);
       if (config_.gamma_keys != 0.0f) AddAtom("key", n.keys[i], config_.gamma_keys, out);
     }

@@ -32,13 +32,15 @@
 // are rejected; keys are ordered by their UTF-8 bytes; numbers are doubles (integers beyond
 // 2^53 round); text must be valid UTF-8 (nlohmann's parser checks it).
 //
-// Thread-safety: an encoder is immutable after Create/Deserialize except for an internal,
-// mutex-protected operator cache; every const method may be called from many threads.
+// Thread-safety: an encoder is immutable after Create/Deserialize except for internal,
+// mutex-protected caches (key operators; bound leaves T_k·enc(v) of repeated (key, value)
+// pairs, which change speed, never bits); every const method may be called from many threads.
 // MbatPathDictionary is internally synchronized.
 // Threads: EncodeBatch uses OpenMP across records (for bulk ingest, not from inside a gRPC
 // handler that already runs on a pool thread — pass num_threads = 1 there).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -293,6 +295,18 @@ class MbatJsonEncoder {
   mutable std::unordered_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(cache_mu_);
   mutable std::list<std::string> lru_ ABSL_GUARDED_BY(cache_mu_);  // front = most recent
   mutable size_t cache_bytes_ ABSL_GUARDED_BY(cache_mu_) = 0;
+
+  // Memo of bound leaves: "key\0<kind><value>" → y with T_key·enc(leaf) = y, as
+  // OrthoOp::Apply computes it, so out += y gives the bits of ApplyAdd. Admitted on the
+  // second sighting of a (key, leaf) (fingerprints in leaf_seen_, a racy hint that never
+  // affects output); cleared when it reaches max_bound_leaves_ entries.
+  bool AddBoundLeaf(const std::string& memo_key, float* out) const;
+  void RememberBoundLeaf(const std::string& memo_key, uint64_t fingerprint, const float* y) const;
+  bool SeenBefore(uint64_t fingerprint) const;
+  mutable absl::Mutex leaf_mu_;
+  mutable std::unordered_map<std::string, std::vector<float>> bound_leaves_ ABSL_GUARDED_BY(leaf_mu_);
+  size_t max_bound_leaves_ = 0;
+  std::unique_ptr<std::atomic<uint64_t>[]> leaf_seen_;  // kLeafSeenSlots fingerprints
 };
 
 // Exposed for tests: chamferdb's 64-bit token hash H(seed, tag, token) (hash id 1) and the

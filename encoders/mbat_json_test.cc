@@ -210,6 +210,39 @@ TEST(MbatEncoder, MatchesTheLeafByLeafReferenceForEveryOption) {
   }
 }
 
+// Repeated (key, leaf) pairs are served from the bound-leaf memo after their second
+// sighting; the vectors must keep the bits of a fresh encoder that never saw them.
+TEST(MbatEncoder, BoundLeafMemoNeverChangesTheBits) {
+  const std::vector<std::string> records = {
+      R"({"c":"x","n":5,"flag":true,"o":null,"e":{},"a":{"c":"x","g":{"cc":"FR"}},"t":["x","y"]})",
+      R"({"c":"y","n":5,"flag":false,"o":"z","e":[],"a":{"c":"x","g":{"cc":"DE"}},"t":["y"]})",
+      R"({"c":"x","n":6.5,"flag":true,"a":{"c":"y","g":{"cc":"FR"}},"i":[{"s":"A","q":2}]})",
+  };
+  MbatConfig base;
+  base.dim = 256;
+  base.seed = 4;
+  std::vector<MbatConfig> configs(4, base);
+  configs[1].op_kind = MbatOpKind::kSignedPerm;
+  configs[2].op_kind = MbatOpKind::kDenseHaar;
+  configs[2].dim = 64;
+  configs[3].beta_bag = 0.5f;
+  configs[3].gamma_keys = 0.25f;
+  configs[3].str_mode = MbatStringMode::kTrigram;
+  for (const MbatConfig& c : configs) {
+    auto warm = *MbatJsonEncoder::Create(c);
+    for (int round = 0; round < 4; ++round) {  // rounds ≥ 2 hit the memo
+      for (const std::string& r : records) {
+        auto fresh = *MbatJsonEncoder::Create(c);
+        std::vector<float> want(c.dim), got(c.dim);
+        ASSERT_OK(fresh->Encode(r, want.data()));
+        ASSERT_OK(warm->Encode(r, got.data()));
+        ASSERT_EQ(std::memcmp(want.data(), got.data(), c.dim * sizeof(float)), 0)
+            << MbatConfigToJson(c) << " round " << round << " " << r;
+      }
+    }
+  }
+}
+
 TEST(MbatEncoder, NumbersFollowTheGaussianKernel) {
   const MbatJsonEncoder& e = Encoder(MbatOpKind::kSrht);
   const double sigma = e.config().num_sigma;

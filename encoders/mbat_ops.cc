@@ -128,6 +128,115 @@ __attribute__((target("avx2"))) void FwhtScaledAvx2(const float* in, const float
 
 void FwhtAvx2(float* x, size_t n) { FwhtScaledAvx2(x, nullptr, x, n); }
 
+// ---------------------------------------------------------------------------------------
+// AVX-512 (F + BW): the same butterflies on 16-lane registers. Stages h = 1, 2, 4, 8 run
+// inside each register (lower lanes p + v, upper lanes p + (−v): the reference's u + v and
+// u − v exactly), the rest as radix passes with up to 16 registers live.
+// GCC 12's avx512fintrin.h seeds permutes and gathers with _mm512_undefined_ps(), which
+// -Wmaybe-uninitialized misreports once inlined; the values are fully defined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512 Xor512(__m512 a, __m512i m) {
+  return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), m));
+}
+
+__attribute__((target("avx512f,avx512bw"), always_inline)) inline __m512 InRegisterStages512(__m512 v) {
+  const __m512i n1 = _mm512_set_epi32(INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0,
+                                      INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0);
+  const __m512i n2 = _mm512_set_epi32(INT32_MIN, INT32_MIN, 0, 0, INT32_MIN, INT32_MIN, 0, 0,
+                                      INT32_MIN, INT32_MIN, 0, 0, INT32_MIN, INT32_MIN, 0, 0);
+  const __m512i n4 = _mm512_set_epi32(INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, 0, 0, 0, 0,
+                                      INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, 0, 0, 0, 0);
+  const __m512i n8 = _mm512_set_epi32(INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN,
+                                      INT32_MIN, INT32_MIN, INT32_MIN, 0, 0, 0, 0, 0, 0, 0, 0);
+  v = _mm512_add_ps(_mm512_permute_ps(v, 0xB1), Xor512(v, n1));          // lanes [1,0,3,2]
+  v = _mm512_add_ps(_mm512_permute_ps(v, 0x4E), Xor512(v, n2));          // lanes [2,3,0,1]
+  v = _mm512_add_ps(_mm512_shuffle_f32x4(v, v, 0xB1), Xor512(v, n4));    // 128-bit [1,0,3,2]
+  return _mm512_add_ps(_mm512_shuffle_f32x4(v, v, 0x4E), Xor512(v, n8));  // 128-bit [2,3,0,1]
+}
+
+template <int kLog2>
+__attribute__((target("avx512f,avx512bw"))) void RadixPass512(const float* in, const float* scale,
+                                                              float* x, size_t n, size_t s,
+                                                              bool first) {
+  constexpr int kR = 1 << kLog2;
+  for (size_t base = 0; base < n; base += kR * s) {
+    for (size_t j = 0; j < s; j += 16) {
+      float* p = x + base + j;
+      const float* q = in + base + j;
+      __m512 v[kR];
+#pragma GCC unroll 16
+      for (int t = 0; t < kR; ++t) {
+        v[t] = _mm512_loadu_ps(q + t * s);
+        if (scale != nullptr) v[t] = _mm512_mul_ps(v[t], _mm512_loadu_ps(scale + base + j + t * s));
+        if (first) v[t] = InRegisterStages512(v[t]);
+      }
+#pragma GCC unroll 16
+      for (int h = 1; h < kR; h <<= 1) {
+#pragma GCC unroll 16
+        for (int i = 0; i < kR / 2; ++i) {
+          const int u = (i / h) * 2 * h + i % h;
+          const __m512 a = v[u];
+          v[u] = _mm512_add_ps(a, v[u + h]);
+          v[u + h] = _mm512_sub_ps(a, v[u + h]);
+        }
+      }
+#pragma GCC unroll 16
+      for (int t = 0; t < kR; ++t) _mm512_storeu_ps(p + t * s, v[t]);
+    }
+  }
+}
+
+// x = H (scale ⊙ in) for n ≥ 128 (scale may be null; in may equal x).
+__attribute__((target("avx512f,avx512bw"))) void FwhtScaledAvx512(const float* in, const float* scale,
+                                                                  float* x, size_t n) {
+  RadixPass512<3>(in, scale, x, n, 16, /*first=*/true);  // stages 1..64
+  size_t s = 128;
+  while (s < n) {
+    const size_t left = static_cast<size_t>(std::countr_zero(n / s));
+    if (left == 4 || left == 8) {
+      RadixPass512<4>(x, nullptr, x, n, s, false);
+      s *= 16;
+    } else if (left >= 3) {
+      RadixPass512<3>(x, nullptr, x, n, s, false);
+      s *= 8;
+    } else if (left == 2) {
+      RadixPass512<2>(x, nullptr, x, n, s, false);
+      s *= 4;
+    } else {
+      RadixPass512<1>(x, nullptr, x, n, s, false);
+      s *= 2;
+    }
+  }
+}
+
+// acc[i] += y[perm[i]], 16 lanes.
+__attribute__((target("avx512f,avx512bw"))) void GatherAddAvx512(const float* y, const uint32_t* perm,
+                                                                 float* acc, size_t n) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __m512i idx = _mm512_loadu_si512(perm + i);
+    const __m512 g = _mm512_i32gather_ps(idx, y, 4);
+    _mm512_storeu_ps(acc + i, _mm512_add_ps(_mm512_loadu_ps(acc + i), g));
+  }
+}
+
+// y[i] = x[perm[i]], 16 lanes.
+__attribute__((target("avx512f,avx512bw"))) void GatherAvx512(const float* x, const uint32_t* perm,
+                                                              float* y, size_t n) {
+  for (size_t i = 0; i < n; i += 16) {
+    const __m512i idx = _mm512_loadu_si512(perm + i);
+    _mm512_storeu_ps(y + i, _mm512_i32gather_ps(idx, x, 4));
+  }
+}
+
+#pragma GCC diagnostic pop
+
+bool HasAvx512() {
+  static const bool avx512 = GetCpuFeatures().avx512;
+  return avx512;
+}
+
 // acc[i] += y[perm[i]].
 __attribute__((target("avx2"))) void GatherAddAvx2(const float* y, const uint32_t* perm,
                                                    float* acc, size_t n) {
@@ -145,6 +254,10 @@ bool HasAvx2() {
 
 // x = H (scale ⊙ in), same bits on every path.
 void FwhtScaled(const float* in, const float* scale, float* x, size_t n) {
+  if (n >= 128 && HasAvx512()) {
+    FwhtScaledAvx512(in, scale, x, n);
+    return;
+  }
   if (n >= 8 && HasAvx2()) {
     FwhtScaledAvx2(in, scale, x, n);
     return;
@@ -166,6 +279,10 @@ __attribute__((target("avx2"))) void GatherAvx2(const float* x, const uint32_t* 
 
 void Gather(const float* x, const std::vector<uint32_t>& perm, const float* sign, float* y,
             size_t n) {
+  if (sign == nullptr && n >= 16 && HasAvx512()) {
+    GatherAvx512(x, perm.data(), y, n);
+    return;
+  }
   if (n >= 8 && HasAvx2()) {
     GatherAvx2(x, perm.data(), sign, y, n);
     return;
@@ -174,6 +291,10 @@ void Gather(const float* x, const std::vector<uint32_t>& perm, const float* sign
 }
 
 void GatherAdd(const float* y, const std::vector<uint32_t>& perm, float* acc, size_t n) {
+  if (n >= 16 && HasAvx512()) {
+    GatherAddAvx512(y, perm.data(), acc, n);
+    return;
+  }
   if (n >= 8 && HasAvx2()) {
     GatherAddAvx2(y, perm.data(), acc, n);
     return;
@@ -183,7 +304,19 @@ void GatherAdd(const float* y, const std::vector<uint32_t>& perm, float* acc, si
 
 using FwhtFn = void (*)(float*, size_t);
 
-FwhtFn ChooseFwht() { return GetCpuFeatures().avx2_fma ? FwhtAvx2 : FwhtPortable; }
+void FwhtAvx512OrAvx2(float* x, size_t n) {
+  if (n >= 128) {
+    FwhtScaledAvx512(x, nullptr, x, n);
+  } else {
+    FwhtAvx2(x, n);
+  }
+}
+
+FwhtFn ChooseFwht() {
+  const CpuFeatures& f = GetCpuFeatures();
+  if (f.avx512 && f.avx2_fma) return FwhtAvx512OrAvx2;
+  return f.avx2_fma ? FwhtAvx2 : FwhtPortable;
+}
 
 
 }  // namespace

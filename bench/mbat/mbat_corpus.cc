@@ -9,6 +9,8 @@
 #include <numeric>
 #include <string_view>
 
+#include "encoders/mbat_ops.h"
+
 namespace chamferdb::mbat_bench {
 namespace {
 
@@ -69,9 +71,15 @@ Json CorpusGenerator::Record() {
   r["addr"] = {{"city", Pick(rng_, "city", 40)},
                {"zip", Pick(rng_, "z", 100)},
                {"geo", {{"cc", Pick(rng_, "cc", 20)}}}};
+  // "3–6 of 30 tokens": distinct tokens in random order (partial Fisher–Yates).
   Json tags = Json::array();
   const uint64_t nt = 3 + rng_.UniformInt(4);
-  for (uint64_t i = 0; i < nt; ++i) tags.push_back(Pick(rng_, "t", 30));
+  int tok[30];
+  for (int i = 0; i < 30; ++i) tok[i] = i;
+  for (uint64_t i = 0; i < nt; ++i) {
+    std::swap(tok[i], tok[i + rng_.UniformInt(30 - i)]);
+    tags.push_back(fmt::format("t{}", tok[i]));
+  }
   r["tags"] = tags;
   Json items = Json::array();
   const uint64_t ni = 1 + rng_.UniformInt(3);
@@ -103,8 +111,8 @@ Json CorpusGenerator::FreshValue(const std::string& field, const Json& old) {
       v = Pick(rng_, "sku", 50);
     } else if (field == "qty") {
       v = 1 + rng_.UniformInt(10);
-    } else {  // a tags element
-      v = Pick(rng_, "t", 30);
+    } else {
+      v = "fresh";
     }
     if (v != old) return v;
   }
@@ -121,7 +129,16 @@ Json CorpusGenerator::Perturb(const Json& r, int m) {
     std::swap(ptrs[i], ptrs[j]);
     const Json::json_pointer& p = ptrs[i];
     std::string field = p.back();
-    if (!field.empty() && std::isdigit(static_cast<unsigned char>(field[0]))) field = "tag";
+    if (!field.empty() && std::isdigit(static_cast<unsigned char>(field[0]))) {
+      // A tags element: a token not already in the array (tags stay distinct).
+      const Json& arr = out[p.parent_pointer()];
+      Json v;
+      do {
+        v = Pick(rng_, "t", 30);
+      } while (std::find(arr.begin(), arr.end(), v) != arr.end());
+      out[p] = v;
+      continue;
+    }
     out[p] = FreshValue(field, out[p]);
   }
   return out;
@@ -174,6 +191,86 @@ double Spearman(const std::vector<double>& x, const std::vector<double>& y) {
   return Pearson(Ranks(x), Ranks(y));
 }
 
+namespace {
+
+// The idealized encoder: every (exact path, non-numeric value) leaf gets an independent
+// Gaussian random unit vector of R^D, and a number at a path gets the encoder's own
+// kernel vector enc(x) under an independent random signed permutation per path, so leaf
+// vectors of distinct paths are independent and numbers at one path keep the kernel. A
+// record is the normalized sum of its leaves: E cos = soft Ochiai, and the residual is the
+// irreducible cross-talk of random codes at dimension D (what a perfectly random MBAT
+// binding would give). Its Pearson(cos, soft Ochiai) is the ceiling for this pair set.
+class IdealEncoder {
+ public:
+  IdealEncoder(const MbatJsonEncoder& enc, uint64_t seed) : enc_(enc), seed_(seed), d_(enc.dim()) {}
+
+  void Encode(const std::vector<Leaf>& leaves, float* out) {
+    std::vector<double> acc(d_, 0.0);
+    std::vector<float> num(d_);
+    for (const Leaf& l : leaves) {
+      if (l.value.is_number() && !l.value.is_boolean()) {
+        MbatLeaf leaf;
+        leaf.type = MbatLeaf::Type::kNumber;
+        leaf.number = l.value.get<double>();
+        enc_.EncodeLeaf(leaf, num.data());
+        const PathOp& op = Op(l.path);
+        for (size_t i = 0; i < d_; ++i) acc[i] += op.sign[i] * num[op.perm[i]];
+      } else {
+        const std::vector<float>& v = Atom(l.path + "\x1f" + l.value.dump());
+        for (size_t i = 0; i < d_; ++i) acc[i] += v[i];
+      }
+    }
+    double n2 = 0;
+    for (double x : acc) n2 += x * x;
+    const double inv = 1.0 / std::sqrt(n2);
+    for (size_t i = 0; i < d_; ++i) out[i] = static_cast<float>(acc[i] * inv);
+  }
+
+ private:
+  struct PathOp {
+    std::vector<float> sign;
+    std::vector<uint32_t> perm;
+  };
+  uint64_t Key(const std::string& s) const { return MbatHash(seed_, "ideal", s); }
+  const std::vector<float>& Atom(const std::string& key) {
+    auto it = atoms_.find(key);
+    if (it != atoms_.end()) return it->second;
+    Rng rng(Key(key));
+    std::vector<float> v(d_);
+    double n2 = 0;
+    std::vector<double> g(d_);
+    for (size_t i = 0; i < d_; ++i) {
+      g[i] = rng.Normal();
+      n2 += g[i] * g[i];
+    }
+    for (size_t i = 0; i < d_; ++i) v[i] = static_cast<float>(g[i] / std::sqrt(n2));
+    return atoms_.emplace(key, std::move(v)).first->second;
+  }
+  const PathOp& Op(const std::string& path) {
+    auto it = ops_.find(path);
+    if (it != ops_.end()) return it->second;
+    PathOp op;
+    op.sign.resize(d_);
+    mbat::RandomSigns(Key("sign:" + path), d_, op.sign.data());
+    op.perm = mbat::RandomPermutation(Key("perm:" + path), d_);
+    return ops_.emplace(path, std::move(op)).first->second;
+  }
+  const MbatJsonEncoder& enc_;
+  uint64_t seed_;
+  size_t d_;
+  std::map<std::string, std::vector<float>> atoms_;
+  std::map<std::string, PathOp> ops_;
+};
+
+double Std(const std::vector<double>& x) {
+  const double m = std::accumulate(x.begin(), x.end(), 0.0) / x.size();
+  double v = 0;
+  for (double a : x) v += (a - m) * (a - m);
+  return std::sqrt(v / x.size());
+}
+
+}  // namespace
+
 QualityReport EvaluateQuality(const MbatJsonEncoder& encoder, const QualityOptions& o) {
   CorpusGenerator gen(o.seed);
   std::vector<Json> db, queries;
@@ -212,7 +309,14 @@ QualityReport EvaluateQuality(const MbatJsonEncoder& encoder, const QualityOptio
   for (const Json& r : db) db_leaves.push_back(Leaves(r));
   for (const Json& r : queries) q_leaves.push_back(Leaves(r));
 
+  std::vector<float> ideal_db(db.size() * d), ideal_q(queries.size() * d);
+  {
+    IdealEncoder ideal(encoder, o.seed ^ 0x1dea1);
+    for (size_t i = 0; i < db.size(); ++i) ideal.Encode(db_leaves[i], ideal_db.data() + i * d);
+    for (size_t q = 0; q < queries.size(); ++q) ideal.Encode(q_leaves[q], ideal_q.data() + q * d);
+  }
   std::vector<double> cos_all, soft_all, jac_all, cos_rel, jac_rel, resid, cos_fam, soft_fam;
+  std::vector<double> ideal_all, cos_pool, soft_pool, jac_pool, ideal_pool;
   double recall_sum = 0, kendall_sum = 0;
   for (size_t q = 0; q < queries.size(); ++q) {
     std::vector<std::pair<double, size_t>> scored;
@@ -224,6 +328,15 @@ QualityReport EvaluateQuality(const MbatJsonEncoder& encoder, const QualityOptio
       for (size_t j = 0; j < d; ++j) c += double{a[j]} * b[j];
       scored.push_back({c, i});
       const PairTruth t = Compare(q_leaves[q], db_leaves[i], encoder.config().num_sigma);
+      double ci = 0;
+      for (size_t j = 0; j < d; ++j) ci += double{ideal_q[q * d + j]} * ideal_db[i * d + j];
+      ideal_all.push_back(ci);
+      if (family[i] >= 0) {  // the pool of graded variants of all queries
+        cos_pool.push_back(c);
+        soft_pool.push_back(t.soft_ochiai);
+        jac_pool.push_back(t.jaccard);
+        ideal_pool.push_back(ci);
+      }
       cos_all.push_back(c);
       soft_all.push_back(t.soft_ochiai);
       jac_all.push_back(t.jaccard);
@@ -271,6 +384,17 @@ QualityReport EvaluateQuality(const MbatJsonEncoder& encoder, const QualityOptio
     rep.truth_std = std::sqrt(v / soft_all.size());
   }
   rep.spearman_jaccard_all = Spearman(cos_all, jac_all);
+  rep.ideal_pearson_all = Pearson(ideal_all, soft_all);
+  rep.pearson_pool = Pearson(cos_pool, soft_pool);
+  rep.truth_std_pool = Std(soft_pool);
+  rep.spearman_jaccard_pool = Spearman(cos_pool, jac_pool);
+  rep.ideal_pearson_pool = Pearson(ideal_pool, soft_pool);
+  rep.pool_pairs = cos_pool.size();
+  {
+    std::vector<double> r(ideal_all.size());
+    for (size_t k = 0; k < r.size(); ++k) r[k] = ideal_all[k] - soft_all[k];
+    rep.ideal_residual_std = Std(r);
+  }
   rep.spearman_jaccard_related = cos_rel.size() > 2 ? Spearman(cos_rel, jac_rel) : 0;
   const double mr = std::accumulate(resid.begin(), resid.end(), 0.0) / resid.size();
   double vr = 0;

@@ -58,6 +58,18 @@ struct QualityReport {
   double pearson_family = 0;          // over (query, its own variant m = 1..max_perturb) pairs
   double truth_std = 0;               // std of soft Ochiai over all pairs
   double residual_std = 0;            // std of cos − soft Ochiai
+  // The same statistics for an idealized encoder (independent Gaussian random vectors per
+  // exact (path, value) leaf, kernel-exact numbers; see IdealEncoder in mbat_corpus.cc):
+  // the ceiling any random-code encoder at this D can reach on this pair set.
+  double ideal_pearson_all = 0;
+  double ideal_residual_std = 0;
+  // Each query against the pool of all queries' graded variants (40 × 320 pairs: 2.5%
+  // related instead of 0.44%), the pair mix whose truth spread matches the spec's table.
+  double pearson_pool = 0;
+  double truth_std_pool = 0;
+  double spearman_jaccard_pool = 0;
+  double ideal_pearson_pool = 0;
+  size_t pool_pairs = 0;
   double spearman_jaccard_related = 0;  // pairs with Jaccard ≥ 0.15
   double spearman_jaccard_all = 0;
   double kendall_family = 0;          // mean Kendall τ of cos vs −m within each family

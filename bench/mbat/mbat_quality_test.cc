@@ -3,7 +3,10 @@
 // the records' (path, value) leaves.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 #include <cstdio>
 
 #include "bench/mbat/mbat_corpus.h"
@@ -24,18 +27,25 @@ TEST_P(MbatQuality, MeetsTheSpecTargetsAtD1024) {
   ASSERT_EQ(r.encoded, 1500u + 40 * 8);
   // Calibration across graded similarity: each query against its own 8 variants.
   EXPECT_GE(r.pearson_family, 0.95);
-  // Over all 72,800 pairs Pearson is bounded by the VSA noise floor: with truth spread s and
-  // residual noise e it is s/√(s² + e²). This corpus has s = 0.068 (the spec's numbers imply
-  // 0.125), so 0.95 is out of reach for any encoder with 1/√D noise; we require what the
-  // spec's noise target e = 1.2/√D allows (0.87 here; measured 0.911, see docs/mbat.md).
-  const double e = 1.2 / std::sqrt(1024.0);
-  EXPECT_GE(r.pearson_soft_ochiai, r.truth_std / std::sqrt(r.truth_std * r.truth_std + e * e));
+  // The spec's Pearson ≥ 0.95, on the pair set that reproduces its table: every query
+  // against the pool of all queries' graded variants (truth std 0.123; the spec's numbers
+  // imply 0.125, and its D = 1024 value 0.974 is what we measure).
+  EXPECT_GE(r.pearson_pool, 0.95);
+  EXPECT_NEAR(r.truth_std_pool, 0.125, 0.01);
+  // Over all 72,800 query–record pairs (99.6% unrelated, truth std 0.069) no random-code
+  // encoder at D = 1024 reaches 0.95: the idealized encoder (independent Gaussian vectors
+  // per leaf) gives the ceiling, ≈ 0.916. We must be at it, within sampling noise.
+  EXPECT_LT(r.ideal_pearson_all, 0.93);
+  EXPECT_GE(r.pearson_soft_ochiai, r.ideal_pearson_all - 0.01);
   EXPECT_GE(r.spearman_jaccard_related, 0.98);
   EXPECT_GE(r.recall_at_10, 0.99);
   EXPECT_LE(r.residual_std, 1.2 / 32);
   EXPECT_GE(r.kendall_family, 0.97);
   EXPECT_GE(r.probe_accuracy, 0.99);
-  std::printf("pearson_family %.4f truth_std %.4f\n", r.pearson_family, r.truth_std);
+  std::printf("pearson_family %.4f truth_std %.4f pool: pearson %.4f truth_std %.4f ideal %.4f; "
+              "all pairs ideal %.4f\n",
+              r.pearson_family, r.truth_std, r.pearson_pool, r.truth_std_pool, r.ideal_pearson_pool,
+              r.ideal_pearson_all);
   std::printf("pearson %.4f spearman_related %.4f (%zu pairs) spearman_all %.3f recall@10 %.3f "
               "resid %.4f kendall %.4f probe %.4f (%zu)\n",
               r.pearson_soft_ochiai, r.spearman_jaccard_related, r.related_pairs,
@@ -52,8 +62,16 @@ TEST(MbatCorpus, RecordsHaveAboutTwentyTwoLeavesAndPerturbChangesExactlyM) {
     EXPECT_GE(leaves.size(), 19u);
     EXPECT_LE(leaves.size(), 26u);
     total += leaves.size();
+    auto distinct = [](const nlohmann::json& tags) {  // "3–6 of 30 tokens": no repeats
+      std::vector<std::string> t = tags.get<std::vector<std::string>>();
+      std::sort(t.begin(), t.end());
+      return std::adjacent_find(t.begin(), t.end()) == t.end() && t.size() >= 3 && t.size() <= 6;
+    };
+    EXPECT_TRUE(distinct(r["tags"]));
     for (int m = 0; m <= 8; ++m) {
-      const auto p = Leaves(gen.Perturb(r, m));
+      const auto perturbed = gen.Perturb(r, m);
+      EXPECT_TRUE(distinct(perturbed["tags"]));
+      const auto p = Leaves(perturbed);
       ASSERT_EQ(p.size(), leaves.size());
       int changed = 0;
       for (size_t k = 0; k < p.size(); ++k) changed += p[k].value != leaves[k].value;

@@ -5,11 +5,17 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstring>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <numeric>
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#ifdef __linux__
+#include <sys/mman.h>
 #endif
 
 namespace chamferdb::spgemm {
@@ -17,19 +23,50 @@ namespace {
 
 constexpr int64_t kRowChunk = 64;          // rows per OpenMP work item
 constexpr int64_t kWindowProducts = 1 << 16;  // SMASH window: partial products per table
+// Row_hash writes rows at upper-bound offsets in one fused pass when Σ min(ub_i, n) is at
+// most this many entries (12 bytes each); above it, a symbolic pass sizes C exactly first.
+constexpr int64_t kFusedMaxEntries = int64_t{1} << 27;
+// ... and when a sample of rows shows Σ min(ub_i, n) ≤ kFusedMaxSlack · nnz(C).
+constexpr int64_t kSampleStride = 31;
+constexpr double kFusedMaxSlack = 1.125;
+// Look-ahead of the B-row prefetches, in nonzeros of A: row_ptr, then the row's data.
+constexpr int64_t kPrefetchRowPtr = 64;
+constexpr int64_t kPrefetchData = 16;
+
+// Sizes v to n elements, asking Linux for transparent huge pages first when the buffer is
+// large: the output of a big product is written once into fresh memory, and with 4 KiB
+// pages its page faults cost ~20% of the whole product on ER-like inputs.
+template <typename T>
+void ResizeOutput(std::vector<T>& v, size_t n) {
+#ifdef __linux__
+  constexpr size_t kHuge = size_t{2} << 20;
+  if (n * sizeof(T) >= 4 * kHuge && v.capacity() < n) {
+    v.reserve(n);
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(v.data()) + kHuge - 1) & ~(kHuge - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(v.data() + n)) & ~(kHuge - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // a hint
+  }
+#endif
+  v.resize(n);
+}
 
 uint32_t HashSlot(uint32_t key, int log2_size) {
   return (key * 0x9E3779B1u) >> (32 - log2_size);
 }
 
 // Rows of B are visited in A's (random) column order: fetch ahead to hide the latency.
-inline void PrefetchBRow(const CsrView& a, const CsrView& b, int64_t t) {
-  const int64_t nnz_a = a.row_ptr[a.rows];
-  if (t + 8 < nnz_a) __builtin_prefetch(b.row_ptr + a.col[t + 8]);
-  if (t + 2 < nnz_a) {
-    const int64_t start = b.row_ptr[a.col[t + 2]];
-    __builtin_prefetch(b.col + start);
-    __builtin_prefetch(b.val + start);
+// always_inline: as an ordinary function GCC finds it side-effect free and deletes the call.
+__attribute__((always_inline)) inline void PrefetchBRow(const int32_t* __restrict a_col, const int64_t* __restrict b_row_ptr,
+                         const int32_t* __restrict b_col, const double* __restrict b_val,
+                         int64_t t, int64_t nnz_a) {
+  if (t + kPrefetchRowPtr < nnz_a) __builtin_prefetch(b_row_ptr + a_col[t + kPrefetchRowPtr]);
+  if (t + kPrefetchData < nnz_a) {
+    const int32_t k = a_col[t + kPrefetchData];
+    const int64_t start = b_row_ptr[k];
+    // The first 32 entries (2 lines of columns, 4 of values); longer rows stream anyway.
+    const int64_t end = std::min(b_row_ptr[k + 1], start + 32);
+    for (int64_t u = start; u < end; u += 16) __builtin_prefetch(b_col + u);
+    for (int64_t u = start; u < end; u += 8) __builtin_prefetch(b_val + u);
   }
 }
 
@@ -42,105 +79,195 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   return ub;
 }
 
-// Per-thread accumulator: open addressing (linear probing) or a dense array for long rows.
+// Per-thread accumulator of one output row at a time: open addressing (linear probing,
+// load ≤ 1/2, sized from the row's upper bound or, after a symbolic pass, its exact nnz)
+// or, for rows with ub ≥ max(n/256, 128) (and every row with ub > n/4, the spec's rule), a
+// dense value array with a two-level bitmap of occupied columns, emitted in column order
+// by a bitmap scan instead of a sort. The first contribution to a column is stored, later
+// ones added, in call order: the same arithmetic as the map reference.
 class RowAccumulator {
  public:
   explicit RowAccumulator(int64_t n) : n_(n) {}
 
-  // Prepares for a row with `ub` partial products.
-  void Begin(int64_t ub) {
-    dense_ = ub > n_ / 4;
+  // Accumulates row i of A·B (values only if kNumeric); returns the row's nnz. `entries`
+  // bounds the row's nnz (ub, or the exact count from a symbolic pass) and sizes the table.
+  template <bool kNumeric>
+  int64_t Accumulate(const CsrView& a, const CsrView& b, int64_t i, int64_t ub, int64_t entries) {
+    const int32_t* __restrict a_col = a.col;
+    const double* __restrict a_val = a.val;
+    const int64_t* __restrict b_row_ptr = b.row_ptr;
+    const int32_t* __restrict b_col = b.col;
+    const double* __restrict b_val = b.val;
+    const int64_t nnz_a = a.row_ptr[a.rows];
+    const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
+    // Dense when the bitmap scan (n/64 words) is cheaper than sorting the row: ub ≥ n/256
+    // (and ub ≥ 128, below which the L1-resident table always wins).
+    dense_ = ub >= std::max<int64_t>(n_ / 256, 128) || ub > n_ / 4;
+    count_ = 0;
     if (dense_) {
-      if (dflag_.empty()) {
-        dflag_.assign(n_, 0);
+      if (dbits_.empty()) {
+        dbits_.assign((n_ + 63) / 64, 0);
+        dsummary_.assign((dbits_.size() + 63) / 64, 0);
         dval_.assign(n_, 0.0);
       }
-    } else {
-      const int64_t want = std::max<int64_t>(2, std::bit_ceil(static_cast<uint64_t>(2 * std::min(ub, n_))));
-      log2_ = std::countr_zero(static_cast<uint64_t>(want));
-      if (static_cast<int64_t>(keys_.size()) < want) {
-        keys_.assign(want, -1);
-        vals_.assign(want, 0.0);
+      uint64_t* __restrict bits = dbits_.data();
+      uint64_t* __restrict summary = dsummary_.data();
+      double* __restrict vals = dval_.data();
+      int64_t count = 0;
+      for (int64_t t = t0; t < t1; ++t) {
+        PrefetchBRow(a_col, b_row_ptr, b_col, b_val, t, nnz_a);
+        const int32_t k = a_col[t];
+        const double av = kNumeric ? a_val[t] : 0.0;
+        for (int64_t u = b_row_ptr[k]; u < b_row_ptr[k + 1]; ++u) {
+          const int32_t c = b_col[u];
+          const uint64_t m = uint64_t{1} << (c & 63);
+          uint64_t& w = bits[c >> 6];
+          if (w & m) {
+            if (kNumeric) vals[c] += av * b_val[u];
+          } else {
+            w |= m;
+            summary[c >> 12] |= uint64_t{1} << ((c >> 6) & 63);
+            if (kNumeric) vals[c] = av * b_val[u];
+            ++count;
+          }
+        }
       }
-      mask_ = want - 1;
+      count_ = count;
+      return count;
     }
-    touched_.clear();
+    const int64_t want = std::max<int64_t>(2, std::bit_ceil(static_cast<uint64_t>(2 * std::min(entries, n_))));
+    log2_ = std::countr_zero(static_cast<uint64_t>(want));
+    if (static_cast<int64_t>(keys_.size()) < want) {
+      keys_.assign(want, -1);
+      vals_.assign(want, 0.0);
+      touched_.resize(want / 2 + 1);
+    }
+    const uint32_t mask = static_cast<uint32_t>(want - 1);
+    const int shift = 32 - log2_;
+    int32_t* __restrict keys = keys_.data();
+    double* __restrict vals = vals_.data();
+    int32_t* __restrict touched = touched_.data();
+    int64_t count = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      PrefetchBRow(a_col, b_row_ptr, b_col, b_val, t, nnz_a);
+      const int32_t k = a_col[t];
+      const double av = kNumeric ? a_val[t] : 0.0;
+      for (int64_t u = b_row_ptr[k]; u < b_row_ptr[k + 1]; ++u) {
+        const int32_t c = b_col[u];
+        uint32_t s = (static_cast<uint32_t>(c) * 0x9E3779B1u) >> shift;
+        while (true) {
+          const int32_t key = keys[s];
+          if (key == c) {
+            if (kNumeric) vals[s] += av * b_val[u];
+            break;
+          }
+          if (key == -1) {
+            keys[s] = c;
+            if (kNumeric) vals[s] = av * b_val[u];
+            touched[count++] = static_cast<int32_t>(s);
+            break;
+          }
+          s = (s + 1) & mask;
+        }
+      }
+    }
+    count_ = count;
+    return count;
   }
 
-  void Add(int32_t c, double v) {
+  // Writes the accumulated row (count() entries) to col/val — ascending columns if
+  // `sorted`, else in the table's insertion order (dense rows are always ascending) — and
+  // clears the table.
+  void Emit(int32_t* __restrict col, double* __restrict val, bool sorted) {
     if (dense_) {
-      if (!dflag_[c]) {
-        dflag_[c] = 1;
-        dval_[c] = v;
-        touched_.push_back(c);
-      } else {
-        dval_[c] += v;
+      // Visit only the bitmap words the summary marks as non-empty, in column order.
+      uint64_t* bits = dbits_.data();
+      uint64_t* summary = dsummary_.data();
+      const double* vals = dval_.data();
+      int64_t o = 0;
+      for (int64_t sw = 0, swords = static_cast<int64_t>(dsummary_.size()); sw < swords; ++sw) {
+        uint64_t ws = summary[sw];
+        if (ws == 0) continue;
+        summary[sw] = 0;
+        while (ws != 0) {
+          const int64_t w = sw * 64 + std::countr_zero(ws);
+          ws &= ws - 1;
+          uint64_t x = bits[w];
+          bits[w] = 0;
+          while (x != 0) {
+            const int32_t c = static_cast<int32_t>(w * 64 + std::countr_zero(x));
+            col[o] = c;
+            val[o] = vals[c];
+            ++o;
+            x &= x - 1;
+          }
+        }
       }
       return;
     }
-    uint32_t s = HashSlot(static_cast<uint32_t>(c), log2_);
-    while (true) {
-      if (keys_[s] == c) {
-        vals_[s] += v;
-        return;
+    int32_t* keys = keys_.data();
+    const double* vals = vals_.data();
+    const int32_t* touched = touched_.data();
+    if (!sorted) {
+      for (int64_t o = 0; o < count_; ++o) {
+        const int32_t s = touched[o];
+        col[o] = keys[s];
+        val[o] = vals[s];
+        keys[s] = -1;
       }
-      if (keys_[s] == -1) {
-        keys_[s] = c;
-        vals_[s] = v;
-        touched_.push_back(static_cast<int32_t>(s));
-        return;
-      }
-      s = (s + 1) & static_cast<uint32_t>(mask_);
+      return;
     }
-  }
-
-  // Symbolic insert: value ignored.
-  void Touch(int32_t c) { Add(c, 0.0); }
-
-  int64_t count() const { return static_cast<int64_t>(touched_.size()); }
-
-  // Writes the row sorted by column and resets the table. Entries are sorted as packed
-  // 64-bit words (column << 32 | slot), cheaper to compare than (column, value) pairs.
-  void Emit(int32_t* col, double* val) {
-    packed_.clear();
-    for (int32_t t : touched_) {
-      const int32_t c = dense_ ? t : keys_[t];
-      packed_.push_back((static_cast<uint64_t>(c) << 32) | static_cast<uint32_t>(t));
+    // Sort as packed 64-bit words (column << 32 | slot), cheaper to move than pairs.
+    packed_.resize(count_);
+    uint64_t* p = packed_.data();
+    for (int64_t o = 0; o < count_; ++o) {
+      const int32_t s = touched[o];
+      p[o] = (static_cast<uint64_t>(static_cast<uint32_t>(keys[s])) << 32) | static_cast<uint32_t>(s);
     }
-    if (packed_.size() < 32) {
-      for (size_t i = 1; i < packed_.size(); ++i) {
-        const uint64_t x = packed_[i];
-        size_t j = i;
-        for (; j > 0 && packed_[j - 1] > x; --j) packed_[j] = packed_[j - 1];
-        packed_[j] = x;
+    if (count_ < 32) {
+      for (int64_t x = 1; x < count_; ++x) {
+        const uint64_t v = p[x];
+        int64_t y = x;
+        for (; y > 0 && p[y - 1] > v; --y) p[y] = p[y - 1];
+        p[y] = v;
       }
-    } else if (packed_.size() < 64) {
-      std::sort(packed_.begin(), packed_.end());
+    } else if (count_ < 64) {
+      std::sort(p, p + count_);
     } else {
       RadixSortByColumn();
+      p = packed_.data();
     }
-    for (size_t i = 0; i < packed_.size(); ++i) {
-      const int32_t c = static_cast<int32_t>(packed_[i] >> 32);
-      const uint32_t slot = static_cast<uint32_t>(packed_[i]);
-      col[i] = c;
-      if (dense_) {
-        val[i] = dval_[c];
-        dflag_[c] = 0;
-      } else {
-        val[i] = vals_[slot];
-        keys_[slot] = -1;
-      }
+    for (int64_t o = 0; o < count_; ++o) {
+      const uint32_t s = static_cast<uint32_t>(p[o]);
+      col[o] = static_cast<int32_t>(p[o] >> 32);
+      val[o] = vals[s];
+      keys[s] = -1;
     }
-    touched_.clear();
   }
 
+  int64_t count() const { return count_; }
+
+  // Clears the table without emitting (after a symbolic pass).
+  void Reset() {
+    if (dense_) {
+      for (size_t sw = 0; sw < dsummary_.size(); ++sw) {
+        for (uint64_t ws = dsummary_[sw]; ws != 0; ws &= ws - 1) dbits_[sw * 64 + std::countr_zero(ws)] = 0;
+        dsummary_[sw] = 0;
+      }
+    } else {
+      for (int64_t o = 0; o < count_; ++o) keys_[touched_[o]] = -1;
+    }
+    count_ = 0;
+  }
+
+ private:
   // LSD radix sort of packed_ on the column bits (8 bits per pass, as many passes as the
-  // column count needs). Stable, so equal columns (impossible here) would keep their order.
+  // column count needs).
   void RadixSortByColumn() {
     const int bits = static_cast<int>(std::bit_width(static_cast<uint64_t>(std::max<int64_t>(n_ - 1, 1))));
     radix_tmp_.resize(packed_.size());
     for (int shift = 32; shift < 32 + bits; shift += 8) {
-      size_t count[257] = {0};
+      uint32_t count[257] = {0};
       for (uint64_t x : packed_) ++count[((x >> shift) & 0xff) + 1];
       for (int b = 0; b < 256; ++b) count[b + 1] += count[b];
       for (uint64_t x : packed_) radix_tmp_[count[(x >> shift) & 0xff]++] = x;
@@ -148,74 +275,144 @@ class RowAccumulator {
     }
   }
 
-  // Resets without emitting (after a symbolic pass).
-  void Reset() {
-    if (dense_) {
-      for (int32_t c : touched_) dflag_[c] = 0;
-    } else {
-      for (int32_t s : touched_) keys_[s] = -1;
-    }
-    touched_.clear();
-  }
-
- private:
   int64_t n_;
   bool dense_ = false;
   int log2_ = 1;
-  int64_t mask_ = 1;
+  int64_t count_ = 0;
   std::vector<int32_t> keys_;
   std::vector<double> vals_;
-  std::vector<char> dflag_;
+  std::vector<int32_t> touched_;  // occupied slots in insertion order
+  std::vector<uint64_t> dbits_;     // dense rows: occupied columns
+  std::vector<uint64_t> dsummary_;  // bit w: dbits_[w] != 0
   std::vector<double> dval_;
-  std::vector<int32_t> touched_;  // slots (hash) or columns (dense)
   std::vector<uint64_t> packed_;
   std::vector<uint64_t> radix_tmp_;
 };
 
-CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>& ub, int threads) {
+// Runs body(chunk, accumulator) for every chunk of kRowChunk rows, dynamically scheduled;
+// the first exception is rethrown after the parallel region.
+template <typename Body>
+void ForEachChunk(int64_t chunks, int threads, int64_t n, Body body) {
+  std::exception_ptr error;
+  std::mutex error_mu;
+#pragma omp parallel num_threads(threads)
+  {
+    try {
+      RowAccumulator acc(n);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t ch = 0; ch < chunks; ++ch) {
+        try {
+          body(ch, acc);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          if (!error) error = std::current_exception();
+        }
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+// Every row is accumulated by one thread in A's column order, then B's, whatever the thread
+// count, so the values are bit-identical for any `threads`.
+CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>& ub,
+                  bool sorted, int threads) {
   CsrMatrix c;
   c.rows = a.rows;
   c.cols = b.cols;
   c.row_ptr.assign(a.rows + 1, 0);
+  const int64_t n = b.cols;
   const int64_t chunks = (a.rows + kRowChunk - 1) / kRowChunk;
-#pragma omp parallel num_threads(threads)
-  {
-    RowAccumulator acc(b.cols);
-    // Symbolic: count nnz per row.
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      for (int64_t i = ch * kRowChunk; i < std::min(a.rows, (ch + 1) * kRowChunk); ++i) {
-        acc.Begin(ub[i]);
-        for (int64_t t = a.row_ptr[i]; t < a.row_ptr[i + 1]; ++t) {
-          PrefetchBRow(a, b, t);
-          const int32_t k = a.col[t];
-          for (int64_t u = b.row_ptr[k]; u < b.row_ptr[k + 1]; ++u) acc.Touch(b.col[u]);
-        }
-        c.row_ptr[i + 1] = acc.count();
-        acc.Reset();
-      }
-    }
-#pragma omp single
-    {
-      for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
-      c.col.resize(c.row_ptr[a.rows]);
-      c.val.resize(c.row_ptr[a.rows]);
-    }
-    // Numeric.
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      for (int64_t i = ch * kRowChunk; i < std::min(a.rows, (ch + 1) * kRowChunk); ++i) {
-        acc.Begin(ub[i]);
-        for (int64_t t = a.row_ptr[i]; t < a.row_ptr[i + 1]; ++t) {
-          PrefetchBRow(a, b, t);
-          const int32_t k = a.col[t];
-          const double av = a.val[t];
-          for (int64_t u = b.row_ptr[k]; u < b.row_ptr[k + 1]; ++u) acc.Add(b.col[u], av * b.val[u]);
-        }
-        acc.Emit(c.col.data() + c.row_ptr[i], c.val.data() + c.row_ptr[i]);
-      }
-    }
+  auto rows_of = [&](int64_t ch) {
+    return std::pair<int64_t, int64_t>{ch * kRowChunk, std::min(a.rows, (ch + 1) * kRowChunk)};
+  };
+  // Upper-bound offset of every chunk: Σ min(ub_i, n) over the rows before it.
+  std::vector<int64_t> cap(chunks + 1, 0);
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    auto [r0, r1] = rows_of(ch);
+    int64_t s = 0;
+    for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
+    cap[ch + 1] = cap[ch] + s;
   }
+  // The fused pass touches cap[chunks] entries of memory (page faults dominate on light
+  // rows); it pays off only when C is nearly as large as its upper bound. Estimate
+  // Σ min(ub_i, n) / nnz(C) with a symbolic pass over every kSampleStride-th row.
+  bool fused = cap[chunks] <= kFusedMaxEntries;
+  if (fused) {
+    RowAccumulator acc(n);
+    int64_t sample_cap = 0, sample_nnz = 0;
+    for (int64_t i = 0; i < a.rows; i += kSampleStride) {
+      sample_cap += std::min(ub[i], n);
+      sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+      acc.Reset();
+    }
+    fused = sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+  }
+  if (fused) {
+    // One numeric pass: each chunk's rows are written back to back from the chunk's
+    // upper-bound offset, then the chunks are moved down to their exact offsets.
+    ResizeOutput(c.col, cap[chunks]);
+    ResizeOutput(c.val, cap[chunks]);
+    if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
+      RowAccumulator acc(n);
+      int64_t pos = 0;
+      for (int64_t i = 0; i < a.rows; ++i) {
+        acc.Accumulate<true>(a, b, i, ub[i], ub[i]);
+        acc.Emit(c.col.data() + pos, c.val.data() + pos, sorted);
+        pos += acc.count();
+        c.row_ptr[i + 1] = pos;
+      }
+      c.col.resize(pos);
+      c.val.resize(pos);
+      return c;
+    }
+    ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+      auto [r0, r1] = rows_of(ch);
+      int64_t pos = cap[ch];
+      for (int64_t i = r0; i < r1; ++i) {
+        const int64_t cnt = acc.Accumulate<true>(a, b, i, ub[i], ub[i]);
+        acc.Emit(c.col.data() + pos, c.val.data() + pos, sorted);
+        c.row_ptr[i + 1] = cnt;
+        pos += cnt;
+      }
+    });
+    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    // Left to right: a chunk's destination never overlaps a later chunk's source.
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      auto [r0, r1] = rows_of(ch);
+      const int64_t dst = c.row_ptr[r0], len = c.row_ptr[r1] - dst;
+      if (dst != cap[ch] && len > 0) {
+        std::memmove(c.col.data() + dst, c.col.data() + cap[ch], len * sizeof(int32_t));
+        std::memmove(c.val.data() + dst, c.val.data() + cap[ch], len * sizeof(double));
+      }
+    }
+    const int64_t nnz = c.row_ptr[a.rows];
+    c.col.resize(nnz);
+    c.val.resize(nnz);
+    return c;
+  }
+  // Symbolic pass (exact row sizes), then the numeric pass into exactly sized arrays.
+  ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+    auto [r0, r1] = rows_of(ch);
+    for (int64_t i = r0; i < r1; ++i) {
+      c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+      acc.Reset();
+    }
+  });
+  for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+  ResizeOutput(c.col, c.row_ptr[a.rows]);
+  ResizeOutput(c.val, c.row_ptr[a.rows]);
+  ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+    auto [r0, r1] = rows_of(ch);
+    for (int64_t i = r0; i < r1; ++i) {
+      // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
+      acc.Accumulate<true>(a, b, i, ub[i], c.row_ptr[i + 1] - c.row_ptr[i]);
+      acc.Emit(c.col.data() + c.row_ptr[i], c.val.data() + c.row_ptr[i], sorted);
+    }
+  });
   return c;
 }
 
@@ -444,7 +641,7 @@ CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Sta
   for (int64_t i = 0; i < a.rows; ++i) ub[i] = RowUb(a, b, i);
   CsrMatrix c;
   switch (options.method) {
-    case Method::kRowHash: c = RowHash(a, b, ub, threads); break;
+    case Method::kRowHash: c = RowHash(a, b, ub, options.sort_columns, threads); break;
     case Method::kSmashAtomic: c = SmashAtomic(a, b, ub, threads); break;
     case Method::kDenseSpa: c = DenseSpa(a, b); break;
     case Method::kReference: c = MapReference(a, b); break;
