@@ -55,7 +55,7 @@ class Reader {
     uint64_t n;
     if (!Get(&n) || n > (s_.size() - pos_) / sizeof(T)) return false;
     v->resize(n);
-    std::memcpy(v->data(), s_.data() + pos_, n * sizeof(T));
+    if (n > 0) std::memcpy(v->data(), s_.data() + pos_, n * sizeof(T));  // data() may be null when empty
     pos_ += n * sizeof(T);
     return true;
   }
