@@ -9,6 +9,17 @@
 
 namespace chamferdb {
 
+namespace {
+
+void DocumentToProto(StoredDocument&& d, v1::Document* out) {
+  out->set_id(std::move(d.id));
+  out->set_num_tokens(d.num_tokens);
+  if (!d.vectors.empty()) out->set_vectors(reinterpret_cast<const char*>(d.vectors.data()), d.vectors.size() * 4);
+  out->set_metadata_json(std::move(d.metadata_json));
+}
+
+}  // namespace
+
 // ---- Collections ----
 
 grpc::Status CollectionsService::Create(grpc::ServerContext* ctx, const v1::CreateCollectionRequest* req,
@@ -187,15 +198,7 @@ grpc::Status DocumentsService::Get(grpc::ServerContext* ctx, const v1::GetDocume
     std::vector<std::string> missing;
     auto docs = (*c)->Get(ids, req->include_vectors(), &missing);
     if (!docs.ok()) return docs.status();
-    for (auto& d : *docs) {
-      auto* out = resp->add_documents();
-      out->set_id(d.id);
-      out->set_num_tokens(d.num_tokens);
-      if (!d.vectors.empty()) {
-        out->set_vectors(reinterpret_cast<const char*>(d.vectors.data()), d.vectors.size() * 4);
-      }
-      out->set_metadata_json(d.metadata_json);
-    }
+    for (auto& d : *docs) DocumentToProto(std::move(d), resp->add_documents());
     for (auto& m : missing) resp->add_missing_ids(std::move(m));
     return absl::OkStatus();
   });
@@ -222,13 +225,7 @@ grpc::Status DocumentsService::Scroll(grpc::ServerContext* ctx, const v1::Scroll
                   .filter = filter ? &*filter : nullptr, .include_vectors = req->include_vectors(),
                   .include_metadata = req->include_metadata()};
     ASSIGN_OR_RETURN(auto page, c->Scroll(q));
-    for (auto& d : page.documents) {
-      auto* out = resp->add_documents();
-      out->set_id(std::move(d.id));
-      out->set_num_tokens(d.num_tokens);
-      if (!d.vectors.empty()) out->set_vectors(reinterpret_cast<const char*>(d.vectors.data()), d.vectors.size() * 4);
-      out->set_metadata_json(std::move(d.metadata_json));
-    }
+    for (auto& d : page.documents) DocumentToProto(std::move(d), resp->add_documents());
     resp->set_next_page_token(std::move(page.next_page_token));
     return absl::OkStatus();
   });
