@@ -588,6 +588,7 @@ absl::Status Collection::FilteredCandidates(const SearchQuery& query, const floa
   found->assign(1, {});
   auto exhaustive = [&] {
     stats->filter_exhaustive = true;
+    (*found)[0].clear();  // replaces a short index answer: each match once
     (*found)[0].reserve(matches);
     allowed.ForEach([&](size_t label) { (*found)[0].push_back({static_cast<Label>(label), 0.0f}); });
   };
