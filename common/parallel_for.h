@@ -2,12 +2,26 @@
 // first one is rethrown on the calling thread afterwards). Header-only; callers link OpenMP.
 #pragma once
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <exception>
 #include <mutex>
 
 namespace chamferdb {
+
+// The team size for bulk work (batch encoding, large reranks): OMP_NUM_THREADS when it is
+// set to a positive number, else every processor. Read once per process.
+inline int BulkThreads() {
+  static const int threads = [] {
+    const char* env = std::getenv("OMP_NUM_THREADS");
+    const int n = env != nullptr ? std::atoi(env) : 0;
+    return n > 0 ? n : omp_get_num_procs();
+  }();
+  return threads;
+}
 
 // Runs body(i) for i in [0, n) on at most `threads` threads (static schedule).
 template <typename Body>

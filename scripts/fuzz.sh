@@ -13,11 +13,8 @@ cd "$(dirname "$0")/.."
 seconds="${1:-30}"
 targets=(${FUZZ_TARGETS:-services_fuzz mbat_json_fuzz cli_jsonl_fuzz cli_npy_fuzz})
 ./scripts/install-deps.sh
-launcher=()
-if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache); fi
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
-  -DCHAMFERDB_FUZZ=ON -DCHAMFERDB_BUILD_TESTS=OFF "${launcher[@]}" >/dev/null
+. scripts/sanitized-tree.sh
+configure_sanitized_tree
 cmake --build build-fuzz --parallel "$(nproc)" --target "${targets[@]}"
 mkdir -p build-fuzz/artifacts
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"

@@ -16,6 +16,7 @@
 #include <unordered_set>
 
 #include "common/half.h"
+#include "common/parallel_for.h"
 #include "common/status_macros.h"
 #include "encoders/ball_carving.h"
 #include "kernels/chamfer/chamfer.h"
@@ -457,7 +458,7 @@ absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool syn
   }
   const size_t n = docs.size();
   // Thread policy: bulk work (encoding, HNSW inserts inside FAISS) may use every core.
-  omp_set_num_threads(omp_get_num_procs());
+  omp_set_num_threads(BulkThreads());
   std::vector<Prepared> prepared(n);
   std::vector<absl::Status> statuses(n);
   // Bulk work: OpenMP across documents for batches worth a team; small batches stay on
@@ -747,7 +748,7 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   // Rerank is the one OpenMP region of a search: large candidate sets are split across the
   // cores (each candidate scored independently, so results do not depend on the split);
   // small ones stay on this thread, where a team would cost more than it saves.
-  const int rerank_threads = query.rerank && nc >= 256 ? omp_get_num_procs() : 1;
+  const int rerank_threads = query.rerank && nc >= 256 ? BulkThreads() : 1;
 #pragma omp parallel for schedule(static, 32) num_threads(rerank_threads)
   for (size_t i = 0; i < nc; ++i) {
     const Neighbor& nb = found[0][i];

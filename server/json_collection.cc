@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "common/absl_fmt.h"
+#include "common/parallel_for.h"
 #include "common/status_macros.h"
 
 namespace chamferdb {
@@ -184,7 +185,7 @@ absl::Status JsonCollection::Upsert(const std::vector<JsonRecordInput>& records,
   }
   std::vector<float> vecs(n * D);
   std::vector<MbatEncodeInfo> infos(n);
-  omp_set_num_threads(omp_get_num_procs());
+  omp_set_num_threads(BulkThreads());
   if (absl::Status s = encoder_->EncodeBatch(views, vecs.data(), infos.data(), n >= 16 ? 0 : 1); !s.ok()) {
     return absl::Status(s.code(), fmt::format("records: {}", s.message()));
   }

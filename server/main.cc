@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/aux_services.h"
 #include "server/health_probe.h"
 #include "server/server.h"
 
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
   }
   if (health_probe) return chamferdb::RunHealthProbe(*config);
   spdlog::set_level(spdlog::level::from_str(config->log_level));
-  auto server = chamferdb::Server::Start(*config);
+  auto server = chamferdb::Server::Start(*config, chamferdb::AuxiliaryServices());
   if (!server.ok()) {
     spdlog::critical("cannot start: {}", server.status().ToString());
     return 1;

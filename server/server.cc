@@ -82,7 +82,8 @@ absl::Status RestoreAtStart(Registry* registry, const std::string& item) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config,
+                                                      std::vector<std::unique_ptr<grpc::Service>> auxiliary) {
   // RSS kept growing under the soak (tests/reliability/soak.py, docs/reliability.md) from
   // glibc malloc behaviour, not from live data: (1) every thread that allocates
   // concurrently gets its own arena (up to 8 per core), and gRPC's request threads each
@@ -116,7 +117,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   s->documents_service_ = std::make_unique<DocumentsService>(s->registry_.get());
   s->search_service_ = std::make_unique<SearchService>(s->registry_.get());
   s->json_service_ = std::make_unique<JsonRecordsService>(s->registry_.get());
-  s->kernels_service_ = std::make_unique<KernelsService>();
+  s->auxiliary_services_ = std::move(auxiliary);
 
   SetAuthPolicy({config.admin_key, config.read_key});
   const uint32_t admitted =
@@ -153,7 +154,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerConfig& config
   builder.RegisterService(s->documents_service_.get());
   builder.RegisterService(s->search_service_.get());
   builder.RegisterService(s->json_service_.get());
-  builder.RegisterService(s->kernels_service_.get());
+  for (const auto& service : s->auxiliary_services_) builder.RegisterService(service.get());
   s->grpc_server_ = builder.BuildAndStart();
   if (!s->grpc_server_ || s->port_ == 0) {
     return absl::UnavailableError(fmt::format("cannot listen on {:?} (address in use or invalid)", config.listen));

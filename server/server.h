@@ -5,10 +5,10 @@
 #include <grpcpp/server.h>
 
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "server/config.h"
-#include "server/kernels_service.h"
 #include "server/metrics.h"
 #include "server/registry.h"
 #include "server/services.h"
@@ -23,7 +23,11 @@ class Server {
  public:
   // Opens the database (rebuilding indexes), then binds and starts serving. UNAVAILABLE if
   // the port cannot be bound; DATA_LOSS / FAILED_PRECONDITION if the data cannot be served.
-  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config);
+  // `auxiliary` are further services served beside the data plane (the binary's choice:
+  // the Kernels service in `chamferdb`, none in the data-plane build the sanitizer job
+  // tests; see aux_services.h); the server owns them.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerConfig& config,
+                                                       std::vector<std::unique_ptr<grpc::Service>> auxiliary = {});
   ~Server();
 
   // Stops accepting, lets in-flight requests finish until the grace deadline, cancels the
@@ -43,7 +47,7 @@ class Server {
   std::unique_ptr<DocumentsService> documents_service_;
   std::unique_ptr<SearchService> search_service_;
   std::unique_ptr<JsonRecordsService> json_service_;
-  std::unique_ptr<KernelsService> kernels_service_;
+  std::vector<std::unique_ptr<grpc::Service>> auxiliary_services_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<MetricsHttpServer> metrics_server_;
   int port_ = 0;

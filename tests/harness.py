@@ -142,9 +142,13 @@ class Server:
         return code
 
     def _close_channel(self):
+        """After the process ended: closes the channel and the log file handle."""
         if self.channel is not None:
             self.channel.close()
             self.channel = None
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+            self._log = None
 
     def cleanup(self):
         if self._own_dir:
@@ -156,6 +160,4 @@ class Server:
     def __exit__(self, *exc):
         self.stop()
         self.cleanup()
-        if hasattr(self, "_log"):
-            self._log.close()
         return False
