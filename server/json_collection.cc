@@ -227,6 +227,11 @@ absl::StatusOr<size_t> JsonCollection::Delete(const std::vector<std::string>& id
   if (ids.size() > Limits::kMaxIdsPerRequest) {
     return absl::ResourceExhaustedError(fmt::format("{} ids exceed the limit of {}", ids.size(), Limits::kMaxIdsPerRequest));
   }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i].empty() || ids[i].size() > Limits::kMaxIdBytes) {
+      return absl::InvalidArgumentError(fmt::format("ids[{}] is empty or longer than {} bytes", i, Limits::kMaxIdBytes));
+    }
+  }
   std::unique_lock lock(mu_);
   WriteBatch batch;
   std::vector<Label> dead;

@@ -88,6 +88,11 @@ class JsonRecords(unittest.TestCase):
             with self.assertRaises(grpc.RpcError) as ctx:
                 stub.Search(jr.SearchJsonRequest(collection="missing", query_json="{}", k=1))
             self.assertEqual(ctx.exception.code(), C.NOT_FOUND)
+            for bad_id in ("", "x" * 100000):
+                with self.assertRaises(grpc.RpcError) as ctx:
+                    stub.Delete(jr.DeleteJsonRequest(collection="items", ids=["r5", bad_id]))
+                self.assertEqual(ctx.exception.code(), C.INVALID_ARGUMENT)
+                self.assertIn("ids[1]", ctx.exception.details())
             self.assertEqual(colls.Get(collections_pb2.GetCollectionRequest(name="items")).collection.stats.documents, 300)
 
             # Delete, restart, everything acknowledged is back (records verbatim).
