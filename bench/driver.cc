@@ -16,6 +16,10 @@
 // truth is streamed too, and the brute-force int8 rows (which need the whole corpus) are
 // skipped. --lock FILE takes flock(FILE) only around each configuration's latency/QPS
 // measurements, so a long ingest does not hold the shared benchmark lock.
+// --fde-ceiling D (with --stream) measures, before any configuration, the recall of an exact
+// rerank of the top-N documents by uncompressed FDE inner product (d_final D, the server's
+// default FDE parameters and seed, int8-dequantized tokens as an INT8 collection encodes):
+// the ceiling of any ANN index over that FDE, for N from 100 to 32000.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -40,6 +44,9 @@
 #include <vector>
 
 #include "bench/corpus.h"
+#include "encoders/muvera_fde.h"
+#include "kernels/chamfer/dot.h"
+#include "kernels/int8/quantize.h"
 #include "chamferdb/v1/collections.grpc.pb.h"
 #include "chamferdb/v1/documents.grpc.pb.h"
 #include "chamferdb/v1/search.grpc.pb.h"
@@ -359,10 +366,97 @@ class Bench {
   std::shared_ptr<grpc::Channel> channel_;
 };
 
+// See --fde-ceiling above. Streams the corpus in chunks (OpenMP over documents to encode,
+// over queries to score); per query keeps the top max(ns) documents by FDE score.
+nlohmann::json FdeCeiling(const CorpusStream& stream, const std::vector<std::vector<uint32_t>>& truth,
+                          uint32_t d_final, const std::vector<size_t>& ns) {
+  const size_t dim = stream.dim(), nd = stream.size();
+  const auto& queries = stream.queries();
+  const size_t nq = queries.size();
+  FdeConfig cfg;
+  cfg.dim = static_cast<uint32_t>(dim);
+  cfg.d_proj = std::min<uint32_t>(16, cfg.dim);
+  cfg.d_final = d_final;
+  auto encoder = MuveraFdeEncoder::Create(cfg);
+  if (!encoder.ok()) return {{"error", std::string(encoder.status().message())}};
+  const MuveraFdeEncoder& enc = **encoder;
+  const size_t fd = enc.output_dim();
+  const size_t keep = std::min(nd, *std::max_element(ns.begin(), ns.end()));
+  std::vector<float> qfde(nq * fd);
+  for (size_t q = 0; q < nq; ++q) {
+    (void)enc.EncodeQuery({queries[q].data(), queries[q].size() / dim, dim}, &qfde[q * fd]);
+  }
+  // Per query a min-heap of (score, −id) over the best `keep` documents.
+  using Entry = std::pair<float, int64_t>;
+  std::vector<std::vector<Entry>> heaps(nq);
+  const size_t chunk = 4096;
+  std::vector<std::vector<float>> docs;
+  std::vector<float> fdes(chunk * fd);
+  const auto t0 = Clock::now();
+  for (size_t begin = 0; begin < nd; begin += chunk) {
+    const size_t end = std::min(nd, begin + chunk), count = end - begin;
+    stream.Chunk(begin, end, &docs);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (size_t i = 0; i < count; ++i) {
+      const size_t n = docs[i].size() / dim;
+      std::vector<int8_t> codes(n * dim);
+      std::vector<float> scales(n), x(n * dim);
+      int8::QuantizeRows(docs[i].data(), n, dim, codes.data(), scales.data());
+      int8::DequantizeRows(codes.data(), scales.data(), n, dim, x.data());
+      (void)enc.EncodeDocument({x.data(), n, dim}, &fdes[i * fd]);
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t q = 0; q < nq; ++q) {
+      std::vector<float> scores(count);
+      DotMany(&qfde[q * fd], fdes.data(), count, fd, scores.data());
+      auto& heap = heaps[q];
+      for (size_t i = 0; i < count; ++i) {
+        const Entry e{scores[i], -static_cast<int64_t>(begin + i)};
+        if (heap.size() < keep) {
+          heap.push_back(e);
+          std::push_heap(heap.begin(), heap.end(), std::greater<>());
+        } else if (e > heap.front()) {
+          std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+          heap.back() = e;
+          std::push_heap(heap.begin(), heap.end(), std::greater<>());
+        }
+      }
+    }
+  }
+  nlohmann::json out;
+  out["d_final"] = d_final;
+  out["fde_dim"] = fd;
+  out["seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
+  // Rank of each true top-10 / top-100 document in the FDE order: an exact rerank of the
+  // top N returns it iff its rank < N.
+  std::vector<double> hits10(ns.size()), hits100(ns.size());
+  for (size_t q = 0; q < nq; ++q) {
+    std::sort_heap(heaps[q].begin(), heaps[q].end(), std::greater<>());  // best first
+    std::map<uint32_t, size_t> rank;
+    for (size_t r = 0; r < heaps[q].size(); ++r) rank[static_cast<uint32_t>(-heaps[q][r].second)] = r;
+    for (size_t t = 0; t < truth[q].size(); ++t) {
+      const auto it = rank.find(truth[q][t]);
+      for (size_t j = 0; j < ns.size(); ++j) {
+        const bool in = it != rank.end() && it->second < ns[j];
+        if (t < 10) hits10[j] += in;
+        hits100[j] += in;
+      }
+    }
+  }
+  for (size_t j = 0; j < ns.size(); ++j) {
+    const double r10 = hits10[j] / (10.0 * nq), r100 = hits100[j] / (double(truth[0].size()) * nq);
+    out["points"].push_back({{"candidates", ns[j]}, {"recall@10", r10}, {"recall@100", r100}});
+    std::fprintf(stderr, "fde ceiling d_final %u: %6zu candidates: recall@10 %.3f recall@100 %.3f\n", d_final, ns[j],
+                 r10, r100);
+  }
+  return out;
+}
+
 int Main(int argc, char** argv) {
   CorpusSpec spec;
   std::string server_bin = "build/server/chamferdb", out = "bench/results.json", cache;
   bool smoke = false, stream_mode = false;
+  std::vector<uint32_t> fde_ceiling;
   std::string only, plot, lock_path;
   size_t qps_queries = 1000;
   std::vector<uint32_t> candidates_override, knob_override;
@@ -393,12 +487,13 @@ int Main(int argc, char** argv) {
     else if (a == "--qps-queries") qps_queries = std::stoul(next());
     else if (a == "--stream") stream_mode = true;
     else if (a == "--lock") lock_path = next();
+    else if (a == "--fde-ceiling") fde_ceiling.push_back(static_cast<uint32_t>(std::stoul(next())));
     else if (a == "--tokens") spec.min_tokens = spec.max_tokens = std::stoul(next());
     else {
       std::fprintf(stderr, "usage: chamferdb_bench [--smoke] [--docs N] [--queries N] [--dim D] [--seed S] "
                            "[--server-bin PATH] [--out FILE] [--cache FILE] [--configs A,B,..] [--tokens N] "
                            "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--plot PNG] "
-                           "[--stream] [--lock FILE]\n");
+                           "[--stream] [--lock FILE] [--fde-ceiling D_FINAL]\n");
       return 2;
     }
   }
@@ -484,6 +579,11 @@ int Main(int argc, char** argv) {
       if (!c.nprobe.empty()) c.nprobe = {8};
     }
   }
+  nlohmann::json ceilings;
+  for (uint32_t d_final : fde_ceiling) {
+    if (!stream) break;
+    ceilings.push_back(FdeCeiling(*stream, truth, d_final, {100, 200, 500, 1000, 2000, 4000, 8000, 16000, 32000}));
+  }
   Bench bench(work, truth, qps_queries, lock_path);
   if (!bench.StartServer(server_bin)) {
     std::fprintf(stderr, "server did not start\n");
@@ -502,6 +602,7 @@ int Main(int argc, char** argv) {
                                               {"ms_per_query_one_core", exact_i8doc_s * 1000}};
   }
   results["streamed"] = stream_mode;
+  if (!ceilings.is_null()) results["fde_ceiling"] = ceilings;
   results["generate_seconds"] = gen_s;
   results["ground_truth_seconds"] = truth_s;
   {
