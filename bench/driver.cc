@@ -20,6 +20,9 @@
 // rerank of the top-N documents by uncompressed FDE inner product (d_final D, the server's
 // default FDE parameters and seed, int8-dequantized tokens as an INT8 collection encodes):
 // the ceiling of any ANN index over that FDE, for N from 100 to 32000.
+// --truth-late computes (or reads from --cache) the exact ground truth only when the first
+// measurement needs it, after the first ingest: a separate `--configs none` run can fill the
+// cache meanwhile. --grid measures ef / nprobe with every candidate count, not just the first.
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -127,11 +130,13 @@ int FreePort() {
 
 class Bench {
  public:
-  Bench(const Workload& work, const std::vector<std::vector<uint32_t>>& truth100, size_t qps_queries,
-        std::string lock_path)
-      : work_(work), truth_(truth100), qps_queries_(qps_queries), lock_path_(std::move(lock_path)) {}
+  using Truth = std::vector<std::vector<uint32_t>>;
+  // truth100() returns the exact top-100 ids per query; called before each measurement.
+  Bench(const Workload& work, std::function<const Truth&()> truth100, size_t qps_queries, std::string lock_path)
+      : work_(work), truth_(std::move(truth100)), qps_queries_(qps_queries), lock_path_(std::move(lock_path)) {}
 
   pid_t server_pid() const { return pid_; }
+  void set_grid(bool grid) { grid_ = grid; }
 
   bool StartServer(const std::string& bin) {
     data_dir_ = std::filesystem::temp_directory_path() / ("chamferdb-bench-" + std::to_string(getpid()));
@@ -261,15 +266,19 @@ class Bench {
       return r;
     };
     for (uint32_t cand : cfg.candidates) knobs.push_back({"candidates=" + std::to_string(cand), base(cand)});
-    for (uint32_t ef : cfg.ef) {
-      auto r = base(cfg.candidates[0]);
-      r.set_ef_search(ef);
-      knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",ef=" + std::to_string(ef), r});
-    }
-    for (uint32_t np : cfg.nprobe) {
-      auto r = base(cfg.candidates[0]);
-      r.set_nprobe(np);
-      knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",nprobe=" + std::to_string(np), r});
+    // ef / nprobe with the first candidate count, or with every one (--grid).
+    const std::vector<uint32_t> with(cfg.candidates.begin(), grid_ ? cfg.candidates.end() : cfg.candidates.begin() + 1);
+    for (uint32_t cand : with) {
+      for (uint32_t ef : cfg.ef) {
+        auto r = base(cand);
+        r.set_ef_search(ef);
+        knobs.push_back({"candidates=" + std::to_string(cand) + ",ef=" + std::to_string(ef), r});
+      }
+      for (uint32_t np : cfg.nprobe) {
+        auto r = base(cand);
+        r.set_nprobe(np);
+        knobs.push_back({"candidates=" + std::to_string(cand) + ",nprobe=" + std::to_string(np), r});
+      }
     }
     // The timed part: under the shared benchmark lock when one is given.
     ScopedFileLock lock(lock_path_);
@@ -307,6 +316,7 @@ class Bench {
     p.knob = knob;
     const auto& queries = *work_.queries;
     const size_t nq = queries.size();
+    const Truth& all_truth = truth_();
     std::vector<double> lat;
     double hits10 = 0, hits100 = 0;
     for (size_t q = 0; q < nq; ++q) {
@@ -320,7 +330,7 @@ class Bench {
       p.rerank_tokens += resp.stats().rerank_query_tokens() / double(nq);
       std::vector<uint32_t> got;
       for (const auto& h : resp.hits()) got.push_back(static_cast<uint32_t>(std::stoul(h.id().substr(1))));
-      const auto& truth = truth_[q];
+      const auto& truth = all_truth[q];
       for (size_t i = 0; i < std::min<size_t>(10, got.size()); ++i)
         hits10 += std::find(truth.begin(), truth.begin() + 10, got[i]) != truth.begin() + 10;
       for (size_t i = 0; i < got.size(); ++i) hits100 += std::find(truth.begin(), truth.end(), got[i]) != truth.end();
@@ -356,9 +366,10 @@ class Bench {
   }
 
   const Workload& work_;
-  const std::vector<std::vector<uint32_t>>& truth_;
+  const std::function<const Truth&()> truth_;
   const size_t qps_queries_;
   const std::string lock_path_;
+  bool grid_ = false;
   std::filesystem::path data_dir_;
   int port_ = 0;
   std::string address_;
@@ -455,7 +466,7 @@ nlohmann::json FdeCeiling(const CorpusStream& stream, const std::vector<std::vec
 int Main(int argc, char** argv) {
   CorpusSpec spec;
   std::string server_bin = "build/server/chamferdb", out = "bench/results.json", cache;
-  bool smoke = false, stream_mode = false;
+  bool smoke = false, stream_mode = false, truth_late = false, grid = false;
   std::vector<uint32_t> fde_ceiling;
   std::string only, plot, lock_path;
   size_t qps_queries = 1000;
@@ -486,6 +497,8 @@ int Main(int argc, char** argv) {
     }
     else if (a == "--qps-queries") qps_queries = std::stoul(next());
     else if (a == "--stream") stream_mode = true;
+    else if (a == "--truth-late") truth_late = true;
+    else if (a == "--grid") grid = true;
     else if (a == "--lock") lock_path = next();
     else if (a == "--fde-ceiling") fde_ceiling.push_back(static_cast<uint32_t>(std::stoul(next())));
     else if (a == "--tokens") spec.min_tokens = spec.max_tokens = std::stoul(next());
@@ -493,7 +506,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "usage: chamferdb_bench [--smoke] [--docs N] [--queries N] [--dim D] [--seed S] "
                            "[--server-bin PATH] [--out FILE] [--cache FILE] [--configs A,B,..] [--tokens N] "
                            "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--plot PNG] "
-                           "[--stream] [--lock FILE] [--fde-ceiling D_FINAL]\n");
+                           "[--stream] [--lock FILE] [--fde-ceiling D_FINAL] [--truth-late] [--grid]\n");
       return 2;
     }
   }
@@ -528,13 +541,19 @@ int Main(int argc, char** argv) {
   }
   const double gen_s = std::chrono::duration<double>(Clock::now() - gen0).count();
   std::fprintf(stderr, "generated in %.1f s\n", gen_s);
-  double exact_s = 0;
-  const auto truth_t0 = Clock::now();
-  const size_t k_truth = 100 < spec.documents ? 100 : spec.documents;
-  const auto truth = stream_mode ? ExactTopKStreamed(*stream, k_truth, cache, &exact_s)
-                                 : ExactTopK(corpus, k_truth, cache, &exact_s);
-  const double truth_s = std::chrono::duration<double>(Clock::now() - truth_t0).count();
-  std::fprintf(stderr, "exact ground truth in %.1f s (%.0f ms per query on one core)\n", truth_s, exact_s * 1000);
+  double exact_s = 0, truth_s = 0;
+  std::vector<std::vector<uint32_t>> truth;
+  auto get_truth = [&]() -> const std::vector<std::vector<uint32_t>>& {
+    if (!truth.empty()) return truth;
+    const auto truth_t0 = Clock::now();
+    const size_t k_truth = 100 < spec.documents ? 100 : spec.documents;
+    truth = stream_mode ? ExactTopKStreamed(*stream, k_truth, cache, &exact_s)
+                        : ExactTopK(corpus, k_truth, cache, &exact_s);
+    truth_s = std::chrono::duration<double>(Clock::now() - truth_t0).count();
+    std::fprintf(stderr, "exact ground truth in %.1f s (%.0f ms per query on one core)\n", truth_s, exact_s * 1000);
+    return truth;
+  };
+  if (!truth_late || !stream_mode) get_truth();
   // Exact search with int8 tokens: how much of any INT8 recall change is the scoring itself
   // (needs the whole corpus in memory: skipped when streamed).
   double exact_i8_s = 0, exact_i8_r10 = 0, exact_i8doc_s = 0, exact_i8doc_r10 = 0;
@@ -582,9 +601,10 @@ int Main(int argc, char** argv) {
   nlohmann::json ceilings;
   for (uint32_t d_final : fde_ceiling) {
     if (!stream) break;
-    ceilings.push_back(FdeCeiling(*stream, truth, d_final, {100, 200, 500, 1000, 2000, 4000, 8000, 16000, 32000}));
+    ceilings.push_back(FdeCeiling(*stream, get_truth(), d_final, {100, 200, 500, 1000, 2000, 4000, 8000, 16000, 32000}));
   }
-  Bench bench(work, truth, qps_queries, lock_path);
+  Bench bench(work, get_truth, qps_queries, lock_path);
+  bench.set_grid(grid);
   if (!bench.StartServer(server_bin)) {
     std::fprintf(stderr, "server did not start\n");
     bench.StopServer();
@@ -595,7 +615,6 @@ int Main(int argc, char** argv) {
                        {"query_tokens", spec.query_tokens}, {"seed", spec.seed}};
   results["corpus"]["min_tokens"] = spec.min_tokens;
   results["corpus"]["max_tokens"] = spec.max_tokens;
-  results["exact"] = {{"recall@10", 1.0}, {"recall@100", 1.0}, {"ms_per_query_one_core", exact_s * 1000}};
   if (!stream_mode) {
     results["exact_int8"] = {{"recall@10", exact_i8_r10}, {"ms_per_query_one_core", exact_i8_s * 1000}};
     results["exact_int8_docs_float_query"] = {{"recall@10", exact_i8doc_r10},
@@ -604,7 +623,6 @@ int Main(int argc, char** argv) {
   results["streamed"] = stream_mode;
   if (!ceilings.is_null()) results["fde_ceiling"] = ceilings;
   results["generate_seconds"] = gen_s;
-  results["ground_truth_seconds"] = truth_s;
   {
     double load[3] = {0, 0, 0};
     if (getloadavg(load, 3) == 3) results["load_average_start"] = {load[0], load[1], load[2]};
@@ -618,6 +636,9 @@ int Main(int argc, char** argv) {
     ok = ok && !row.contains("error");
     results["configs"].push_back(row);
   }
+  get_truth();  // when late and no configuration ran
+  results["exact"] = {{"recall@10", 1.0}, {"recall@100", 1.0}, {"ms_per_query_one_core", exact_s * 1000}};
+  results["ground_truth_seconds"] = truth_s;
   results["server_peak_rss_bytes"] = RssBytes(bench.server_pid(), "VmHWM:");
   bench.StopServer();
   {
