@@ -42,7 +42,7 @@ Corpus MakeCorpus(const CorpusSpec& spec);
 // 16 GB): documents are regenerated on demand, bit for bit equal to MakeCorpus(spec).docs[d].
 // Construction walks the generator's RNG sequence once, in MakeCorpus's order, without
 // computing tokens (a normal is skipped as its two raw words, which is what Rng::Normal's
-// Box–Muller pairs consume; about 3 s for 1M × 32 × 128), keeping per document the RNG state
+// Box–Muller pairs consume; 23–90 s for 1M × 32 × 128 at load 7–12), keeping per document the RNG state
 // at its start (48 B) and its token count; then generates the queries (they follow the
 // documents in the RNG sequence and need their target's tokens), which it holds.
 // Memory: ~52 B per document plus the queries. Thread-safety: after construction every
@@ -82,9 +82,9 @@ std::vector<std::vector<uint32_t>> ExactTopK(const Corpus& corpus, size_t k, con
 // more than one chunk of float tokens in memory; OpenMP over documents to generate, over
 // queries to score). Same result, tie order (score, then smaller id) and cache file (format
 // and key) as ExactTopK on MakeCorpus(stream.spec()), so either reads the other's cache.
-// *seconds_per_query: scoring time of one query over every document on one core (generation
-// excluded); on a cache hit, the time of one query over the first min(size, 20000)
-// documents on one core, scaled to size().
+// *seconds_per_query: CPU time to score one query against every document (generation
+// excluded; CPU time, so other jobs on the machine do not inflate it); on a cache hit, the
+// thread CPU time of one query over the first min(size, 20000) documents, scaled to size().
 std::vector<std::vector<uint32_t>> ExactTopKStreamed(const CorpusStream& stream, size_t k,
                                                      const std::string& cache_path, double* seconds_per_query,
                                                      size_t chunk = 8192);
