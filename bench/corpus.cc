@@ -341,7 +341,7 @@ std::vector<std::vector<uint32_t>> ExactTopKStreamed(const CorpusStream& stream,
   };
   if (ReadTruthCache(cache_path, nq, kk, nd, fp, &out)) {
     // The exact latency is still measured in this run: one query over a prefix, one core.
-    const size_t probe = std::min<size_t>(nd, 20000);
+    const size_t probe = std::min(nd, chunk);  // one chunk of float tokens, as below
     stream.Chunk(0, probe, &docs);
     pack(probe);
     const double t0 = CpuSeconds(CLOCK_THREAD_CPUTIME_ID);

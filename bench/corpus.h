@@ -84,7 +84,7 @@ std::vector<std::vector<uint32_t>> ExactTopK(const Corpus& corpus, size_t k, con
 // and key) as ExactTopK on MakeCorpus(stream.spec()), so either reads the other's cache.
 // *seconds_per_query: CPU time to score one query against every document (generation
 // excluded; CPU time, so other jobs on the machine do not inflate it); on a cache hit, the
-// thread CPU time of one query over the first min(size, 20000) documents, scaled to size().
+// thread CPU time of one query over the first min(size, chunk) documents, scaled to size().
 std::vector<std::vector<uint32_t>> ExactTopKStreamed(const CorpusStream& stream, size_t k,
                                                      const std::string& cache_path, double* seconds_per_query,
                                                      size_t chunk = 8192);
