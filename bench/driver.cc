@@ -394,8 +394,9 @@ nlohmann::json FdeCeiling(const CorpusStream& stream, const std::vector<std::vec
   const size_t fd = enc.output_dim();
   const size_t keep = std::min(nd, *std::max_element(ns.begin(), ns.end()));
   std::vector<float> qfde(nq * fd);
+  std::atomic<bool> encode_failed{false};
   for (size_t q = 0; q < nq; ++q) {
-    (void)enc.EncodeQuery({queries[q].data(), queries[q].size() / dim, dim}, &qfde[q * fd]);
+    if (!enc.EncodeQuery({queries[q].data(), queries[q].size() / dim, dim}, &qfde[q * fd]).ok()) encode_failed = true;
   }
   // Per query a min-heap of (score, −id) over the best `keep` documents.
   using Entry = std::pair<float, int64_t>;
@@ -414,7 +415,7 @@ nlohmann::json FdeCeiling(const CorpusStream& stream, const std::vector<std::vec
       std::vector<float> scales(n), x(n * dim);
       int8::QuantizeRows(docs[i].data(), n, dim, codes.data(), scales.data());
       int8::DequantizeRows(codes.data(), scales.data(), n, dim, x.data());
-      (void)enc.EncodeDocument({x.data(), n, dim}, &fdes[i * fd]);
+      if (!enc.EncodeDocument({x.data(), n, dim}, &fdes[i * fd]).ok()) encode_failed = true;
     }
 #pragma omp parallel for schedule(dynamic, 1)
     for (size_t q = 0; q < nq; ++q) {
@@ -435,6 +436,7 @@ nlohmann::json FdeCeiling(const CorpusStream& stream, const std::vector<std::vec
     }
   }
   nlohmann::json out;
+  if (encode_failed) out["error"] = "FDE encoding failed";
   out["d_final"] = d_final;
   out["fde_dim"] = fd;
   out["seconds"] = std::chrono::duration<double>(Clock::now() - t0).count();
