@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/load_env.h"
 #include "server/aux_services.h"
 #include "server/health_probe.h"
 #include "server/server.h"
@@ -19,12 +20,10 @@
 extern char** environ;
 
 int main(int argc, char** argv) {
-  // OpenMP workers must sleep, not spin, when idle: gRPC threads and OpenMP teams share the
-  // cores, and spinning teams starve the request threads. libgomp reads this only at load
-  // time, so set it and re-execute once.
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    execv("/proc/self/exe", argv);  // on failure, carry on with the default policy
+  // Passive OpenMP waiting and OpenBLAS's kernels for this CPU (common/load_env.h): libgomp
+  // and OpenBLAS read them only at load time, so set them and re-execute once.
+  if (chamferdb::SetLoadTimeEnvironment()) {
+    execv("/proc/self/exe", argv);  // on failure, carry on with the defaults
   }
   // Block termination signals in every thread; one thread waits for them below.
   sigset_t signals;
