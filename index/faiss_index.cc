@@ -18,7 +18,9 @@
 #include <unordered_map>
 
 #include "index/index.h"
+#include "index/refine_dot.h"
 #include "kernels/chamfer/dot.h"
+#include "kernels/int8/quantize.h"
 
 namespace chamferdb {
 namespace {
@@ -111,6 +113,7 @@ class FaissIndex final : public VectorIndex {
       }
     });
     if (!s.ok()) return s;
+    AppendRefine(x, n);
     for (size_t i = 0; i < n; ++i) {
       label_row_[labels[i]] = first + static_cast<idx_t>(i);
       row_label_.push_back(labels[i]);
@@ -140,6 +143,9 @@ class FaissIndex final : public VectorIndex {
     out->assign(nq, {});
     if (live_ == 0 || params.k == 0) return absl::OkStatus();
     const size_t k = std::min(params.k, live_);
+    if (ivf_trained_ && config_.refine != RefineStorage::kNone && params.refine_k > k) {
+      return SearchRefined(queries, nq, params, k, out);
+    }
     if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(index_.get())) {
       return SearchFlat(flat->get_xb(), queries, nq, k, params.allowed, out);
     }
@@ -198,7 +204,7 @@ class FaissIndex final : public VectorIndex {
       bytes += rows * dim_ * 4;
       if (config_.kind == IndexKind::kHnsw) bytes += rows * config_.hnsw_m * 2 * 4 * 1.1;
     }
-    i.memory_bytes = bytes;
+    i.memory_bytes = bytes + refine_f32_.size() * sizeof(float) + refine_i8_.size() + refine_scale_.size() * sizeof(float);
     return i;
   }
 
@@ -231,11 +237,62 @@ class FaissIndex final : public VectorIndex {
     if (!s.ok()) return s;
     index_ = std::move(fresh);
     ResetRows(live_labels);
+    RebuildRefine(live_vectors.data());
     return absl::OkStatus();
   }
 
  private:
   static constexpr Label kRemoved = -1;
+
+  // Refine storage (row-major, one row per FAISS row, tombstoned rows included).
+  void AppendRefine(const float* x, size_t n) {
+    if (config_.refine == RefineStorage::kFloat32) {
+      refine_f32_.insert(refine_f32_.end(), x, x + n * dim_);
+    } else if (config_.refine == RefineStorage::kInt8) {
+      const size_t old = refine_scale_.size();
+      refine_i8_.resize((old + n) * dim_);
+      refine_scale_.resize(old + n);
+      int8::QuantizeRows(x, n, dim_, refine_i8_.data() + old * dim_, refine_scale_.data() + old);
+    }
+  }
+
+  // After ResetRows: rows are the live vectors in order.
+  void RebuildRefine(const float* live_vectors) {
+    refine_f32_.clear();
+    refine_i8_.clear();
+    refine_scale_.clear();
+    AppendRefine(live_vectors, live_);
+  }
+
+  float RefineScore(const float* q, idx_t row) const {
+    if (config_.refine == RefineStorage::kFloat32) {
+      float out;
+      DotMany(q, refine_f32_.data() + static_cast<size_t>(row) * dim_, 1, dim_, &out);
+      return out;
+    }
+    return DotI8Row(q, refine_i8_.data() + static_cast<size_t>(row) * dim_, refine_scale_[row], dim_);
+  }
+
+  // Two-stage search: the PQ search with refine_k neighbours, then exact re-scoring.
+  absl::Status SearchRefined(const float* queries, size_t nq, const IndexSearchParams& params, size_t k,
+                             std::vector<std::vector<Neighbor>>* out) const {
+    IndexSearchParams first = params;
+    first.k = std::min(params.refine_k, live_);
+    first.refine_k = 0;
+    std::vector<std::vector<Neighbor>> coarse;
+    if (absl::Status s = Search(queries, nq, first, &coarse); !s.ok()) return s;
+    for (size_t q = 0; q < nq; ++q) {
+      auto& hits = coarse[q];
+      for (auto& h : hits) h.score = RefineScore(queries + q * dim_, label_row_.at(h.label));
+      const size_t kk = std::min(k, hits.size());
+      std::partial_sort(hits.begin(), hits.begin() + kk, hits.end(), [](const Neighbor& a, const Neighbor& b) {
+        return a.score != b.score ? a.score > b.score : a.label < b.label;
+      });
+      hits.resize(kk);
+      (*out)[q] = std::move(hits);
+    }
+    return absl::OkStatus();
+  }
 
   // Exact search over the flat vectors with the project's SIMD dot products on the calling
   // thread (FAISS's single-query path is scalar here and opens an OpenMP team).
@@ -337,6 +394,7 @@ class FaissIndex final : public VectorIndex {
     index_ = std::move(ivf);
     ivf_trained_ = true;
     ResetRows(live_labels);
+    RebuildRefine(live_vectors.data());
     return absl::OkStatus();
   }
 
@@ -350,6 +408,9 @@ class FaissIndex final : public VectorIndex {
   size_t live_ = 0;
   size_t tombstones_ = 0;
   size_t compacted_ivf_ = 0;
+  std::vector<float> refine_f32_;    // RefineStorage::kFloat32: rows × dim
+  std::vector<int8_t> refine_i8_;    // RefineStorage::kInt8: rows × dim codes
+  std::vector<float> refine_scale_;  // RefineStorage::kInt8: one absmax scale per row
 };
 
 }  // namespace
@@ -379,6 +440,8 @@ absl::Status IndexConfig::Normalize(size_t dim) {
     if (dim % pq_m != 0)
       return bad(fmt::format("index.pq_m {} does not divide the vector dimension {}", pq_m, dim));
   }
+  if (refine != RefineStorage::kNone && kind != IndexKind::kIvfPq)
+    return bad("index.refine_storage applies to IVF_PQ only (FLAT and HNSW already score exactly)");
   if (ivf_train_threshold == 0) ivf_train_threshold = std::max<uint32_t>(39 * ivf_nlist, 2048);
   if (ivf_train_threshold < ivf_nlist)
     return bad(fmt::format("index.ivf_train_threshold {} is below ivf_nlist {}", ivf_train_threshold, ivf_nlist));
