@@ -51,6 +51,13 @@ struct Config {
   std::vector<uint32_t> nprobe;      // IVF sweep (with candidates[0])
   float merge_tau = 0;               // query ball carving before the rerank (0 = off)
   uint32_t pq_m = 0;                 // IVF_PQ sub-quantizers (0 = server default)
+  // IVF_PQ refine stage (docs/fde-quality.md): refine storage, the collection's default
+  // nprobe (0 = server default), refine_candidates = refine_factor x candidates for the
+  // candidates and nprobe sweeps, and a sweep of refine_candidates (with candidates[0]).
+  v1::RefineStorageKind refine = v1::REFINE_NONE;
+  uint32_t ivf_nprobe = 0;
+  uint32_t refine_factor = 0;
+  std::vector<uint32_t> refine_candidates;
 };
 
 struct Point {
@@ -133,6 +140,8 @@ class Bench {
         c->mutable_index()->set_ivf_nlist(nlist);
         c->mutable_index()->set_ivf_train_threshold(std::min<uint32_t>(static_cast<uint32_t>(corpus_.docs.size()), 40 * nlist));
         if (cfg.pq_m) c->mutable_index()->set_pq_m(cfg.pq_m);
+        c->mutable_index()->set_refine_storage(cfg.refine);
+        c->mutable_index()->set_ivf_nprobe(cfg.ivf_nprobe);
       }
       c->set_token_storage(cfg.storage);
       grpc::Status s = colls->Create(&ctx, req, &resp);
@@ -193,6 +202,7 @@ class Bench {
       r.set_k(100);
       r.set_candidates(cand);
       r.set_query_merge_tau(cfg.merge_tau);
+      r.set_refine_candidates(cfg.refine_factor * cand);
       return r;
     };
     for (uint32_t cand : cfg.candidates) knobs.push_back({"candidates=" + std::to_string(cand), base(cand)});
@@ -205,6 +215,11 @@ class Bench {
       auto r = base(cfg.candidates[0]);
       r.set_nprobe(np);
       knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",nprobe=" + std::to_string(np), r});
+    }
+    for (uint32_t rc : cfg.refine_candidates) {
+      auto r = base(cfg.candidates[0]);
+      r.set_refine_candidates(rc);
+      knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",refine=" + std::to_string(rc), r});
     }
     for (auto& [knob, req] : knobs) {
       Point p = Measure(cfg.name, knob, req);
@@ -368,6 +383,11 @@ int Main(int argc, char** argv) {
       {.name = "hnsw_i8_dfinal2048", .index = v1::HNSW, .d_final = 2048, .storage = v1::INT8, .candidates = {500, 1000}, .ef = {256, 512}},
       // The 1M-document configuration: int8 tokens and PQ-compressed FDEs (128 bytes/doc).
       {.name = "ivfpq_i8_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .storage = v1::INT8, .candidates = {500, 1000}, .nprobe = {32, 64}},
+      // Two-stage candidates (docs/fde-quality.md): IVF-PQ neighbours re-scored by the exact
+      // int8-stored FDE, the best `candidates` of them reranked by int8 Chamfer.
+      {.name = "ivfpq_i8_refine_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .storage = v1::INT8,
+       .candidates = {1000, 2000}, .nprobe = {32, 64}, .refine = v1::REFINE_INT8, .ivf_nprobe = 32,
+       .refine_factor = 4, .refine_candidates = {2000, 4000, 8000, 16000}},
   };
   for (auto& c : configs) {
     if (!candidates_override.empty()) c.candidates = candidates_override;
@@ -381,6 +401,8 @@ int Main(int argc, char** argv) {
       c.candidates = {100};
       if (!c.ef.empty()) c.ef = {64};
       if (!c.nprobe.empty()) c.nprobe = {8};
+      if (!c.refine_candidates.empty()) c.refine_candidates = {400};
+      c.ivf_nprobe = 0;
     }
   }
   Bench bench(corpus, truth, qps_queries);
