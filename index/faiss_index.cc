@@ -14,6 +14,8 @@
 #include <faiss/impl/IDSelector.h>
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -244,6 +246,8 @@ class FaissIndex final : public VectorIndex {
  private:
   static constexpr Label kRemoved = -1;
 
+  static constexpr int64_t kParallelRefine = 1024;
+
   // Refine storage (row-major, one row per FAISS row, tombstoned rows included).
   void AppendRefine(const float* x, size_t n) {
     if (config_.refine == RefineStorage::kFloat32) {
@@ -283,7 +287,14 @@ class FaissIndex final : public VectorIndex {
     if (absl::Status s = Search(queries, nq, first, &coarse); !s.ok()) return s;
     for (size_t q = 0; q < nq; ++q) {
       auto& hits = coarse[q];
-      for (auto& h : hits) h.score = RefineScore(queries + q * dim_, label_row_.at(h.label));
+      const int64_t nh = static_cast<int64_t>(hits.size());
+      // Like the Chamfer rerank, a large refine is split across the cores (each neighbour
+      // scored independently, so the result does not depend on the split).
+      const int threads = nh >= kParallelRefine ? omp_get_num_procs() : 1;
+#pragma omp parallel for schedule(static, 64) num_threads(threads)
+      for (int64_t i = 0; i < nh; ++i) {
+        hits[i].score = RefineScore(queries + q * dim_, label_row_.at(hits[i].label));
+      }
       const size_t kk = std::min(k, hits.size());
       std::partial_sort(hits.begin(), hits.begin() + kk, hits.end(), [](const Neighbor& a, const Neighbor& b) {
         return a.score != b.score ? a.score > b.score : a.label < b.label;

@@ -5,7 +5,9 @@
 // Thread-safety: const methods (Search, size, info) may run concurrently with each other;
 // Add, Remove and MaybeCompact need exclusive access (the collection holds a writer lock).
 // A search never mutates shared state: per-request knobs travel in IndexSearchParams.
-// Threads: Search runs on the calling thread only (no OpenMP team per query); Add may use
+// Threads: Search runs on the calling thread only (no OpenMP team per query), except the
+// refine stage of >= 1024 neighbours (IndexSearchParams::refine_k), which is split across
+// the cores like the collection's Chamfer rerank; Add may use
 // OpenMP for large batches (index builds), see server/README section "Threads".
 // Errors: INVALID_ARGUMENT for bad arguments (dimension, duplicate label), INTERNAL if FAISS
 // reports a broken invariant (FAISS exceptions never escape this layer).
