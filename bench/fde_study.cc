@@ -35,9 +35,13 @@
 #include <vector>
 
 #include "bench/corpus.h"
+#include "common/rng.h"
 #include "common/half.h"
 #include "encoders/ball_carving.h"
 #include "encoders/muvera_fde.h"
+#include "index/refine_dot.h"
+#include "kernels/chamfer/chamfer_int8.h"
+#include "kernels/chamfer/dot.h"
 #include "kernels/int8/quantize.h"
 
 namespace chamferdb::bench {
@@ -174,6 +178,68 @@ Result Study(const Corpus& c, const std::vector<std::vector<uint32_t>>& truth, c
   return r;
 }
 
+double ThreadCpuSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// Micro-cost of the refine stage: one query against `probes` random rows of a rows × dim
+// table (int8 + scale, and float32), as the refine of a search touches them (random rows,
+// mostly not in cache). One thread, CPU time per row, median of 5 runs.
+void TimeRefine(size_t rows, size_t dim, size_t probes) {
+  Rng rng(5);
+  std::vector<int8_t> codes(rows * dim);
+  std::vector<float> f32(rows * dim), scales(rows, 0.5f), q(dim);
+  for (size_t i = 0; i < codes.size(); ++i) {
+    codes[i] = static_cast<int8_t>(static_cast<int>(rng.UniformInt(255)) - 127);
+    f32[i] = codes[i] / 127.0f;
+  }
+  for (float& v : q) v = static_cast<float>(rng.Normal());
+  std::vector<size_t> pick(probes);
+  for (size_t& p : pick) p = rng.UniformInt(rows);
+  // The Chamfer rerank on the same footing: 32-token int8 documents (packed as the server
+  // stores them), a 32-token query.
+  const size_t ntok = 32, tdim = 128;
+  const size_t doc_bytes = PackedI8Bytes(ntok, tdim);
+  std::vector<uint8_t> packed(rows * doc_bytes);
+  {
+    std::vector<float> toks(ntok * tdim), tscale(ntok);
+    std::vector<int8_t> tcodes(ntok * tdim);
+    for (size_t d = 0; d < rows; ++d) {
+      for (float& v : toks) v = static_cast<float>(rng.Normal());
+      int8::QuantizeRows(toks.data(), ntok, tdim, tcodes.data(), tscale.data());
+      PackTokensI8(tcodes.data(), tscale.data(), ntok, tdim, &packed[d * doc_bytes]);
+    }
+  }
+  std::vector<float> qt(ntok * tdim);
+  for (float& v : qt) v = static_cast<float>(rng.Normal());
+  const QueryI8 qi = QuantizeQueryI8(qt.data(), ntok, tdim);
+  for (int kind = 0; kind < 3; ++kind) {
+    std::vector<double> runs;
+    float sink = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const double t0 = ThreadCpuSeconds();
+      for (size_t p : pick) {
+        if (kind == 0) {
+          sink += DotI8Row(q.data(), &codes[p * dim], scales[p], dim);
+        } else if (kind == 2) {
+          sink += ChamferPackedI8(qi, &packed[p * doc_bytes], ntok);
+        } else {
+          float out;
+          DotMany(q.data(), &f32[p * dim], 1, dim, &out);
+          sink += out;
+        }
+      }
+      runs.push_back((ThreadCpuSeconds() - t0) / probes * 1e6);
+    }
+    std::sort(runs.begin(), runs.end());
+    const char* what[] = {"refine int8 FDE row", "refine float32 FDE row", "Chamfer int8 32x32x128 document"};
+    std::printf("%s: %zu random of %zu (FDE dim %zu): %.3f us each (CPU, median of 5; sink %g)\n", what[kind], probes,
+                rows, dim, runs[2], double(sink));
+  }
+}
+
 double Quantile(std::vector<uint64_t> v, double p) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : double(v[std::min(v.size() - 1, static_cast<size_t>(std::ceil(p * v.size())) - 1)]);
@@ -197,6 +263,10 @@ int Main(int argc, char** argv) {
     else if (a == "--variants") variants = next();
     else if (a == "--chunk") chunk = std::stoul(next());
     else if (a == "--pq-train") pq_train = std::stoul(next());
+    else if (a == "--time-refine") {
+      TimeRefine(100000, 2048, 8000);
+      return 0;
+    }
     else {
       std::fprintf(stderr,
                    "usage: fde_study [--docs N] [--queries N] [--tokens N] [--dim D] [--seed S] [--cache FILE] "
