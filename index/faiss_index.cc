@@ -17,6 +17,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <limits>
 #include <unordered_map>
 
 #include "index/index.h"
@@ -293,7 +294,10 @@ class FaissIndex final : public VectorIndex {
       const int threads = nh >= kParallelRefine ? omp_get_num_procs() : 1;
 #pragma omp parallel for schedule(static, 64) num_threads(threads)
       for (int64_t i = 0; i < nh; ++i) {
-        hits[i].score = RefineScore(queries + q * dim_, label_row_.at(hits[i].label));
+        // Every first-stage neighbour is a live label (find, not at: nothing may throw here).
+        const auto row = label_row_.find(hits[i].label);
+        hits[i].score = row == label_row_.end() ? -std::numeric_limits<float>::infinity()
+                                                : RefineScore(queries + q * dim_, row->second);
       }
       const size_t kk = std::min(k, hits.size());
       std::partial_sort(hits.begin(), hits.begin() + kk, hits.end(), [](const Neighbor& a, const Neighbor& b) {
