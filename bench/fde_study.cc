@@ -40,6 +40,7 @@
 #include "encoders/ball_carving.h"
 #include "encoders/muvera_fde.h"
 #include "index/refine_dot.h"
+#include "kernels/chamfer/chamfer.h"
 #include "kernels/chamfer/chamfer_int8.h"
 #include "kernels/chamfer/dot.h"
 #include "kernels/int8/quantize.h"
@@ -250,6 +251,7 @@ int Main(int argc, char** argv) {
   spec.queries = 100;
   std::string cache, out, variants = "r20_k5_p16,r20_k5_p16_f2048";
   size_t chunk = 2048, pq_train = 10000;
+  bool score_gaps = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -263,6 +265,7 @@ int Main(int argc, char** argv) {
     else if (a == "--variants") variants = next();
     else if (a == "--chunk") chunk = std::stoul(next());
     else if (a == "--pq-train") pq_train = std::stoul(next());
+    else if (a == "--score-gaps") score_gaps = true;
     else if (a == "--time-refine") {
       TimeRefine(100000, 2048, 8000);
       return 0;
@@ -291,6 +294,55 @@ int Main(int argc, char** argv) {
   double exact_s = 0;
   const auto truth = ExactTopK(corpus, std::min<size_t>(100, spec.documents), cache, &exact_s);
   std::fprintf(stderr, "ground truth ready (%.1f ms per query one core)\n", exact_s * 1e3);
+  if (score_gaps) {
+    // How close the exact Chamfer scores are around rank 10: mean score at true ranks 1, 2,
+    // 5, 10, 11, 20, 50, 100, relative to rank 10 (double-precision reference).
+    const size_t ranks[] = {1, 2, 5, 10, 11, 20, 50, 100};
+    std::vector<double> mean(std::size(ranks), 0);
+    double abs10 = 0;
+    for (size_t q = 0; q < corpus.queries.size(); ++q) {
+      const size_t nqt = corpus.queries[q].size() / corpus.dim;
+      auto score = [&](size_t r) {
+        const auto& d = corpus.docs[truth[q][r - 1]];
+        return ChamferReference(corpus.queries[q].data(), nqt, d.data(), d.size() / corpus.dim, corpus.dim);
+      };
+      const double s10 = score(10);
+      abs10 += s10 / corpus.queries.size();
+      for (size_t i = 0; i < std::size(ranks); ++i) mean[i] += (score(ranks[i]) - s10) / corpus.queries.size();
+    }
+    std::printf("mean exact Chamfer score at rank 10: %.4f; minus the rank-10 score at rank:\n", abs10);
+    for (size_t i = 0; i < std::size(ranks); ++i) std::printf("  rank %3zu: %+.4f\n", ranks[i], mean[i]);
+    // How well each FDE variant estimates Chamfer on exactly these documents: the ratio
+    // <FDE_q, FDE_d> / (r_reps · Chamfer) over the true top-100, its mean and spread, for
+    // the true top-10 and for true ranks 11..100 separately.
+    for (const auto& v : vs) {
+      auto enc = MuveraFdeEncoder::Create(v.fde);
+      if (!enc.ok()) std::abort();
+      const size_t D = (*enc)->output_dim();
+      std::vector<float> qf(D), df(D);
+      double sum[2] = {0, 0}, sq[2] = {0, 0}, cnt[2] = {0, 0};
+      for (size_t q = 0; q < corpus.queries.size(); ++q) {
+        const size_t nqt = corpus.queries[q].size() / corpus.dim;
+        if (!(*enc)->EncodeQuery({corpus.queries[q].data(), nqt, corpus.dim}, qf.data()).ok()) std::abort();
+        for (size_t r = 0; r < truth[q].size(); ++r) {
+          const auto& d = corpus.docs[truth[q][r]];
+          if (!(*enc)->EncodeDocument({d.data(), d.size() / corpus.dim, corpus.dim}, df.data()).ok()) std::abort();
+          double ip = 0;
+          for (size_t j = 0; j < D; ++j) ip += double(qf[j]) * df[j];
+          const double ratio =
+              ip / (v.fde.r_reps * ChamferReference(corpus.queries[q].data(), nqt, d.data(), d.size() / corpus.dim, corpus.dim));
+          const int g = r < 10 ? 0 : 1;
+          sum[g] += ratio, sq[g] += ratio * ratio, cnt[g] += 1;
+        }
+      }
+      for (int g = 0; g < 2; ++g) {
+        const double m = sum[g] / cnt[g];
+        std::printf("%-24s FDE/(r*Chamfer) over true ranks %-7s mean %.4f sd %.4f (sd/mean %.3f)\n", v.name.c_str(),
+                    g == 0 ? "1..10" : "11..100", m, std::sqrt(sq[g] / cnt[g] - m * m), std::sqrt(sq[g] / cnt[g] - m * m) / m);
+      }
+    }
+    return 0;
+  }
   nlohmann::json results;
   results["corpus"] = {{"documents", spec.documents}, {"queries", spec.queries}, {"dim", spec.dim},
                        {"min_tokens", spec.min_tokens}, {"max_tokens", spec.max_tokens}, {"seed", spec.seed}};
