@@ -17,7 +17,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <limits>
 #include <unordered_map>
 
 #include "index/index.h"
@@ -278,33 +277,45 @@ class FaissIndex final : public VectorIndex {
     return DotI8Row(q, refine_i8_.data() + static_cast<size_t>(row) * dim_, refine_scale_[row], dim_);
   }
 
-  // Two-stage search: the PQ search with refine_k neighbours, then exact re-scoring.
+  // Two-stage search: the PQ search with refine_k neighbours, then exact re-scoring. Works
+  // on FAISS rows throughout (no label map lookups, no sort of the first stage); only the
+  // best k are turned into labels.
   absl::Status SearchRefined(const float* queries, size_t nq, const IndexSearchParams& params, size_t k,
                              std::vector<std::vector<Neighbor>>* out) const {
-    IndexSearchParams first = params;
-    first.k = std::min(params.refine_k, live_);
-    first.refine_k = 0;
-    std::vector<std::vector<Neighbor>> coarse;
-    if (absl::Status s = Search(queries, nq, first, &coarse); !s.ok()) return s;
+    const size_t kk = std::min(params.refine_k, live_);
+    std::vector<float> dist(nq * kk);
+    std::vector<idx_t> rows(nq * kk);
+    LiveRows sel;
+    sel.deleted = &deleted_;
+    sel.row_label = &row_label_;
+    sel.allowed = params.allowed;
+    faiss::SearchParametersIVF ivf;
+    ivf.nprobe = std::min<size_t>(params.nprobe ? params.nprobe : config_.ivf_nprobe, config_.ivf_nlist);
+    ivf.sel = tombstones_ > 0 || params.allowed ? &sel : nullptr;
+    absl::Status s = Guard("search", [&] {
+      index_->search(static_cast<idx_t>(nq), queries, static_cast<idx_t>(kk), dist.data(), rows.data(), &ivf);
+    });
+    if (!s.ok()) return s;
+    std::vector<std::pair<float, idx_t>> scored;
     for (size_t q = 0; q < nq; ++q) {
-      auto& hits = coarse[q];
-      const int64_t nh = static_cast<int64_t>(hits.size());
+      scored.clear();
+      for (size_t j = 0; j < kk; ++j) {
+        const idx_t r = rows[q * kk + j];
+        if (sel.is_member(r)) scored.push_back({0.0f, r});
+      }
+      const int64_t nh = static_cast<int64_t>(scored.size());
       // Like the Chamfer rerank, a large refine is split across the cores (each neighbour
       // scored independently, so the result does not depend on the split).
       const int threads = nh >= kParallelRefine ? omp_get_num_procs() : 1;
 #pragma omp parallel for schedule(static, 64) num_threads(threads)
-      for (int64_t i = 0; i < nh; ++i) {
-        // Every first-stage neighbour is a live label (find, not at: nothing may throw here).
-        const auto row = label_row_.find(hits[i].label);
-        hits[i].score = row == label_row_.end() ? -std::numeric_limits<float>::infinity()
-                                                : RefineScore(queries + q * dim_, row->second);
-      }
-      const size_t kk = std::min(k, hits.size());
-      std::partial_sort(hits.begin(), hits.begin() + kk, hits.end(), [](const Neighbor& a, const Neighbor& b) {
-        return a.score != b.score ? a.score > b.score : a.label < b.label;
-      });
-      hits.resize(kk);
-      (*out)[q] = std::move(hits);
+      for (int64_t i = 0; i < nh; ++i) scored[i].first = RefineScore(queries + q * dim_, scored[i].second);
+      const size_t keep = std::min(k, scored.size());
+      std::partial_sort(scored.begin(), scored.begin() + keep, scored.end(),
+                        [&](const std::pair<float, idx_t>& a, const std::pair<float, idx_t>& b) {
+                          return a.first != b.first ? a.first > b.first : row_label_[a.second] < row_label_[b.second];
+                        });
+      auto& hits = (*out)[q];
+      for (size_t j = 0; j < keep; ++j) hits.push_back({row_label_[scored[j].second], scored[j].first});
     }
     return absl::OkStatus();
   }
