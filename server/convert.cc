@@ -161,6 +161,10 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
     spec.mbat_config_json = mbat.dump();
     spec.id_field = config.json().id_field().empty() ? "id" : config.json().id_field();
     if (absl::Status st = IndexFromProto(config.index(), &spec.index); !st.ok()) return st;
+    if (spec.index.refine != RefineStorage::kNone) {
+      return absl::InvalidArgumentError(
+          "config.index.refine_storage is for MULTI_VECTOR collections (JSON searches do not refine)");
+    }
     return spec;
   }
   if (config.kind() != v1::MULTI_VECTOR && config.kind() != v1::COLLECTION_KIND_UNSPECIFIED) {

@@ -8,7 +8,8 @@ by numpy brute force:
 - with every list probed and candidates = refine_candidates = all documents, the answer is
   the exact Chamfer top-10;
 - refine_storage survives a restart (config, exactness and the recall gain);
-- bad refine_candidates and refine storage on HNSW are INVALID_ARGUMENT naming the field.
+- bad refine_candidates, and refine storage on HNSW or on a JSON collection, are
+  INVALID_ARGUMENT naming the field.
 """
 import unittest
 
@@ -116,6 +117,12 @@ class Refine(unittest.TestCase):
                     kind=collections_pb2.HNSW, refine_storage=collections_pb2.REFINE_FLOAT32))))
         self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("refine_storage applies to IVF_PQ only", e.exception.details())
+        with self.assertRaises(grpc.RpcError) as e:
+            self.colls.Create(collections_pb2.CreateCollectionRequest(config=collections_pb2.CollectionConfig(
+                name="j", kind=collections_pb2.JSON, index=collections_pb2.IndexParams(
+                    kind=collections_pb2.IVF_PQ, refine_storage=collections_pb2.REFINE_INT8))))
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("refine_storage is for MULTI_VECTOR collections", e.exception.details())
 
     def test_z_restart_keeps_refine_storage(self):
         # A restart rebuilds IVF_PQ from every stored document (it trains on all of them, not
