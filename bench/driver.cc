@@ -70,12 +70,20 @@ struct Config {
   std::vector<uint32_t> nprobe;      // IVF sweep (with candidates[0])
   float merge_tau = 0;               // query ball carving before the rerank (0 = off)
   uint32_t pq_m = 0;                 // IVF_PQ sub-quantizers (0 = server default)
+  // IVF_PQ refine stage (docs/fde-quality.md): refine storage, the collection's default
+  // nprobe (0 = server default), refine_candidates = refine_factor x candidates for the
+  // candidates and nprobe sweeps, and a sweep of refine_candidates (with candidates[0]).
+  v1::RefineStorageKind refine = v1::REFINE_NONE;
+  uint32_t ivf_nprobe = 0;
+  uint32_t refine_factor = 0;
+  std::vector<uint32_t> refine_candidates;
 };
 
 struct Point {
   std::string config, knob;
   double recall10 = 0, recall100 = 0, p50_ms = 0, p95_ms = 0, p99_ms = 0, qps2 = 0, qps8 = 0;
   double rerank_tokens = 0;  // mean query tokens the rerank scored (ball carving)
+  double index_ms = 0, rerank_ms = 0;  // server-side means (SearchStats), single client
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -188,6 +196,8 @@ class Bench {
         c->mutable_index()->set_ivf_nlist(nlist);
         c->mutable_index()->set_ivf_train_threshold(std::min<uint32_t>(static_cast<uint32_t>(work_.documents), 40 * nlist));
         if (cfg.pq_m) c->mutable_index()->set_pq_m(cfg.pq_m);
+        c->mutable_index()->set_refine_storage(cfg.refine);
+        c->mutable_index()->set_ivf_nprobe(cfg.ivf_nprobe);
       }
       c->set_token_storage(cfg.storage);
       grpc::Status s = colls->Create(&ctx, req, &resp);
@@ -263,6 +273,7 @@ class Bench {
       r.set_k(100);
       r.set_candidates(cand);
       r.set_query_merge_tau(cfg.merge_tau);
+      r.set_refine_candidates(cfg.refine_factor * cand);
       return r;
     };
     for (uint32_t cand : cfg.candidates) knobs.push_back({"candidates=" + std::to_string(cand), base(cand)});
@@ -286,12 +297,18 @@ class Bench {
       double load[3] = {0, 0, 0};
       if (getloadavg(load, 3) == 3) row["load_average_measure_start"] = {load[0], load[1], load[2]};
     }
+    for (uint32_t rc : cfg.refine_candidates) {
+      auto r = base(cfg.candidates[0]);
+      r.set_refine_candidates(rc);
+      knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",refine=" + std::to_string(rc), r});
+    }
     for (auto& [knob, req] : knobs) {
       Point p = Measure(cfg.name, knob, req);
       points->push_back(p);
       row["sweep"].push_back({{"knob", knob}, {"recall@10", p.recall10}, {"recall@100", p.recall100}, {"p50_ms", p.p50_ms},
                               {"p95_ms", p.p95_ms}, {"p99_ms", p.p99_ms}, {"qps_2_clients", p.qps2}, {"qps_8_clients", p.qps8},
-                              {"rerank_query_tokens", p.rerank_tokens}});
+                              {"rerank_query_tokens", p.rerank_tokens}, {"server_index_ms", p.index_ms},
+                              {"server_rerank_ms", p.rerank_ms}});
     }
     {
       double load[3] = {0, 0, 0};
@@ -328,6 +345,8 @@ class Bench {
       if (!search->Search(&ctx, req, &resp).ok()) continue;
       lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
       p.rerank_tokens += resp.stats().rerank_query_tokens() / double(nq);
+      p.index_ms += resp.stats().index_micros() / 1e3 / double(nq);
+      p.rerank_ms += resp.stats().rerank_micros() / 1e3 / double(nq);
       std::vector<uint32_t> got;
       for (const auto& h : resp.hits()) got.push_back(static_cast<uint32_t>(std::stoul(h.id().substr(1))));
       const auto& truth = all_truth[q];
@@ -585,6 +604,11 @@ int Main(int argc, char** argv) {
       {.name = "hnsw_i8_dfinal2048", .index = v1::HNSW, .d_final = 2048, .storage = v1::INT8, .candidates = {500, 1000}, .ef = {256, 512}},
       // The 1M-document configuration: int8 tokens and PQ-compressed FDEs (128 bytes/doc).
       {.name = "ivfpq_i8_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .storage = v1::INT8, .candidates = {500, 1000}, .nprobe = {32, 64}},
+      // Two-stage candidates (docs/fde-quality.md): IVF-PQ neighbours re-scored by the exact
+      // int8-stored FDE, the best `candidates` of them reranked by int8 Chamfer.
+      {.name = "ivfpq_i8_refine_dfinal2048", .index = v1::IVF_PQ, .d_final = 2048, .storage = v1::INT8,
+       .candidates = {1000, 2000}, .nprobe = {32, 64}, .refine = v1::REFINE_INT8, .ivf_nprobe = 32,
+       .refine_factor = 4, .refine_candidates = {1000, 2000, 4000, 8000}},
   };
   for (auto& c : configs) {
     if (!candidates_override.empty()) c.candidates = candidates_override;
@@ -598,6 +622,8 @@ int Main(int argc, char** argv) {
       c.candidates = {100};
       if (!c.ef.empty()) c.ef = {64};
       if (!c.nprobe.empty()) c.nprobe = {8};
+      if (!c.refine_candidates.empty()) c.refine_candidates = {400};
+      c.ivf_nprobe = 0;
     }
   }
   nlohmann::json ceilings;

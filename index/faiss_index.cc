@@ -14,11 +14,15 @@
 #include <faiss/impl/IDSelector.h>
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <unordered_map>
 
 #include "index/index.h"
+#include "index/refine_dot.h"
 #include "kernels/chamfer/dot.h"
+#include "kernels/int8/quantize.h"
 
 namespace chamferdb {
 namespace {
@@ -111,6 +115,7 @@ class FaissIndex final : public VectorIndex {
       }
     });
     if (!s.ok()) return s;
+    AppendRefine(x, n);
     for (size_t i = 0; i < n; ++i) {
       label_row_[labels[i]] = first + static_cast<idx_t>(i);
       row_label_.push_back(labels[i]);
@@ -140,6 +145,9 @@ class FaissIndex final : public VectorIndex {
     out->assign(nq, {});
     if (live_ == 0 || params.k == 0) return absl::OkStatus();
     const size_t k = std::min(params.k, live_);
+    if (ivf_trained_ && config_.refine != RefineStorage::kNone && params.refine_k > k) {
+      return SearchRefined(queries, nq, params, k, out);
+    }
     if (const auto* flat = dynamic_cast<const faiss::IndexFlat*>(index_.get())) {
       return SearchFlat(flat->get_xb(), queries, nq, k, params.allowed, out);
     }
@@ -198,7 +206,7 @@ class FaissIndex final : public VectorIndex {
       bytes += rows * dim_ * 4;
       if (config_.kind == IndexKind::kHnsw) bytes += rows * config_.hnsw_m * 2 * 4 * 1.1;
     }
-    i.memory_bytes = bytes;
+    i.memory_bytes = bytes + refine_f32_.size() * sizeof(float) + refine_i8_.size() + refine_scale_.size() * sizeof(float);
     return i;
   }
 
@@ -231,11 +239,86 @@ class FaissIndex final : public VectorIndex {
     if (!s.ok()) return s;
     index_ = std::move(fresh);
     ResetRows(live_labels);
+    RebuildRefine(live_vectors.data());
     return absl::OkStatus();
   }
 
  private:
   static constexpr Label kRemoved = -1;
+
+  static constexpr int64_t kParallelRefine = 1024;
+
+  // Refine storage (row-major, one row per FAISS row, tombstoned rows included).
+  void AppendRefine(const float* x, size_t n) {
+    if (config_.refine == RefineStorage::kFloat32) {
+      refine_f32_.insert(refine_f32_.end(), x, x + n * dim_);
+    } else if (config_.refine == RefineStorage::kInt8) {
+      const size_t old = refine_scale_.size();
+      refine_i8_.resize((old + n) * dim_);
+      refine_scale_.resize(old + n);
+      int8::QuantizeRows(x, n, dim_, refine_i8_.data() + old * dim_, refine_scale_.data() + old);
+    }
+  }
+
+  // After ResetRows: rows are the live vectors in order.
+  void RebuildRefine(const float* live_vectors) {
+    refine_f32_.clear();
+    refine_i8_.clear();
+    refine_scale_.clear();
+    AppendRefine(live_vectors, live_);
+  }
+
+  float RefineScore(const float* q, idx_t row) const {
+    if (config_.refine == RefineStorage::kFloat32) {
+      float out;
+      DotMany(q, refine_f32_.data() + static_cast<size_t>(row) * dim_, 1, dim_, &out);
+      return out;
+    }
+    return DotI8Row(q, refine_i8_.data() + static_cast<size_t>(row) * dim_, refine_scale_[row], dim_);
+  }
+
+  // Two-stage search: the PQ search with refine_k neighbours, then exact re-scoring. Works
+  // on FAISS rows throughout (no label map lookups, no sort of the first stage); only the
+  // best k are turned into labels.
+  absl::Status SearchRefined(const float* queries, size_t nq, const IndexSearchParams& params, size_t k,
+                             std::vector<std::vector<Neighbor>>* out) const {
+    const size_t kk = std::min(params.refine_k, live_);
+    std::vector<float> dist(nq * kk);
+    std::vector<idx_t> rows(nq * kk);
+    LiveRows sel;
+    sel.deleted = &deleted_;
+    sel.row_label = &row_label_;
+    sel.allowed = params.allowed;
+    faiss::SearchParametersIVF ivf;
+    ivf.nprobe = std::min<size_t>(params.nprobe ? params.nprobe : config_.ivf_nprobe, config_.ivf_nlist);
+    ivf.sel = tombstones_ > 0 || params.allowed ? &sel : nullptr;
+    absl::Status s = Guard("search", [&] {
+      index_->search(static_cast<idx_t>(nq), queries, static_cast<idx_t>(kk), dist.data(), rows.data(), &ivf);
+    });
+    if (!s.ok()) return s;
+    std::vector<std::pair<float, idx_t>> scored;
+    for (size_t q = 0; q < nq; ++q) {
+      scored.clear();
+      for (size_t j = 0; j < kk; ++j) {
+        const idx_t r = rows[q * kk + j];
+        if (sel.is_member(r)) scored.push_back({0.0f, r});
+      }
+      const int64_t nh = static_cast<int64_t>(scored.size());
+      // Like the Chamfer rerank, a large refine is split across the cores (each neighbour
+      // scored independently, so the result does not depend on the split).
+      const int threads = nh >= kParallelRefine ? omp_get_num_procs() : 1;
+#pragma omp parallel for schedule(static, 64) num_threads(threads)
+      for (int64_t i = 0; i < nh; ++i) scored[i].first = RefineScore(queries + q * dim_, scored[i].second);
+      const size_t keep = std::min(k, scored.size());
+      std::partial_sort(scored.begin(), scored.begin() + keep, scored.end(),
+                        [&](const std::pair<float, idx_t>& a, const std::pair<float, idx_t>& b) {
+                          return a.first != b.first ? a.first > b.first : row_label_[a.second] < row_label_[b.second];
+                        });
+      auto& hits = (*out)[q];
+      for (size_t j = 0; j < keep; ++j) hits.push_back({row_label_[scored[j].second], scored[j].first});
+    }
+    return absl::OkStatus();
+  }
 
   // Exact search over the flat vectors with the project's SIMD dot products on the calling
   // thread (FAISS's single-query path is scalar here and opens an OpenMP team).
@@ -337,6 +420,7 @@ class FaissIndex final : public VectorIndex {
     index_ = std::move(ivf);
     ivf_trained_ = true;
     ResetRows(live_labels);
+    RebuildRefine(live_vectors.data());
     return absl::OkStatus();
   }
 
@@ -350,6 +434,9 @@ class FaissIndex final : public VectorIndex {
   size_t live_ = 0;
   size_t tombstones_ = 0;
   size_t compacted_ivf_ = 0;
+  std::vector<float> refine_f32_;    // RefineStorage::kFloat32: rows × dim
+  std::vector<int8_t> refine_i8_;    // RefineStorage::kInt8: rows × dim codes
+  std::vector<float> refine_scale_;  // RefineStorage::kInt8: one absmax scale per row
 };
 
 }  // namespace
@@ -379,6 +466,8 @@ absl::Status IndexConfig::Normalize(size_t dim) {
     if (dim % pq_m != 0)
       return bad(fmt::format("index.pq_m {} does not divide the vector dimension {}", pq_m, dim));
   }
+  if (refine != RefineStorage::kNone && kind != IndexKind::kIvfPq)
+    return bad("index.refine_storage applies to IVF_PQ only (FLAT and HNSW already score exactly)");
   if (ivf_train_threshold == 0) ivf_train_threshold = std::max<uint32_t>(39 * ivf_nlist, 2048);
   if (ivf_train_threshold < ivf_nlist)
     return bad(fmt::format("index.ivf_train_threshold {} is below ivf_nlist {}", ivf_train_threshold, ivf_nlist));

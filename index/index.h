@@ -5,7 +5,9 @@
 // Thread-safety: const methods (Search, size, info) may run concurrently with each other;
 // Add, Remove and MaybeCompact need exclusive access (the collection holds a writer lock).
 // A search never mutates shared state: per-request knobs travel in IndexSearchParams.
-// Threads: Search runs on the calling thread only (no OpenMP team per query); Add may use
+// Threads: Search runs on the calling thread only (no OpenMP team per query), except the
+// refine stage of >= 1024 neighbours (IndexSearchParams::refine_k), which is split across
+// the cores like the collection's Chamfer rerank; Add may use
 // OpenMP for large batches (index builds), see server/README section "Threads".
 // Errors: INVALID_ARGUMENT for bad arguments (dimension, duplicate label), INTERNAL if FAISS
 // reports a broken invariant (FAISS exceptions never escape this layer).
@@ -26,6 +28,12 @@ namespace chamferdb {
 
 enum class IndexKind { kFlat, kHnsw, kIvfPq };
 
+// Refine storage (IVF_PQ only): a second copy of every vector kept beside the PQ codes, so a
+// search can re-score its first-stage (PQ) neighbours by exact inner product (FAISS's
+// IndexRefine). kFloat32: 4·dim bytes per vector, scores exact; kInt8: dim + 4 bytes, one
+// absmax scale per vector (kernels/int8/quantize.h), scores exact on the dequantized values.
+enum class RefineStorage { kNone, kFloat32, kInt8 };
+
 struct IndexConfig {
   IndexKind kind = IndexKind::kFlat;
   // HNSW
@@ -38,6 +46,7 @@ struct IndexConfig {
   uint32_t pq_nbits = 8;
   uint32_t ivf_nprobe = 0;  // 0: min(16, nlist)
   uint32_t ivf_train_threshold = 0;  // 0: max(39 · nlist, 2048)
+  RefineStorage refine = RefineStorage::kNone;  // kind kIvfPq only (INVALID_ARGUMENT otherwise)
 
   // Fills defaults and checks ranges against dim; INVALID_ARGUMENT names the field.
   absl::Status Normalize(size_t dim);
@@ -47,6 +56,12 @@ struct IndexSearchParams {
   size_t k = 10;
   uint32_t ef_search = 0;  // 0: the index default
   uint32_t nprobe = 0;     // 0: the index default
+  // Two-stage search (IVF_PQ with refine storage, once trained): the PQ search fetches
+  // refine_k neighbours, which are re-scored by exact inner product against the refine
+  // storage; the best k by that score are returned (ties by label) with the refined scores.
+  // Ignored when refine_k <= k or the index has no refine storage; an untrained IVF_PQ
+  // searches exactly anyway.
+  size_t refine_k = 0;
   // When set, only these labels are candidates (metadata filters): the index skips every
   // other label during its search, so a selective filter still yields k neighbours where
   // the index structure allows (exact for FLAT and untrained IVF_PQ; HNSW and IVF may come

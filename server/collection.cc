@@ -168,7 +168,8 @@ std::string CollectionSpec::ToJson() const {
                 {"pq_m", index.pq_m},
                 {"pq_nbits", index.pq_nbits},
                 {"ivf_nprobe", index.ivf_nprobe},
-                {"ivf_train_threshold", index.ivf_train_threshold}};
+                {"ivf_train_threshold", index.ivf_train_threshold},
+                {"refine_storage", static_cast<int>(index.refine)}};
   j["token_storage"] = static_cast<int>(token_storage);
   j["normalize"] = normalize;
   if (!restored_from.empty()) j["restored_from"] = restored_from;
@@ -204,6 +205,8 @@ absl::StatusOr<CollectionSpec> CollectionSpec::FromJson(std::string_view json) {
     s.index.pq_nbits = x.at("pq_nbits");
     s.index.ivf_nprobe = x.at("ivf_nprobe");
     s.index.ivf_train_threshold = x.at("ivf_train_threshold");
+    // Absent in specs written before refine storage existed.
+    s.index.refine = static_cast<RefineStorage>(x.value("refine_storage", 0));
     s.token_storage = static_cast<TokenStorage>(j.at("token_storage").get<int>());
     s.normalize = j.at("normalize");
     s.restored_from = j.value("restored_from", std::string());
@@ -705,6 +708,19 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   if (query.candidates > Limits::kMaxCandidates) {
     return absl::InvalidArgumentError(fmt::format("candidates {} exceeds the limit of {}", query.candidates, Limits::kMaxCandidates));
   }
+  if (query.refine_candidates > 0) {
+    const size_t rerank_candidates =
+        query.rerank ? std::max(query.k, query.candidates ? query.candidates : DefaultCandidates(query.k)) : query.k;
+    if (spec_.index.refine == RefineStorage::kNone) {
+      return absl::InvalidArgumentError(
+          "refine_candidates needs a collection with index.refine_storage (IVF_PQ with REFINE_FLOAT32 or REFINE_INT8)");
+    }
+    if (query.refine_candidates < rerank_candidates || query.refine_candidates > Limits::kMaxRefineCandidates) {
+      return absl::InvalidArgumentError(fmt::format("refine_candidates {} is outside candidates ({})..{}",
+                                                    query.refine_candidates, rerank_candidates,
+                                                    Limits::kMaxRefineCandidates));
+    }
+  }
   std::vector<float> q;
   const std::string_view bytes(reinterpret_cast<const char*>(query.tokens), query.num_tokens * spec_.fde.dim * 4);
   if (query.num_tokens > Limits::kMaxTokensPerQuery) {
@@ -732,6 +748,9 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::vector<Neighbor>> found;
   IndexSearchParams params{.k = candidates, .ef_search = query.ef_search, .nprobe = query.nprobe};
+  if (spec_.index.refine != RefineStorage::kNone) {
+    params.refine_k = query.refine_candidates ? query.refine_candidates : std::min(4 * candidates, Limits::kMaxRefineCandidates);
+  }
   if (absl::Status s = FilteredCandidates(query, fde.data(), &params, &found, &result.stats); !s.ok()) return s;
   result.stats.index_micros = MicrosSince(t1);
   result.stats.candidates = found[0].size();

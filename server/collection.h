@@ -45,6 +45,7 @@ struct Limits {
   static constexpr size_t kMaxIdsPerRequest = 10000;
   static constexpr size_t kMaxK = 1000;
   static constexpr size_t kMaxCandidates = 10000;
+  static constexpr size_t kMaxRefineCandidates = 100000;
   static constexpr size_t kMaxNameBytes = 64;
   static constexpr size_t kMaxScrollLimit = 1000;
 };
@@ -97,6 +98,10 @@ struct SearchQuery {
   // ⟨q, q′⟩ ≥ merge_tau are summed. 0 = off; otherwise finite and > 0 (the paper: 0.7).
   // The FDE candidate search always uses every query token.
   float merge_tau = 0;
+  // Two-stage candidate search (IVF_PQ with refine storage): neighbours fetched from the PQ
+  // search and re-scored by exact FDE inner product, of which `candidates` are reranked.
+  // 0: 4 × candidates with refine storage, none without; else candidates..kMaxRefineCandidates.
+  size_t refine_candidates = 0;
   // Only documents whose metadata matches are candidates; when no more match than would
   // be reranked, every match is scored by exact Chamfer (SearchStats::filter_exhaustive).
   const MetadataFilter* filter = nullptr;

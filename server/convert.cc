@@ -31,6 +31,14 @@ absl::Status IndexFromProto(const v1::IndexParams& ip, IndexConfig* out) {
   out->pq_nbits = ip.pq_nbits();
   out->ivf_nprobe = ip.ivf_nprobe();
   out->ivf_train_threshold = ip.ivf_train_threshold();
+  switch (ip.refine_storage()) {
+    case v1::REFINE_NONE: out->refine = RefineStorage::kNone; break;
+    case v1::REFINE_FLOAT32: out->refine = RefineStorage::kFloat32; break;
+    case v1::REFINE_INT8: out->refine = RefineStorage::kInt8; break;
+    default:
+      return absl::InvalidArgumentError(
+          fmt::format("config.index.refine_storage {} is not a known kind", static_cast<int>(ip.refine_storage())));
+  }
   return absl::OkStatus();
 }
 
@@ -153,6 +161,10 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
     spec.mbat_config_json = mbat.dump();
     spec.id_field = config.json().id_field().empty() ? "id" : config.json().id_field();
     if (absl::Status st = IndexFromProto(config.index(), &spec.index); !st.ok()) return st;
+    if (spec.index.refine != RefineStorage::kNone) {
+      return absl::InvalidArgumentError(
+          "config.index.refine_storage is for MULTI_VECTOR collections (JSON searches do not refine)");
+    }
     return spec;
   }
   if (config.kind() != v1::MULTI_VECTOR && config.kind() != v1::COLLECTION_KIND_UNSPECIFIED) {
@@ -208,6 +220,9 @@ void SpecToProto(const CollectionSpec& spec, v1::CollectionConfig* out) {
   i->set_pq_nbits(spec.index.pq_nbits);
   i->set_ivf_nprobe(spec.index.ivf_nprobe);
   i->set_ivf_train_threshold(spec.index.ivf_train_threshold);
+  i->set_refine_storage(spec.index.refine == RefineStorage::kFloat32 ? v1::REFINE_FLOAT32
+                        : spec.index.refine == RefineStorage::kInt8  ? v1::REFINE_INT8
+                                                                     : v1::REFINE_NONE);
   out->set_token_storage(spec.token_storage == TokenStorage::kFloat16 ? v1::FLOAT16
                          : spec.token_storage == TokenStorage::kInt8  ? v1::INT8
                                                                       : v1::FLOAT32);
@@ -252,6 +267,7 @@ absl::StatusOr<SearchQuery> QueryFromProto(const v1::SearchRequest& request, siz
   q.nprobe = request.nprobe();
   q.include_metadata = request.include_metadata();
   q.merge_tau = request.query_merge_tau();
+  q.refine_candidates = request.refine_candidates();
   return q;
 }
 
