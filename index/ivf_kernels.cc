@@ -33,21 +33,22 @@ void NearestL2(const float* x, const float* ct, size_t m, size_t ksub, size_t ds
   std::vector<float> dist(ksub);
   for (size_t s = 0; s < m; ++s) {
     const float* xs = x + s * dsub;
-    const float* cs = ct + s * dsub * ksub;
-    std::fill(dist.begin(), dist.end(), 0.0f);
+    const float* cs = ct + s * (dsub + 1) * ksub;
+    std::copy(cs + dsub * ksub, cs + (dsub + 1) * ksub, dist.begin());  // ‖c‖²
     for (size_t t = 0; t < dsub; ++t) {
-      const float xv = xs[t];
+      const float xv = -2.0f * xs[t];
       const float* row = cs + t * ksub;
-      for (size_t k = 0; k < ksub; ++k) {
-        const float diff = xv - row[k];
-        dist[k] += diff * diff;
-      }
+      for (size_t k = 0; k < ksub; ++k) dist[k] += xv * row[k];
     }
     size_t best = 0;
     for (size_t k = 1; k < ksub; ++k)
       if (dist[k] < dist[best]) best = k;
     index[s] = static_cast<uint32_t>(best);
-    if (distance) distance[s] = dist[best];
+    if (distance) {
+      float xx = 0;
+      for (size_t t = 0; t < dsub; ++t) xx += xs[t] * xs[t];
+      distance[s] = std::max(0.0f, dist[best] + xx);
+    }
   }
 }
 
@@ -78,11 +79,19 @@ void ArgmaxInnerProduct(const float* x, size_t nx, const float* y, size_t ny, si
 }
 
 PqEncoder::PqEncoder(const float* centroids, size_t m, size_t ksub, size_t dsub)
-    : m_(m), ksub_(ksub), dsub_(dsub), transposed_(m * ksub * dsub) {
-  for (size_t s = 0; s < m; ++s)
-    for (size_t k = 0; k < ksub; ++k)
-      for (size_t t = 0; t < dsub; ++t)
-        transposed_[(s * dsub + t) * ksub + k] = centroids[(s * ksub + k) * dsub + t];
+    : m_(m), ksub_(ksub), dsub_(dsub), transposed_(m * ksub * (dsub + 1)) {
+  for (size_t s = 0; s < m; ++s) {
+    float* out = transposed_.data() + s * (dsub + 1) * ksub;
+    for (size_t k = 0; k < ksub; ++k) {
+      const float* c = centroids + (s * ksub + k) * dsub;
+      float norm = 0;
+      for (size_t t = 0; t < dsub; ++t) {
+        out[t * ksub + k] = c[t];
+        norm += c[t] * c[t];
+      }
+      out[dsub * ksub + k] = norm;
+    }
+  }
 }
 
 void PqEncoder::Assign(const float* x, size_t n, uint32_t* index, float* distance) const {

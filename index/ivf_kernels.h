@@ -49,7 +49,9 @@ class PqEncoder {
 
  private:
   size_t m_, ksub_, dsub_;
-  std::vector<float> transposed_;  // [s][t][k]: m × dsub × ksub
+  // Per sub-quantizer s: dsub × ksub (centroid coordinate t of k at [t][k]), then the ksub
+  // squared norms. Distances are computed as ‖c‖² − 2⟨x, c⟩ (+ ‖x‖² when reported).
+  std::vector<float> transposed_;
 };
 
 }  // namespace chamferdb

@@ -86,26 +86,22 @@ void NearestL2(const float* x, const float* ct, size_t m, size_t ksub, size_t ds
   constexpr size_t kGroup = 16;  // blocks of 16 centroids held in registers at once
   for (size_t s = 0; s < m; ++s) {
     const float* xs = x + s * dsub;
-    const float* cs = ct + s * dsub * ksub;
+    const float* cs = ct + s * (dsub + 1) * ksub;
+    const float* norms = cs + dsub * ksub;
     __m512 vmin = _mm512_set1_ps(std::numeric_limits<float>::infinity());
     __m512i vidx = _mm512_setzero_si512();
     for (size_t g = 0; g < ksub; g += kGroup * 16) {
       const size_t blocks = std::min(kGroup, (ksub - g) / 16);
       __m512 acc[kGroup];
-      for (size_t b = 0; b < kGroup; ++b) acc[b] = _mm512_setzero_ps();
+      // ‖c‖² − 2⟨x, c⟩, accumulated over t in order.
+      for (size_t b = 0; b < kGroup; ++b) acc[b] = b < blocks ? _mm512_loadu_ps(norms + g + 16 * b) : _mm512_setzero_ps();
       for (size_t t = 0; t < dsub; ++t) {
-        const __m512 xv = _mm512_set1_ps(xs[t]);
+        const __m512 xv = _mm512_set1_ps(-2.0f * xs[t]);
         const float* row = cs + t * ksub + g;
         if (blocks == kGroup) {
-          for (size_t b = 0; b < kGroup; ++b) {
-            const __m512 diff = _mm512_sub_ps(xv, _mm512_loadu_ps(row + 16 * b));
-            acc[b] = _mm512_fmadd_ps(diff, diff, acc[b]);
-          }
+          for (size_t b = 0; b < kGroup; ++b) acc[b] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * b), acc[b]);
         } else {
-          for (size_t b = 0; b < blocks; ++b) {
-            const __m512 diff = _mm512_sub_ps(xv, _mm512_loadu_ps(row + 16 * b));
-            acc[b] = _mm512_fmadd_ps(diff, diff, acc[b]);
-          }
+          for (size_t b = 0; b < blocks; ++b) acc[b] = _mm512_fmadd_ps(xv, _mm512_loadu_ps(row + 16 * b), acc[b]);
         }
       }
       // Lanes keep their first minimum (strict <, blocks in increasing index order).
@@ -118,7 +114,11 @@ void NearestL2(const float* x, const float* ct, size_t m, size_t ksub, size_t ds
     const float best = _mm512_reduce_min_ps(vmin);
     const __mmask16 eq = _mm512_cmp_ps_mask(vmin, _mm512_set1_ps(best), _CMP_EQ_OQ);
     index[s] = static_cast<uint32_t>(_mm512_mask_reduce_min_epi32(eq, vidx));
-    if (distance) distance[s] = best;
+    if (distance) {
+      float xx = 0;
+      for (size_t t = 0; t < dsub; ++t) xx += xs[t] * xs[t];
+      distance[s] = std::max(0.0f, best + xx);
+    }
   }
 }
 

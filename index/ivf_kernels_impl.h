@@ -10,7 +10,7 @@
   void ArgmaxIP(const float* x, size_t nx, const float* y, size_t ny, size_t d, int64_t* best,      \
                 float* score);                                                                      \
   /* One row x (m·dsub floats): index[s], distance[s] (may be null) per sub-quantizer;           \
-     ct: m × dsub × ksub transposed centroids. */                                                  \
+     ct per sub-quantizer: dsub × ksub transposed centroids, then ksub squared norms. */                                                  \
   void NearestL2(const float* x, const float* ct, size_t m, size_t ksub, size_t dsub, uint32_t* index, \
                  float* distance);                                                                  \
   }

@@ -92,11 +92,16 @@ TEST(IvfKernels, ArgmaxTiesResolveToTheLowestRow) {
 
 using NearestFn = void (*)(const float*, const float*, size_t, size_t, size_t, uint32_t*, float*);
 
+// The kernels' layout: per sub-quantizer dsub × ksub coordinates, then ksub squared norms.
 std::vector<float> Transpose(const std::vector<float>& c, size_t m, size_t ksub, size_t dsub) {
-  std::vector<float> t(c.size());
+  std::vector<float> t(m * (dsub + 1) * ksub, 0.0f);
   for (size_t s = 0; s < m; ++s)
     for (size_t k = 0; k < ksub; ++k)
-      for (size_t j = 0; j < dsub; ++j) t[(s * dsub + j) * ksub + k] = c[(s * ksub + k) * dsub + j];
+      for (size_t j = 0; j < dsub; ++j) {
+        const float v = c[(s * ksub + k) * dsub + j];
+        t[(s * (dsub + 1) + j) * ksub + k] = v;
+        t[(s * (dsub + 1) + dsub) * ksub + k] += v * v;
+      }
   return t;
 }
 
@@ -153,11 +158,11 @@ TEST(IvfKernels, NearestL2TiesResolveToTheLowestCentroid) {
   float dist = -1;
   ivf_portable::NearestL2(x.data(), ct.data(), 1, ksub, dsub, &index, &dist);
   EXPECT_EQ(index, 40u);
-  EXPECT_EQ(dist, 0.0f);
+  EXPECT_NEAR(dist, 0.0f, 1e-5);
   if (GetCpuFeatures().avx512) {
     ivf_avx512::NearestL2(x.data(), ct.data(), 1, ksub, dsub, &index, &dist);
     EXPECT_EQ(index, 40u);
-    EXPECT_EQ(dist, 0.0f);
+    EXPECT_NEAR(dist, 0.0f, 1e-5);
   }
 }
 
