@@ -269,6 +269,7 @@ class FaissIndex final : public VectorIndex {
 
  private:
   static constexpr Label kRemoved = -1;
+  static constexpr int kTrainIterations = 10;
 
   // Exact search over the flat vectors with the project's SIMD dot products on the calling
   // thread (FAISS's single-query path is scalar here and opens an OpenMP team).
@@ -393,6 +394,11 @@ class FaissIndex final : public VectorIndex {
       ivf->own_fields = true;
       ivf->cp.seed = 1234;
       ivf->pq.cp.seed = 1234;
+      // 10 k-means iterations instead of FAISS's 25, for the coarse quantizer and for each
+      // PQ sub-quantizer: training runs inside an ingest (it blocks writers), and the later
+      // iterations move the centroids little (recall measured in docs/performance-ingest.md).
+      ivf->cp.niter = kTrainIterations;
+      ivf->pq.cp.niter = kTrainIterations;
       // k-means assignments through index/ivf_kernels.h (see NearestCentroidIndex).
       NearestCentroidIndex coarse(static_cast<idx_t>(dim_), faiss::METRIC_INNER_PRODUCT);
       NearestCentroidIndex sub(static_cast<idx_t>(ivf->pq.dsub), faiss::METRIC_L2);

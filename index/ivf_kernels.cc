@@ -62,7 +62,7 @@ bool UseAvx512() {
 }
 
 // Rows per OpenMP chunk; below two chunks the caller's thread does the work alone.
-constexpr size_t kRowsPerChunk = 16;
+constexpr size_t kRowsPerChunk = 32;
 
 }  // namespace
 

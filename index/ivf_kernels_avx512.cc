@@ -39,45 +39,51 @@ inline void DotBlock(const float* const* xr, const float* const* yr, size_t d, f
     for (int b = 0; b < BY; ++b) out[a * BY + b] = _mm512_reduce_add_ps(acc[a][b]);
 }
 
-template <int BX>
-void ArgmaxRows(const float* x, const float* y, size_t ny, size_t d, int64_t* best, float* score) {
-  const float* xr[BX];
-  for (int a = 0; a < BX; ++a) {
-    xr[a] = x + a * d;
-    best[a] = -1;
-    score[a] = -std::numeric_limits<float>::infinity();
-  }
-  float dots[BX * 4];
-  size_t j = 0;
-  for (; j + 4 <= ny; j += 4) {
-    const float* yr[4] = {y + j * d, y + (j + 1) * d, y + (j + 2) * d, y + (j + 3) * d};
-    DotBlock<BX, 4>(xr, yr, d, dots);
-    for (int a = 0; a < BX; ++a)
-      for (int b = 0; b < 4; ++b) {
-        if (dots[a * 4 + b] > score[a] || best[a] < 0) {
-          score[a] = dots[a * 4 + b];
-          best[a] = static_cast<int64_t>(j + b);
-        }
-      }
-  }
-  for (; j < ny; ++j) {
-    const float* yr[1] = {y + j * d};
-    DotBlock<BX, 1>(xr, yr, d, dots);
-    for (int a = 0; a < BX; ++a) {
-      if (dots[a] > score[a] || best[a] < 0) {
-        score[a] = dots[a];
-        best[a] = static_cast<int64_t>(j);
+template <int BX, int BY>
+inline void Update(const float* dots, size_t j, int64_t* best, float* score) {
+  for (int a = 0; a < BX; ++a)
+    for (int b = 0; b < BY; ++b) {
+      if (dots[a * BY + b] > score[a] || best[a] < 0) {
+        score[a] = dots[a * BY + b];
+        best[a] = static_cast<int64_t>(j + b);
       }
     }
-  }
 }
 
 }  // namespace
 
+// Loop order: y in blocks of 4 rows outside, x rows inside, so each block of y (the
+// centroids, usually larger than L2) is read once per call while the x rows (at most a few
+// dozen, see ArgmaxInnerProduct) stay in L2.
 void ArgmaxIP(const float* x, size_t nx, const float* y, size_t ny, size_t d, int64_t* best, float* score) {
-  size_t i = 0;
-  for (; i + 4 <= nx; i += 4) ArgmaxRows<4>(x + i * d, y, ny, d, best + i, score + i);
-  for (; i < nx; ++i) ArgmaxRows<1>(x + i * d, y, ny, d, best + i, score + i);
+  for (size_t i = 0; i < nx; ++i) {
+    best[i] = -1;
+    score[i] = -std::numeric_limits<float>::infinity();
+  }
+  float dots[16];
+  size_t j = 0;
+  for (; j + 4 <= ny; j += 4) {
+    const float* yr[4] = {y + j * d, y + (j + 1) * d, y + (j + 2) * d, y + (j + 3) * d};
+    size_t i = 0;
+    for (; i + 4 <= nx; i += 4) {
+      const float* xr[4] = {x + i * d, x + (i + 1) * d, x + (i + 2) * d, x + (i + 3) * d};
+      DotBlock<4, 4>(xr, yr, d, dots);
+      Update<4, 4>(dots, j, best + i, score + i);
+    }
+    for (; i < nx; ++i) {
+      const float* xr[1] = {x + i * d};
+      DotBlock<1, 4>(xr, yr, d, dots);
+      Update<1, 4>(dots, j, best + i, score + i);
+    }
+  }
+  for (; j < ny; ++j) {
+    const float* yr[1] = {y + j * d};
+    for (size_t i = 0; i < nx; ++i) {
+      const float* xr[1] = {x + i * d};
+      DotBlock<1, 1>(xr, yr, d, dots);
+      Update<1, 1>(dots, j, best + i, score + i);
+    }
+  }
 }
 
 void NearestL2(const float* x, const float* ct, size_t m, size_t ksub, size_t dsub, uint32_t* index,
