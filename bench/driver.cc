@@ -25,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -73,6 +74,21 @@ uint64_t RssBytes(pid_t pid) {
   return 0;
 }
 
+// utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15).
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i >= 14) ticks += std::stod(f);
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
+}
+
 int FreePort() {
   // Bind-and-release through gRPC is awkward; use a random high port and retry on failure.
   return 20000 + static_cast<int>((getpid() * 7919 + time(nullptr)) % 20000);
@@ -80,8 +96,8 @@ int FreePort() {
 
 class Bench {
  public:
-  Bench(const Corpus& corpus, const std::vector<std::vector<uint32_t>>& truth100, size_t qps_queries)
-      : corpus_(corpus), truth_(truth100), qps_queries_(qps_queries) {}
+  Bench(const Corpus& corpus, const std::vector<std::vector<uint32_t>>& truth100, size_t qps_queries, bool ingest_only)
+      : corpus_(corpus), truth_(truth100), qps_queries_(qps_queries), ingest_only_(ingest_only) {}
 
   bool StartServer(const std::string& bin) {
     data_dir_ = std::filesystem::temp_directory_path() / ("chamferdb-bench-" + std::to_string(getpid()));
@@ -143,6 +159,7 @@ class Bench {
     }
     // Ingest in batches of 256 from 2 concurrent client threads.
     const auto t0 = Clock::now();
+    const double server_cpu0 = CpuSeconds(pid_), client_cpu0 = CpuSeconds(getpid());
     std::atomic<size_t> next{0};
     std::atomic<bool> failed{false};
     auto ingest = [&] {
@@ -167,6 +184,8 @@ class Bench {
     b.join();
     const double ingest_s = std::chrono::duration<double>(Clock::now() - t0).count();
     row["ingest_docs_per_s"] = corpus_.docs.size() / ingest_s;
+    row["ingest_server_cpu_us_per_doc"] = (CpuSeconds(pid_) - server_cpu0) * 1e6 / corpus_.docs.size();
+    row["ingest_client_cpu_us_per_doc"] = (CpuSeconds(getpid()) - client_cpu0) * 1e6 / corpus_.docs.size();
     if (failed) row["error"] = "ingest failed";
     {
       grpc::ClientContext ctx;
@@ -206,6 +225,7 @@ class Bench {
       r.set_nprobe(np);
       knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",nprobe=" + std::to_string(np), r});
     }
+    if (ingest_only_) knobs.clear();
     for (auto& [knob, req] : knobs) {
       Point p = Measure(cfg.name, knob, req);
       points->push_back(p);
@@ -281,6 +301,7 @@ class Bench {
   const Corpus& corpus_;
   const std::vector<std::vector<uint32_t>>& truth_;
   const size_t qps_queries_;
+  const bool ingest_only_;
   std::filesystem::path data_dir_;
   int port_ = 0;
   std::string address_;
@@ -291,7 +312,7 @@ class Bench {
 int Main(int argc, char** argv) {
   CorpusSpec spec;
   std::string server_bin = "build/server/chamferdb", out = "bench/results.json", cache;
-  bool smoke = false;
+  bool smoke = false, ingest_only = false;
   std::string only, plot;
   size_t qps_queries = 1000;
   std::vector<uint32_t> candidates_override, knob_override;
@@ -299,6 +320,7 @@ int Main(int argc, char** argv) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--smoke") smoke = true;
+    else if (a == "--ingest-only") ingest_only = true;  // no ground truth, no searches
     else if (a == "--docs") spec.documents = std::stoul(next());
     else if (a == "--queries") spec.queries = std::stoul(next());
     else if (a == "--dim") spec.dim = std::stoul(next());
@@ -324,7 +346,7 @@ int Main(int argc, char** argv) {
     else {
       std::fprintf(stderr, "usage: chamferdb_bench [--smoke] [--docs N] [--queries N] [--dim D] [--seed S] "
                            "[--server-bin PATH] [--out FILE] [--cache FILE] [--configs A,B,..] [--tokens N] "
-                           "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--plot PNG]\n");
+                           "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--plot PNG] [--ingest-only]\n");
       return 2;
     }
   }
@@ -340,10 +362,12 @@ int Main(int argc, char** argv) {
   std::fprintf(stderr, "generating %zu documents, %zu queries, dim %zu\n", spec.documents, spec.queries, spec.dim);
   const Corpus corpus = MakeCorpus(spec);
   double exact_s = 0;
-  const auto truth = ExactTopK(corpus, 100 < spec.documents ? 100 : spec.documents, cache, &exact_s);
+  const auto truth = ingest_only ? std::vector<std::vector<uint32_t>>()
+                                 : ExactTopK(corpus, 100 < spec.documents ? 100 : spec.documents, cache, &exact_s);
   // Exact search with int8 tokens: how much of any INT8 recall change is the scoring itself.
   double exact_i8_s = 0, exact_i8_r10 = 0, exact_i8doc_s = 0, exact_i8doc_r10 = 0;
   for (bool quantize_query : {true, false}) {
+    if (ingest_only) break;
     double& secs = quantize_query ? exact_i8_s : exact_i8doc_s;
     double& r10 = quantize_query ? exact_i8_r10 : exact_i8doc_r10;
     const auto truth_i8 = ExactTopKInt8(corpus, 10, quantize_query, &secs);
@@ -360,6 +384,7 @@ int Main(int argc, char** argv) {
       {.name = "flat_carve", .index = v1::FLAT, .candidates = {100, 200, 500}, .merge_tau = 0.7f},
       {.name = "flat_i8_carve", .index = v1::FLAT, .storage = v1::INT8, .candidates = {200, 500}, .merge_tau = 0.7f},
       {.name = "flat_dfinal2048", .index = v1::FLAT, .d_final = 2048, .candidates = {100, 200, 500}},
+      {.name = "flat_i8_dfinal2048", .index = v1::FLAT, .d_final = 2048, .storage = v1::INT8, .candidates = {100, 200, 500}},
       // Graph and PQ indexes over 10240-dim vectors are costly to build (HNSW distance
       // computations, 1280 PQ sub-quantizers): like the paper's compressed FDEs, they run
       // on the final projection to 2048 dims.
@@ -383,7 +408,7 @@ int Main(int argc, char** argv) {
       if (!c.nprobe.empty()) c.nprobe = {8};
     }
   }
-  Bench bench(corpus, truth, qps_queries);
+  Bench bench(corpus, truth, qps_queries, ingest_only);
   if (!bench.StartServer(server_bin)) {
     std::fprintf(stderr, "server did not start\n");
     bench.StopServer();
@@ -435,8 +460,9 @@ int Main(int argc, char** argv) {
                 p.recall100, p.p50_ms, p.p99_ms, p.qps2, p.qps8, exact_s > 0 ? exact_s * 1000 / p.p50_ms : 0.0);
   }
   for (const auto& r : results["configs"]) {
-    std::printf("%-20s ingest %.0f docs/s, %.0f B/doc in memory, %.0f B/doc on disk, fde_dim %d, RSS %.0f MB%s\n",
+    std::printf("%-20s ingest %.0f docs/s (server CPU %.0f us/doc, client %.0f us/doc), %.0f B/doc in memory, %.0f B/doc on disk, fde_dim %d, RSS %.0f MB%s\n",
                 r["config"].get<std::string>().c_str(), r.value("ingest_docs_per_s", 0.0),
+                r.value("ingest_server_cpu_us_per_doc", 0.0), r.value("ingest_client_cpu_us_per_doc", 0.0),
                 r.value("bytes_in_memory_per_doc", 0.0), r.value("bytes_on_disk_per_doc", 0.0), r.value("fde_dim", 0),
                 r.value("rss_bytes", 0.0) / 1e6, r.contains("error") ? (" ERROR " + r["error"].get<std::string>()).c_str() : "");
   }
