@@ -109,6 +109,22 @@ struct NearestCentroidIndex final : faiss::Index {
   mutable std::unique_ptr<PqEncoder> encoder;  // built on the first search after an add
 };
 
+// The IVF coarse quantizer: FAISS's flat inner-product index, except that nearest-centroid
+// queries (k = 1: the assignment of training vectors in IndexIVFPQ::train_residual) go
+// through index/ivf_kernels.h instead of OpenBLAS.
+struct CoarseQuantizer final : faiss::IndexFlatIP {
+  explicit CoarseQuantizer(idx_t d) : faiss::IndexFlatIP(d) {}
+  void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
+              const faiss::SearchParameters* params) const override {
+    if (k != 1 || params != nullptr || ntotal == 0) {
+      faiss::IndexFlatIP::search(n, x, k, distances, labels, params);
+      return;
+    }
+    ArgmaxInnerProduct(x, static_cast<size_t>(n), get_xb(), static_cast<size_t>(ntotal), static_cast<size_t>(d),
+                       labels, distances);
+  }
+};
+
 // Members of the search: rows that are not tombstoned and, with a filter, whose label is
 // allowed.
 struct LiveRows final : faiss::IDSelector {
@@ -388,7 +404,7 @@ class FaissIndex final : public VectorIndex {
     }
     std::unique_ptr<faiss::IndexIVFPQ> ivf;
     s = Guard("train", [&] {
-      auto* quantizer = new faiss::IndexFlatIP(static_cast<int>(dim_));
+      auto* quantizer = new CoarseQuantizer(static_cast<idx_t>(dim_));
       ivf = std::make_unique<faiss::IndexIVFPQ>(quantizer, dim_, config_.ivf_nlist, config_.pq_m,
                                                 config_.pq_nbits, faiss::METRIC_INNER_PRODUCT);
       ivf->own_fields = true;
