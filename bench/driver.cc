@@ -41,6 +41,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -131,6 +132,21 @@ class ScopedFileLock {
   int fd_ = -1;
 };
 
+// utime + stime of a process in seconds (/proc/PID/stat fields 14 and 15).
+double CpuSeconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string f;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && fields >> f; ++i) {
+    if (i >= 14) ticks += std::stod(f);
+  }
+  return ticks / sysconf(_SC_CLK_TCK);
+}
+
 int FreePort() {
   // Bind-and-release through gRPC is awkward; use a random high port and retry on failure.
   return 20000 + static_cast<int>((getpid() * 7919 + time(nullptr)) % 20000);
@@ -145,6 +161,7 @@ class Bench {
 
   pid_t server_pid() const { return pid_; }
   void set_grid(bool grid) { grid_ = grid; }
+  void set_ingest_only(bool ingest_only) { ingest_only_ = ingest_only; }
 
   bool StartServer(const std::string& bin) {
     data_dir_ = std::filesystem::temp_directory_path() / ("chamferdb-bench-" + std::to_string(getpid()));
@@ -210,6 +227,7 @@ class Bench {
     // batch when the workload is streamed).
     const size_t nd = work_.documents;
     const auto t0 = Clock::now();
+    const double server_cpu0 = CpuSeconds(pid_), client_cpu0 = CpuSeconds(getpid());
     std::atomic<size_t> next{0}, done{0};
     std::atomic<bool> failed{false};
     const size_t progress_every = nd >= 200000 ? 50000 : 0;
@@ -244,6 +262,8 @@ class Bench {
     b.join();
     const double ingest_s = std::chrono::duration<double>(Clock::now() - t0).count();
     row["ingest_docs_per_s"] = nd / ingest_s;
+    row["ingest_server_cpu_us_per_doc"] = (CpuSeconds(pid_) - server_cpu0) * 1e6 / nd;
+    row["ingest_client_cpu_us_per_doc"] = (CpuSeconds(getpid()) - client_cpu0) * 1e6 / nd;
     row["ingest_seconds"] = ingest_s;
     if (failed) row["error"] = "ingest failed";
     {
@@ -302,6 +322,7 @@ class Bench {
       r.set_refine_candidates(rc);
       knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",refine=" + std::to_string(rc), r});
     }
+    if (ingest_only_) knobs.clear();
     for (auto& [knob, req] : knobs) {
       Point p = Measure(cfg.name, knob, req);
       points->push_back(p);
@@ -389,6 +410,7 @@ class Bench {
   const size_t qps_queries_;
   const std::string lock_path_;
   bool grid_ = false;
+  bool ingest_only_ = false;
   std::filesystem::path data_dir_;
   int port_ = 0;
   std::string address_;
@@ -487,7 +509,7 @@ nlohmann::json FdeCeiling(const CorpusStream& stream, const std::vector<std::vec
 int Main(int argc, char** argv) {
   CorpusSpec spec;
   std::string server_bin = "build/server/chamferdb", out = "bench/results.json", cache;
-  bool smoke = false, stream_mode = false, truth_late = false, grid = false;
+  bool smoke = false, stream_mode = false, truth_late = false, grid = false, ingest_only = false;
   std::vector<uint32_t> fde_ceiling;
   std::string only, plot, lock_path;
   size_t qps_queries = 1000;
@@ -496,6 +518,7 @@ int Main(int argc, char** argv) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--smoke") smoke = true;
+    else if (a == "--ingest-only") ingest_only = true;  // no ground truth, no searches
     else if (a == "--docs") spec.documents = std::stoul(next());
     else if (a == "--queries") spec.queries = std::stoul(next());
     else if (a == "--dim") spec.dim = std::stoul(next());
@@ -527,7 +550,7 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr, "usage: chamferdb_bench [--smoke] [--docs N] [--queries N] [--dim D] [--seed S] "
                            "[--server-bin PATH] [--out FILE] [--cache FILE] [--configs A,B,..] [--tokens N] "
                            "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--plot PNG] "
-                           "[--stream] [--lock FILE] [--fde-ceiling D_FINAL] [--truth-late] [--grid]\n");
+                           "[--stream] [--lock FILE] [--fde-ceiling D_FINAL] [--truth-late] [--grid] [--ingest-only]\n");
       return 2;
     }
   }
@@ -574,12 +597,12 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "exact ground truth in %.1f s (%.0f ms per query on one core)\n", truth_s, exact_s * 1000);
     return truth;
   };
-  if (!truth_late || !stream_mode) get_truth();
+  if (!ingest_only && (!truth_late || !stream_mode)) get_truth();
   // Exact search with int8 tokens: how much of any INT8 recall change is the scoring itself
   // (needs the whole corpus in memory: skipped when streamed).
   double exact_i8_s = 0, exact_i8_r10 = 0, exact_i8doc_s = 0, exact_i8doc_r10 = 0;
   for (bool quantize_query : {true, false}) {
-    if (stream_mode) break;
+    if (stream_mode || ingest_only) break;
     double& secs = quantize_query ? exact_i8_s : exact_i8doc_s;
     double& r10 = quantize_query ? exact_i8_r10 : exact_i8doc_r10;
     const auto truth_i8 = ExactTopKInt8(corpus, 10, quantize_query, &secs);
@@ -596,6 +619,7 @@ int Main(int argc, char** argv) {
       {.name = "flat_carve", .index = v1::FLAT, .candidates = {100, 200, 500}, .merge_tau = 0.7f},
       {.name = "flat_i8_carve", .index = v1::FLAT, .storage = v1::INT8, .candidates = {200, 500}, .merge_tau = 0.7f},
       {.name = "flat_dfinal2048", .index = v1::FLAT, .d_final = 2048, .candidates = {100, 200, 500}},
+      {.name = "flat_i8_dfinal2048", .index = v1::FLAT, .d_final = 2048, .storage = v1::INT8, .candidates = {100, 200, 500}},
       // Graph and PQ indexes over 10240-dim vectors are costly to build (HNSW distance
       // computations, 1280 PQ sub-quantizers): like the paper's compressed FDEs, they run
       // on the final projection to 2048 dims.
@@ -632,6 +656,7 @@ int Main(int argc, char** argv) {
     ceilings.push_back(FdeCeiling(*stream, get_truth(), d_final, {100, 200, 500, 1000, 2000, 4000, 8000, 16000, 32000}));
   }
   Bench bench(work, get_truth, qps_queries, lock_path);
+  bench.set_ingest_only(ingest_only);
   bench.set_grid(grid);
   if (!bench.StartServer(server_bin)) {
     std::fprintf(stderr, "server did not start\n");
@@ -664,7 +689,7 @@ int Main(int argc, char** argv) {
     ok = ok && !row.contains("error");
     results["configs"].push_back(row);
   }
-  get_truth();  // when late and no configuration ran
+  if (!ingest_only) get_truth();  // when late and no configuration ran
   results["exact"] = {{"recall@10", 1.0}, {"recall@100", 1.0}, {"ms_per_query_one_core", exact_s * 1000}};
   results["ground_truth_seconds"] = truth_s;
   results["server_peak_rss_bytes"] = RssBytes(bench.server_pid(), "VmHWM:");
@@ -700,9 +725,10 @@ int Main(int argc, char** argv) {
                 p.recall100, p.p50_ms, p.p99_ms, p.qps2, p.qps8, exact_s > 0 ? exact_s * 1000 / p.p50_ms : 0.0);
   }
   for (const auto& r : results["configs"]) {
-    std::printf("%-20s ingest %.0f docs/s, %.0f B/doc in memory, %.0f B/doc on disk, fde_dim %d, RSS %.0f MB "
-                "(peak %.0f MB)%s\n",
+    std::printf("%-20s ingest %.0f docs/s (server CPU %.0f us/doc, client %.0f us/doc), %.0f B/doc in memory, "
+                "%.0f B/doc on disk, fde_dim %d, RSS %.0f MB (peak %.0f MB)%s\n",
                 r["config"].get<std::string>().c_str(), r.value("ingest_docs_per_s", 0.0),
+                r.value("ingest_server_cpu_us_per_doc", 0.0), r.value("ingest_client_cpu_us_per_doc", 0.0),
                 r.value("bytes_in_memory_per_doc", 0.0), r.value("bytes_on_disk_per_doc", 0.0), r.value("fde_dim", 0),
                 r.value("rss_bytes", 0.0) / 1e6, r.value("rss_peak_bytes", 0.0) / 1e6, r.contains("error") ? (" ERROR " + r["error"].get<std::string>()).c_str() : "");
   }

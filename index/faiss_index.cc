@@ -10,6 +10,7 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/FaissAssert.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <fmt/format.h>
@@ -19,7 +20,9 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "common/parallel_for.h"
 #include "index/index.h"
+#include "index/ivf_kernels.h"
 #include "index/refine_dot.h"
 #include "kernels/chamfer/dot.h"
 #include "kernels/int8/quantize.h"
@@ -78,6 +81,55 @@ struct SimdFlatIP final : faiss::IndexFlatIP {
   }
 };
 
+// Nearest-centroid search for FAISS's k-means (faiss::Clustering asks its index for the one
+// nearest centroid of every training vector): the coarse quantizer's k-means (inner
+// product: IndexIVF clusters with the quantizer's metric) and each PQ sub-quantizer's
+// (squared L2), through index/ivf_kernels.h instead of FAISS's BLAS calls.
+struct NearestCentroidIndex final : faiss::Index {
+  NearestCentroidIndex(idx_t d, faiss::MetricType metric) : faiss::Index(d, metric) {}
+  void add(idx_t n, const float* x) override {
+    centroids.insert(centroids.end(), x, x + n * d);
+    ntotal += n;
+    encoder.reset();
+  }
+  void reset() override {
+    centroids.clear();
+    ntotal = 0;
+    encoder.reset();
+  }
+  void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
+              const faiss::SearchParameters* /*params*/) const override {
+    FAISS_THROW_IF_NOT_MSG(k == 1 && ntotal > 0, "NearestCentroidIndex: k must be 1 and the index not empty");
+    if (metric_type == faiss::METRIC_INNER_PRODUCT) {
+      ArgmaxInnerProduct(x, static_cast<size_t>(n), centroids.data(), static_cast<size_t>(ntotal),
+                         static_cast<size_t>(d), labels, distances);
+      return;
+    }
+    if (!encoder) encoder = std::make_unique<PqEncoder>(centroids.data(), 1, static_cast<size_t>(ntotal), static_cast<size_t>(d));
+    std::vector<uint32_t> index(static_cast<size_t>(n));
+    encoder->Assign(x, static_cast<size_t>(n), index.data(), distances);
+    for (idx_t i = 0; i < n; ++i) labels[i] = static_cast<idx_t>(index[i]);
+  }
+  std::vector<float> centroids;
+  mutable std::unique_ptr<PqEncoder> encoder;  // built on the first search after an add
+};
+
+// The IVF coarse quantizer: FAISS's flat inner-product index, except that nearest-centroid
+// queries (k = 1: the assignment of training vectors in IndexIVFPQ::train_residual) go
+// through index/ivf_kernels.h instead of OpenBLAS.
+struct CoarseQuantizer final : faiss::IndexFlatIP {
+  explicit CoarseQuantizer(idx_t d) : faiss::IndexFlatIP(d) {}
+  void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
+              const faiss::SearchParameters* params) const override {
+    if (k != 1 || params != nullptr || ntotal == 0) {
+      faiss::IndexFlatIP::search(n, x, k, distances, labels, params);
+      return;
+    }
+    ArgmaxInnerProduct(x, static_cast<size_t>(n), get_xb(), static_cast<size_t>(ntotal), static_cast<size_t>(d),
+                       labels, distances);
+  }
+};
+
 // Members of the search: rows that are not tombstoned and, with a filter, whose label is
 // allowed.
 struct LiveRows final : faiss::IDSelector {
@@ -107,9 +159,7 @@ class FaissIndex final : public VectorIndex {
     const idx_t first = static_cast<idx_t>(row_label_.size());
     absl::Status s = Guard("add", [&] {
       if (ivf_trained_) {
-        std::vector<idx_t> ids(n);
-        for (size_t i = 0; i < n; ++i) ids[i] = first + static_cast<idx_t>(i);
-        index_->add_with_ids(static_cast<idx_t>(n), x, ids.data());
+        AddTrainedIvf(static_cast<faiss::IndexIVFPQ*>(index_.get()), x, n, first);
       } else {
         index_->add(static_cast<idx_t>(n), x);
       }
@@ -245,6 +295,7 @@ class FaissIndex final : public VectorIndex {
 
  private:
   static constexpr Label kRemoved = -1;
+  static constexpr int kTrainIterations = 10;
 
   static constexpr int64_t kParallelRefine = 1024;
 
@@ -306,7 +357,7 @@ class FaissIndex final : public VectorIndex {
       const int64_t nh = static_cast<int64_t>(scored.size());
       // Like the Chamfer rerank, a large refine is split across the cores (each neighbour
       // scored independently, so the result does not depend on the split).
-      const int threads = nh >= kParallelRefine ? omp_get_num_procs() : 1;
+      const int threads = nh >= kParallelRefine ? BulkThreads() : 1;
 #pragma omp parallel for schedule(static, 64) num_threads(threads)
       for (int64_t i = 0; i < nh; ++i) scored[i].first = RefineScore(queries + q * dim_, scored[i].second);
       const size_t keep = std::min(k, scored.size());
@@ -383,6 +434,38 @@ class FaissIndex final : public VectorIndex {
     tombstones_ = 0;
   }
 
+  // IndexIVFPQ::add_with_ids for rows first.. first + n - 1 (FAISS ids = rows), with the
+  // coarse assignment and the PQ encoding of the residuals done by index/ivf_kernels.h:
+  // the same steps as FAISS's add_core_o (assign to the nearest centroid by inner product,
+  // residual = x - centroid, PQ-encode the residual, append to the list), without its
+  // scalar PQ loop and BLAS calls. The whole batch is encoded in one pass.
+  void AddTrainedIvf(faiss::IndexIVFPQ* ivf, const float* x, size_t n, idx_t first) {
+    FAISS_THROW_IF_NOT(ivf->by_residual && pq_encoder_ != nullptr);
+    const auto* quantizer = dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer);
+    FAISS_THROW_IF_NOT(quantizer != nullptr);
+    const float* centroids = quantizer->get_xb();
+    constexpr size_t kBlock = 4096;  // bounds the residual buffer
+    std::vector<int64_t> list(std::min(n, kBlock));
+    std::vector<float> score(list.size());
+    std::vector<float> residual(list.size() * dim_);
+    std::vector<uint8_t> codes(list.size() * ivf->code_size);
+    for (size_t begin = 0; begin < n; begin += kBlock) {
+      const size_t m = std::min(kBlock, n - begin);
+      const float* xb = x + begin * dim_;
+      ArgmaxInnerProduct(xb, m, centroids, ivf->nlist, dim_, list.data(), score.data());
+      for (size_t i = 0; i < m; ++i) {
+        const float* c = centroids + static_cast<size_t>(list[i]) * dim_;
+        for (size_t j = 0; j < dim_; ++j) residual[i * dim_ + j] = xb[i * dim_ + j] - c[j];
+      }
+      pq_encoder_->Encode(residual.data(), m, ivf->pq.nbits, codes.data());
+      for (size_t i = 0; i < m; ++i) {
+        ivf->invlists->add_entry(static_cast<size_t>(list[i]), first + static_cast<idx_t>(begin + i),
+                                 codes.data() + i * ivf->code_size);
+      }
+    }
+    ivf->ntotal += static_cast<idx_t>(n);
+  }
+
   absl::Status TrainIvf() {
     std::vector<float> live_vectors;
     std::vector<Label> live_labels;
@@ -405,16 +488,27 @@ class FaissIndex final : public VectorIndex {
     }
     std::unique_ptr<faiss::IndexIVFPQ> ivf;
     s = Guard("train", [&] {
-      auto* quantizer = new faiss::IndexFlatIP(static_cast<int>(dim_));
+      auto* quantizer = new CoarseQuantizer(static_cast<idx_t>(dim_));
       ivf = std::make_unique<faiss::IndexIVFPQ>(quantizer, dim_, config_.ivf_nlist, config_.pq_m,
                                                 config_.pq_nbits, faiss::METRIC_INNER_PRODUCT);
       ivf->own_fields = true;
       ivf->cp.seed = 1234;
       ivf->pq.cp.seed = 1234;
+      // 10 k-means iterations instead of FAISS's 25, for the coarse quantizer and for each
+      // PQ sub-quantizer: training runs inside an ingest (it blocks writers), and the later
+      // iterations move the centroids little (recall measured in docs/performance-ingest.md).
+      ivf->cp.niter = kTrainIterations;
+      ivf->pq.cp.niter = kTrainIterations;
+      // k-means assignments through index/ivf_kernels.h (see NearestCentroidIndex).
+      NearestCentroidIndex coarse(static_cast<idx_t>(dim_), faiss::METRIC_INNER_PRODUCT);
+      NearestCentroidIndex sub(static_cast<idx_t>(ivf->pq.dsub), faiss::METRIC_L2);
+      ivf->clustering_index = &coarse;
+      ivf->pq.assign_index = &sub;
       ivf->train(static_cast<idx_t>(n_train), train);
-      std::vector<idx_t> ids(n);
-      for (size_t i = 0; i < n; ++i) ids[i] = static_cast<idx_t>(i);
-      ivf->add_with_ids(static_cast<idx_t>(n), live_vectors.data(), ids.data());
+      ivf->clustering_index = nullptr;
+      ivf->pq.assign_index = nullptr;
+      pq_encoder_ = std::make_unique<PqEncoder>(ivf->pq.centroids.data(), ivf->pq.M, ivf->pq.ksub, ivf->pq.dsub);
+      AddTrainedIvf(ivf.get(), live_vectors.data(), n, 0);
     });
     if (!s.ok()) return s;
     index_ = std::move(ivf);
@@ -428,6 +522,7 @@ class FaissIndex final : public VectorIndex {
   size_t dim_;
   std::unique_ptr<faiss::Index> index_;
   bool ivf_trained_ = false;
+  std::unique_ptr<PqEncoder> pq_encoder_;  // the trained PQ's centroids, transposed
   std::vector<Label> row_label_;  // row -> label (kRemoved once purged from IVF lists)
   std::vector<uint8_t> deleted_;  // row -> tombstoned
   std::unordered_map<Label, idx_t> label_row_;

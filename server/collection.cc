@@ -384,7 +384,7 @@ absl::Status Collection::ValidateTokens(std::string_view what, uint32_t num_toke
   return absl::OkStatus();
 }
 
-absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out) const {
+absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out, float* fde) const {
   if (in.id.empty()) return absl::InvalidArgumentError("document id is empty");
   if (in.id.size() > Limits::kMaxIdBytes) {
     return absl::InvalidArgumentError(fmt::format("document id of {} bytes exceeds the limit of {}", in.id.size(), Limits::kMaxIdBytes));
@@ -400,7 +400,6 @@ absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out) const {
   out->id = std::string(in.id);
   out->num_tokens = in.num_tokens;
   out->metadata = in.metadata_json;
-  out->fde.resize(encoder_->output_dim());
   if (spec_.token_storage == TokenStorage::kFloat16) {
     // Score and encode what is stored, so a restart rebuilds exactly the same vectors.
     for (float& v : out->tokens) v = HalfToFloat(FloatToHalf(v));
@@ -412,7 +411,7 @@ absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out) const {
     int8::QuantizeRows(out->tokens.data(), in.num_tokens, spec_.fde.dim, out->codes.data(), out->scales.data());
     int8::DequantizeRows(out->codes.data(), out->scales.data(), in.num_tokens, spec_.fde.dim, out->tokens.data());
   }
-  if (absl::Status s = encoder_->EncodeDocument({out->tokens.data(), in.num_tokens, spec_.fde.dim}, out->fde.data()); !s.ok()) return s;
+  if (absl::Status s = encoder_->EncodeDocument({out->tokens.data(), in.num_tokens, spec_.fde.dim}, fde); !s.ok()) return s;
   out->record = EncodeRecord(in.id, in.metadata_json, out->tokens, out->codes, out->scales, in.num_tokens,
                              spec_.fde.dim, spec_.token_storage);
   Pack(out->tokens, out->codes.data(), out->scales.data(), in.num_tokens, &out->packed);
@@ -464,12 +463,15 @@ absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool syn
   omp_set_num_threads(BulkThreads());
   std::vector<Prepared> prepared(n);
   std::vector<absl::Status> statuses(n);
+  // The batch's FDEs, contiguous: encoded in place and handed to the index in one call.
+  const size_t out_dim = encoder_->output_dim();
+  std::vector<float> fdes(n * out_dim);
   // Bulk work: OpenMP across documents for batches worth a team; small batches stay on
   // this gRPC thread.
 #pragma omp parallel for schedule(dynamic, 4) if (n >= 16)
   for (size_t i = 0; i < n; ++i) {
     try {
-      statuses[i] = Prepare(docs[i], &prepared[i]);
+      statuses[i] = Prepare(docs[i], &prepared[i], fdes.data() + i * out_dim);
     } catch (const std::bad_alloc&) {
       statuses[i] = absl::ResourceExhaustedError("out of memory preparing a document");
     }
@@ -488,8 +490,6 @@ absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool syn
   if (absl::Status s = store_->Write(batch, sync); !s.ok()) return s;
   // Durable from here on. Swap into memory and the index.
   std::vector<Label> old_labels, new_labels;
-  std::vector<float> fdes;
-  fdes.reserve(n * encoder_->output_dim());
   for (auto& p : prepared) {
     auto it = labels_.find(p.id);
     if (it != labels_.end()) {
@@ -509,7 +509,6 @@ absl::Status Collection::Upsert(const std::vector<DocumentInput>& docs, bool syn
     new_labels.push_back(label);
     token_vectors_ += p.num_tokens;
     packed_bytes_ += p.packed.size();
-    fdes.insert(fdes.end(), p.fde.begin(), p.fde.end());
     slots_.push_back(Slot{std::move(p.id), p.num_tokens, std::move(p.packed)});
   }
   ingested_total_ += n;

@@ -228,7 +228,6 @@ class Collection {
     std::vector<float> tokens;  // normalized, row-major (kInt8: dequantized)
     std::vector<int8_t> codes;  // kInt8 only: n × dim codes and n absmax scales
     std::vector<float> scales;
-    std::vector<float> fde;
     std::string record;         // the storage value
     std::vector<uint8_t> packed;
     std::string_view metadata;  // points into the caller's DocumentInput
@@ -236,7 +235,8 @@ class Collection {
 
   absl::Status ValidateTokens(std::string_view what, uint32_t num_tokens, std::string_view bytes,
                               size_t max_tokens, std::vector<float>* out) const;
-  absl::Status Prepare(const DocumentInput& in, Prepared* out) const;
+  // Validates, normalizes and encodes one document; its FDE goes to fde (output_dim floats).
+  absl::Status Prepare(const DocumentInput& in, Prepared* out, float* fde) const;
   // codes/scales: kInt8 only (the stored quantization, never re-derived from floats).
   void Pack(const std::vector<float>& tokens, const int8_t* codes, const float* scales, uint32_t n,
             std::vector<uint8_t>* out) const;
