@@ -67,6 +67,11 @@ struct Options {
   bool prune_zeros = false;
   bool sort_columns = true;  // kRowHash only; every other method always sorts
   int threads = 1;
+  // kRowHash only, a tuning knob (tests lower it): when Σ_i min(ub_i, n) exceeds this many
+  // entries, a symbolic pass sizes C exactly before the numeric pass; otherwise a single
+  // numeric pass writes C (output buffers reserved for that many entries, untouched beyond
+  // nnz(C)).
+  int64_t single_pass_max_entries = int64_t{1} << 27;
 };
 
 struct Stats {
