@@ -606,37 +606,49 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       return acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, acc.stage_col.data(),
                              acc.stage_val.data(), c.row_ptr.data() + 1 + r0);
     };
-    if (threads == 1) {  // chunks in order: append each to C
-      ReserveOutput(c.col, cap[chunks]);
-      ReserveOutput(c.val, cap[chunks]);
-      RowAccumulator acc(n);
-      for (int64_t ch = 0; ch < chunks; ++ch) {
-        const int64_t len = stage_chunk(ch, acc);
-        c.col.insert(c.col.end(), acc.stage_col.begin(), acc.stage_col.begin() + len);
-        c.val.insert(c.val.end(), acc.stage_val.begin(), acc.stage_val.begin() + len);
+    // `threads` contiguous ranges of chunks with about equal upper bounds; range 0 appends
+    // to C directly, the others to their own buffers, appended to C afterwards (nothing is
+    // zero-filled; one thread: every chunk straight from the L1-sized staging buffer to C).
+    std::vector<int64_t> split(threads + 1, chunks);
+    split[0] = 0;
+    for (int t = 1; t < threads; ++t) {
+      const int64_t want = cap[chunks] / threads * t;
+      split[t] = std::max(split[t - 1], static_cast<int64_t>(std::lower_bound(cap.begin(), cap.end() - 1, want) - cap.begin()));
+    }
+    ReserveOutput(c.col, cap[chunks]);
+    ReserveOutput(c.val, cap[chunks]);
+    std::vector<std::vector<int32_t>> range_col(threads);
+    std::vector<std::vector<double>> range_val(threads);
+    std::exception_ptr error;
+    std::mutex error_mu;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int t = 0; t < threads; ++t) {
+      try {
+        std::vector<int32_t>& col = t == 0 ? c.col : range_col[t];
+        std::vector<double>& val = t == 0 ? c.val : range_val[t];
+        if (t > 0) {
+          ReserveOutput(col, cap[split[t + 1]] - cap[split[t]]);
+          ReserveOutput(val, cap[split[t + 1]] - cap[split[t]]);
+        }
+        RowAccumulator acc(n);
+        for (int64_t ch = split[t]; ch < split[t + 1]; ++ch) {
+          const int64_t len = stage_chunk(ch, acc);
+          col.insert(col.end(), acc.stage_col.begin(), acc.stage_col.begin() + len);
+          val.insert(val.end(), acc.stage_val.begin(), acc.stage_val.begin() + len);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
       }
-      for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
-      return c;
     }
-    // Several threads: each chunk keeps its own copy until the offsets are known.
-    std::vector<std::vector<int32_t>> chunk_col(chunks);
-    std::vector<std::vector<double>> chunk_val(chunks);
-    ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
-      const int64_t len = stage_chunk(ch, acc);
-      chunk_col[ch].assign(acc.stage_col.begin(), acc.stage_col.begin() + len);
-      chunk_val[ch].assign(acc.stage_val.begin(), acc.stage_val.begin() + len);
-    });
+    if (error) std::rethrow_exception(error);
+    for (int t = 1; t < threads; ++t) {
+      c.col.insert(c.col.end(), range_col[t].begin(), range_col[t].end());
+      c.val.insert(c.val.end(), range_val[t].begin(), range_val[t].end());
+      std::vector<int32_t>().swap(range_col[t]);
+      std::vector<double>().swap(range_val[t]);
+    }
     for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
-    ResizeOutput(c.col, c.row_ptr[a.rows]);
-    ResizeOutput(c.val, c.row_ptr[a.rows]);
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 16)
-    for (int64_t ch = 0; ch < chunks; ++ch) {
-      const int64_t dst = c.row_ptr[rows_of(ch).first];
-      std::copy(chunk_col[ch].begin(), chunk_col[ch].end(), c.col.begin() + dst);
-      std::copy(chunk_val[ch].begin(), chunk_val[ch].end(), c.val.begin() + dst);
-      std::vector<int32_t>().swap(chunk_col[ch]);
-      std::vector<double>().swap(chunk_val[ch]);
-    }
     return c;
   }
   // Symbolic pass (exact row sizes), then the numeric pass into exactly sized arrays.
