@@ -28,10 +28,9 @@ namespace {
 constexpr int64_t kRowChunk = 64;          // rows per OpenMP work item
 constexpr int64_t kWindowProducts = 1 << 16;  // SMASH window: partial products per table
 // Row_hash's single pass (see Options::single_pass_max_entries) writes rows at upper-bound
-// offsets ("fused") when a symbolic pass over a sample of rows (every kSampleStride-th
-// row, or kSampleRows evenly spaced rows if fewer) shows Σ min(ub_i, n) ≤ kFusedMaxSlack ·
+// offsets ("fused") when a symbolic pass over a sample of rows (about kSampleRows evenly
+// spaced rows, every row of smaller matrices) shows Σ min(ub_i, n) ≤ kFusedMaxSlack ·
 // nnz(C); otherwise it stages each chunk and appends it.
-constexpr int64_t kSampleStride = 31;
 constexpr int64_t kSampleRows = 1024;
 constexpr double kFusedMaxSlack = 1.125;
 // Look-ahead of the B-row prefetches, in nonzeros of A: row_ptr, then the row's data.
@@ -133,7 +132,12 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
 // starting from the first product: the same arithmetic as the map reference.
 class RowAccumulator {
  public:
-  explicit RowAccumulator(int64_t n) : n_(n) {}
+  // use_window = false: never the window accumulator (for products where a row sample
+  // found no window rows: the check's dependent loads then only delay the row).
+  RowAccumulator(int64_t n, bool use_window) : n_(n), use_window_(use_window) {}
+
+  // Whether the last row accumulated went through the window accumulator.
+  bool last_was_window() const { return mode_ == Mode::kWindow; }
 
   // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
   // row's nnz; numeric: the return value is meaningless, Emit returns the nnz. `entries`
@@ -141,7 +145,7 @@ class RowAccumulator {
   template <bool kNumeric>
   int64_t Accumulate(const CsrView& a, const CsrView& b, int64_t i, int64_t ub, int64_t entries) {
     const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
-    const int64_t base = WindowBase(a.col, b.row_ptr, b.col, t0, t1);
+    const int64_t base = use_window_ ? WindowBase(a.col, b.row_ptr, b.col, t0, t1) : -1;
     if (base >= 0) return AccumulateWindow<kNumeric>(a, b, t0, t1, base);
     return AccumulateWide<kNumeric>(a, b, t0, t1, ub, entries);
   }
@@ -159,7 +163,7 @@ class RowAccumulator {
     int64_t pos = 0;
     for (int64_t i = r0; i < r1; ++i) {
       const int64_t t0 = a_row_ptr[i], t1 = a_row_ptr[i + 1];
-      const int64_t base = WindowBase(a_col, b_row_ptr, b_col, t0, t1);
+      const int64_t base = use_window_ ? WindowBase(a_col, b_row_ptr, b_col, t0, t1) : -1;
       int64_t cnt;
       if (base >= 0) {
         AccumulateWindow<true>(a, b, t0, t1, base);
@@ -475,6 +479,7 @@ class RowAccumulator {
   }
 
   int64_t n_;
+  bool use_window_;
   Mode mode_ = Mode::kHash;
   // Window rows.
   struct Window {
@@ -499,13 +504,13 @@ class RowAccumulator {
 // Runs body(chunk, accumulator) for every chunk of kRowChunk rows, dynamically scheduled;
 // the first exception is rethrown after the parallel region.
 template <typename Body>
-void ForEachChunk(int64_t chunks, int threads, int64_t n, Body body) {
+void ForEachChunk(int64_t chunks, int threads, int64_t n, bool use_window, Body body) {
   std::exception_ptr error;
   std::mutex error_mu;
 #pragma omp parallel num_threads(threads)
   {
     try {
-      RowAccumulator acc(n);
+      RowAccumulator acc(n, use_window);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t ch = 0; ch < chunks; ++ch) {
         try {
@@ -545,23 +550,26 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
     cap[ch + 1] = cap[ch] + s;
   }
+  // A symbolic pass over a sample of rows estimates Σ min(ub_i, n) / nnz(C) and looks for
+  // window rows (without any, the window check is skipped for every row).
   // Up to single_pass_max_entries, one numeric pass: "fused" (rows written straight into C
   // at upper-bound offsets, which touches cap[chunks] entries of memory and pays off only
   // when C is nearly as large as its upper bound) or "staged" (each chunk staged in a
-  // small buffer, then appended, touching only nnz(C) entries). Estimate
-  // Σ min(ub_i, n) / nnz(C) with a symbolic pass over a sample of rows to choose.
+  // small buffer, then appended, touching only nnz(C) entries).
   const bool single_pass = cap[chunks] <= single_pass_max_entries;
-  bool fused = single_pass;
-  if (fused) {
-    RowAccumulator acc(n);
-    int64_t sample_cap = 0, sample_nnz = 0;
-    const int64_t stride = std::max(kSampleStride, a.rows / kSampleRows);
+  bool fused = single_pass, use_window = true;
+  {
+    RowAccumulator acc(n, true);
+    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0;
+    const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
     for (int64_t i = 0; i < a.rows; i += stride) {
       sample_cap += std::min(ub[i], n);
       sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+      window_rows += acc.last_was_window() && ub[i] > 0;
       acc.Reset();
     }
-    fused = sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+    fused = fused && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+    use_window = window_rows > 0;
   }
   if (fused) {
     // Each chunk's rows are written back to back from the chunk's upper-bound offset, then
@@ -569,7 +577,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     ResizeOutput(c.col, cap[chunks]);
     ResizeOutput(c.val, cap[chunks]);
     if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
-      RowAccumulator acc(n);
+      RowAccumulator acc(n, use_window);
       const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
                                           c.val.data(), c.row_ptr.data() + 1);
       for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
@@ -577,7 +585,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       c.val.resize(nnz);
       return c;
     }
-    ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+    ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
       acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
                       c.val.data() + cap[ch], c.row_ptr.data() + 1 + r0);
@@ -630,7 +638,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
           ReserveOutput(col, cap[split[t + 1]] - cap[split[t]]);
           ReserveOutput(val, cap[split[t + 1]] - cap[split[t]]);
         }
-        RowAccumulator acc(n);
+        RowAccumulator acc(n, use_window);
         for (int64_t ch = split[t]; ch < split[t + 1]; ++ch) {
           const int64_t len = stage_chunk(ch, acc);
           col.insert(col.end(), acc.stage_col.begin(), acc.stage_col.begin() + len);
@@ -652,7 +660,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     return c;
   }
   // Symbolic pass (exact row sizes), then the numeric pass into exactly sized arrays.
-  ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+  ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
       c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
@@ -662,7 +670,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
   ResizeOutput(c.col, c.row_ptr[a.rows]);
   ResizeOutput(c.val, c.row_ptr[a.rows]);
-  ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+  ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     acc.stage_nnz.resize(kRowChunk);
     // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
