@@ -139,8 +139,6 @@ class RowAccumulator {
   // found no window rows: the check's dependent loads then only delay the row).
   RowAccumulator(int64_t n, bool use_window) : n_(n), use_window_(use_window) {}
 
-  // Whether the last row accumulated went through the window accumulator.
-  bool last_was_window() const { return mode_ == Mode::kWindow; }
 
   // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
   // row's nnz; numeric: the return value is meaningless, Emit returns the nnz. `entries`
@@ -553,8 +551,9 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
     cap[ch + 1] = cap[ch] + s;
   }
-  // A symbolic pass over a sample of rows estimates Σ min(ub_i, n) / nnz(C) and the share
-  // of window rows (under 1/kMinWindowShare, the window check is skipped for every row).
+  // A sample of rows gives the share of window rows (span check only; under
+  // 1/kMinWindowShare the window check is skipped for every row) and, when a single pass
+  // is possible, Σ min(ub_i, n) / nnz(C) by a symbolic pass over the sampled rows.
   // Up to single_pass_max_entries, one numeric pass: "fused" (rows written straight into C
   // at upper-bound offsets, which touches cap[chunks] entries of memory and pays off only
   // when C is nearly as large as its upper bound) or "staged" (each chunk staged in a
@@ -562,18 +561,23 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   const bool single_pass = cap[chunks] <= single_pass_max_entries;
   bool fused = single_pass, use_window = true;
   {
+    // Symbolic rows only when the fused/staged choice is needed: on big skewed products
+    // (R-MAT) row 0 alone can hold 10% of the flops.
     RowAccumulator acc(n, true);
     int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0;
     const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
     for (int64_t i = 0; i < a.rows; i += stride) {
-      sample_cap += std::min(ub[i], n);
-      sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
-      window_rows += acc.last_was_window() && ub[i] > 0;
-      sampled_rows += ub[i] > 0;
-      acc.Reset();
+      if (ub[i] == 0) continue;
+      ++sampled_rows;
+      window_rows += RowAccumulator::WindowBase(a.col, b.row_ptr, b.col, a.row_ptr[i], a.row_ptr[i + 1]) >= 0;
+      if (single_pass) {
+        sample_cap += std::min(ub[i], n);
+        sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+        acc.Reset();
+      }
     }
-    fused = fused && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
-    use_window = window_rows * kMinWindowShare >= sampled_rows && window_rows > 0;
+    fused = single_pass && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+    use_window = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
   }
   if (fused) {
     // Each chunk's rows are written back to back from the chunk's upper-bound offset, then
