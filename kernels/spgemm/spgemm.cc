@@ -7,6 +7,7 @@
 #include <bit>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -17,27 +18,36 @@
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 namespace chamferdb::spgemm {
 namespace {
 
 constexpr int64_t kRowChunk = 64;          // rows per OpenMP work item
 constexpr int64_t kWindowProducts = 1 << 16;  // SMASH window: partial products per table
-// Row_hash writes rows at upper-bound offsets in one fused pass when Σ min(ub_i, n) is at
-// most this many entries (12 bytes each); above it, a symbolic pass sizes C exactly first.
-constexpr int64_t kFusedMaxEntries = int64_t{1} << 27;
-// ... and when a sample of rows shows Σ min(ub_i, n) ≤ kFusedMaxSlack · nnz(C).
-constexpr int64_t kSampleStride = 31;
+// Row_hash's single pass (see Options::single_pass_max_entries) writes rows at upper-bound
+// offsets ("fused") when a symbolic pass over a sample of rows (about kSampleRows evenly
+// spaced rows, every row of smaller matrices) shows Σ min(ub_i, n) ≤ kFusedMaxSlack ·
+// nnz(C); otherwise it stages each chunk and appends it.
+constexpr int64_t kSampleRows = 1024;
+// The window check runs only if at least 1 in kMinWindowShare sampled rows (with products)
+// is a window row: on ER (none) and R-MAT s16 (0.2%) its dependent loads cost 2–8%.
+constexpr int64_t kMinWindowShare = 32;
 constexpr double kFusedMaxSlack = 1.125;
 // Look-ahead of the B-row prefetches, in nonzeros of A: row_ptr, then the row's data.
 constexpr int64_t kPrefetchRowPtr = 64;
 constexpr int64_t kPrefetchData = 16;
+// Rows whose products all fall in a window of kWindow columns starting at a multiple of 64
+// use the window accumulator (kWindow / 64 = 64 groups of 64 columns: a one-word summary).
+constexpr int64_t kWindow = 4096;
 
 // Sizes v to n elements, asking Linux for transparent huge pages first when the buffer is
 // large: the output of a big product is written once into fresh memory, and with 4 KiB
 // pages its page faults cost ~20% of the whole product on ER-like inputs.
 template <typename T>
-void ResizeOutput(std::vector<T>& v, size_t n) {
+void ReserveOutput(std::vector<T>& v, size_t n) {
 #ifdef __linux__
   constexpr size_t kHuge = size_t{2} << 20;
   if (n * sizeof(T) >= 4 * kHuge && v.capacity() < n) {
@@ -47,6 +57,12 @@ void ResizeOutput(std::vector<T>& v, size_t n) {
     if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);  // a hint
   }
 #endif
+  v.reserve(n);
+}
+
+template <typename T>
+void ResizeOutput(std::vector<T>& v, size_t n) {
+  ReserveOutput(v, n);
   v.resize(n);
 }
 
@@ -70,6 +86,30 @@ __attribute__((always_inline)) inline void PrefetchBRow(const int32_t* __restric
   }
 }
 
+// Bit j set iff occ[j] != 0, for the 64 bytes at occ (each 0 or 0xff).
+inline uint64_t OccupancyMask(const uint8_t* occ) {
+#ifdef __SSE2__
+  uint64_t m = 0;
+  for (int q = 0; q < 4; ++q) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(occ + 16 * q));
+    m |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(v)) & 0xffffu) << (16 * q);
+  }
+  return m;
+#else
+  uint64_t m = 0;
+  for (int j = 0; j < 64; ++j) m |= static_cast<uint64_t>(occ[j] >> 7) << j;
+  return m;
+#endif
+}
+
+// Set bits of x (SWAR: no libgcc call without -mpopcnt).
+inline int64_t PopCount(uint64_t x) {
+  x = x - ((x >> 1) & 0x5555555555555555u);
+  x = (x & 0x3333333333333333u) + ((x >> 2) & 0x3333333333333333u);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fu;
+  return static_cast<int64_t>((x * 0x0101010101010101u) >> 56);
+}
+
 int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   int64_t ub = 0;
   for (int64_t t = a.row_ptr[i]; t < a.row_ptr[i + 1]; ++t) {
@@ -79,32 +119,100 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   return ub;
 }
 
-// Per-thread accumulator of one output row at a time: open addressing (linear probing,
-// load ≤ 1/2, sized from the row's upper bound or, after a symbolic pass, its exact nnz)
-// or, for rows with ub ≥ max(n/256, 128) (and every row with ub > n/4, the spec's rule), a
-// dense value array with a two-level bitmap of occupied columns, emitted in column order
-// by a bitmap scan instead of a sort. The first contribution to a column is stored, later
-// ones added, in call order: the same arithmetic as the map reference.
+// Per-thread accumulator of one output row at a time, one of three kinds per row:
+//  * window: every product of the row falls in kWindow consecutive columns (checked from
+//    the first and last column of each B row it reads; banded, stencil and mesh matrices,
+//    and any product with n ≤ kWindow): a value array over the window preset to -0.0, an
+//    occupancy byte per column and a one-word summary of the non-empty 64-column groups,
+//    emitted in column order by scanning the groups — no hashing, no sort, no branch per
+//    product. The cheapest path for short rows (e.g. ≤ 25 products on the 2-D Laplacian).
+//  * dense, for rows with ub ≥ max(n/256, 128) (and every row with ub > n/4, the spec's
+//    rule): a value array of length n with a two-level bitmap of occupied columns, emitted
+//    by a bitmap scan.
+//  * hash: open addressing (linear probing, load ≤ 1/2, sized from the row's upper bound
+//    or, after a symbolic pass, its exact nnz), then a sort of the occupied slots.
+// Every kind sums each column's products in call order (A's column order, then B's)
+// starting from the first product: the same arithmetic as the map reference.
 class RowAccumulator {
  public:
-  explicit RowAccumulator(int64_t n) : n_(n) {}
+  // use_window = false: never the window accumulator (for products where a row sample
+  // found no window rows: the check's dependent loads then only delay the row).
+  RowAccumulator(int64_t n, bool use_window) : n_(n), use_window_(use_window) {}
 
-  // Accumulates row i of A·B (values only if kNumeric); returns the row's nnz. `entries`
+
+  // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
+  // row's nnz; numeric: the return value is meaningless, Emit returns the nnz. `entries`
   // bounds the row's nnz (ub, or the exact count from a symbolic pass) and sizes the table.
   template <bool kNumeric>
   int64_t Accumulate(const CsrView& a, const CsrView& b, int64_t i, int64_t ub, int64_t entries) {
+    const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
+    const int64_t base = use_window_ ? WindowBase(a.col, b.row_ptr, b.col, t0, t1) : -1;
+    if (base >= 0) return AccumulateWindow<kNumeric>(a, b, t0, t1, base);
+    return AccumulateWide<kNumeric>(a, b, t0, t1, ub, entries);
+  }
+
+  // Numeric pass over rows [r0, r1): the rows' entries go to col/val back to back, row i's
+  // nnz to nnz_out[i - r0]; returns the total. entries(i) bounds row i's nnz (sizes the
+  // hash table). Accumulate<true> + Emit row by row, with the window path inlined.
+  template <typename Entries>
+  int64_t NumericRows(const CsrView& a, const CsrView& b, int64_t r0, int64_t r1, const int64_t* ub,
+                      Entries entries, bool sorted, int32_t* col, double* val, int64_t* nnz_out) {
+    const int32_t* __restrict a_col = a.col;
+    const int64_t* __restrict a_row_ptr = a.row_ptr;
+    const int64_t* __restrict b_row_ptr = b.row_ptr;
+    const int32_t* __restrict b_col = b.col;
+    int64_t pos = 0;
+    for (int64_t i = r0; i < r1; ++i) {
+      const int64_t t0 = a_row_ptr[i], t1 = a_row_ptr[i + 1];
+      const int64_t base = use_window_ ? WindowBase(a_col, b_row_ptr, b_col, t0, t1) : -1;
+      int64_t cnt;
+      if (base >= 0) {
+        AccumulateWindow<true>(a, b, t0, t1, base);
+        cnt = EmitWindow(col + pos, val + pos);
+      } else {
+        AccumulateWide<true>(a, b, t0, t1, ub[i], entries(i));
+        cnt = EmitWide(col + pos, val + pos, sorted);
+      }
+      nnz_out[i - r0] = cnt;
+      pos += cnt;
+    }
+    return pos;
+  }
+
+  enum class Mode { kHash, kDense, kWindow };
+
+  // First column of the kWindow-column window (a multiple of 64) that holds every product
+  // of row [t0, t1) of A, or -1 if none does (the row's span, from the first and last
+  // column of each B row, stops being tracked once it exceeds the window). Rows without
+  // products get window 0.
+  __attribute__((always_inline)) static int64_t WindowBase(const int32_t* __restrict a_col, const int64_t* __restrict b_row_ptr,
+                                                           const int32_t* __restrict b_col, int64_t t0, int64_t t1) {
+    int64_t lo = std::numeric_limits<int64_t>::max(), hi = -1;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int32_t k = a_col[t];
+      const int64_t s = b_row_ptr[k], e = b_row_ptr[k + 1];
+      if (s == e) continue;
+      lo = std::min<int64_t>(lo, b_col[s]);
+      hi = std::max<int64_t>(hi, b_col[e - 1]);
+      if (hi - (lo & ~int64_t{63}) >= kWindow) return -1;
+    }
+    return hi < 0 ? 0 : lo & ~int64_t{63};
+  }
+
+  // Hash or dense accumulation of row [t0, t1) of A (see Accumulate).
+  template <bool kNumeric>
+  int64_t AccumulateWide(const CsrView& a, const CsrView& b, int64_t t0, int64_t t1, int64_t ub, int64_t entries) {
     const int32_t* __restrict a_col = a.col;
     const double* __restrict a_val = a.val;
     const int64_t* __restrict b_row_ptr = b.row_ptr;
     const int32_t* __restrict b_col = b.col;
     const double* __restrict b_val = b.val;
     const int64_t nnz_a = a.row_ptr[a.rows];
-    const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
+    count_ = 0;
     // Dense when the bitmap scan (n/64 words) is cheaper than sorting the row: ub ≥ n/256
     // (and ub ≥ 128, below which the L1-resident table always wins).
-    dense_ = ub >= std::max<int64_t>(n_ / 256, 128) || ub > n_ / 4;
-    count_ = 0;
-    if (dense_) {
+    mode_ = ub >= std::max<int64_t>(n_ / 256, 128) || ub > n_ / 4 ? Mode::kDense : Mode::kHash;
+    if (mode_ == Mode::kDense) {
       if (dbits_.empty()) {
         dbits_.assign((n_ + 63) / 64, 0);
         dsummary_.assign((dbits_.size() + 63) / 64, 0);
@@ -175,11 +283,48 @@ class RowAccumulator {
     return count;
   }
 
-  // Writes the accumulated row (count() entries) to col/val — ascending columns if
-  // `sorted`, else in the table's insertion order (dense rows are always ascending) — and
-  // clears the table.
-  void Emit(int32_t* __restrict col, double* __restrict val, bool sorted) {
-    if (dense_) {
+  // Writes the accumulated row to col/val — ascending columns if `sorted`, else in the
+  // table's insertion order (dense and window rows are always ascending) — clears the
+  // table and returns the row's nnz. Only after a numeric Accumulate.
+  int64_t Emit(int32_t* __restrict col, double* __restrict val, bool sorted) {
+    if (mode_ == Mode::kWindow) return EmitWindow(col, val);
+    return EmitWide(col, val, sorted);
+  }
+
+  // Emit for window rows.
+  __attribute__((always_inline)) int64_t EmitWindow(int32_t* __restrict col, double* __restrict val) {
+    Window& win = win_;
+    {
+      // Non-empty 64-column groups in column order; every visited value goes back to -0.0
+      // and every visited occupancy byte to 0.
+      uint8_t* __restrict occ = win.occ.data();
+      double* __restrict vals = win.val.data();
+      const int32_t base = static_cast<int32_t>(win.base);
+      int64_t o = 0;
+      for (uint64_t ws = win.summary; ws != 0; ws &= ws - 1) {
+        const int w = std::countr_zero(ws);
+        uint64_t x = OccupancyMask(occ + 64 * w);
+        std::memset(occ + 64 * w, 0, 64);
+        double* __restrict wv = vals + 64 * w;
+        const int32_t wc = base + 64 * w;
+        do {
+          const int bit = std::countr_zero(x);
+          col[o] = wc + bit;
+          val[o] = wv[bit];
+          wv[bit] = -0.0;
+          ++o;
+          x &= x - 1;
+        } while (x != 0);
+      }
+      win.summary = 0;
+      count_ = o;
+      return o;
+    }
+  }
+
+  // Emit for hash and dense rows.
+  int64_t EmitWide(int32_t* __restrict col, double* __restrict val, bool sorted) {
+    if (mode_ == Mode::kDense) {
       // Visit only the bitmap words the summary marks as non-empty, in column order.
       uint64_t* bits = dbits_.data();
       uint64_t* summary = dsummary_.data();
@@ -203,7 +348,7 @@ class RowAccumulator {
           }
         }
       }
-      return;
+      return count_;
     }
     int32_t* keys = keys_.data();
     const double* vals = vals_.data();
@@ -215,7 +360,7 @@ class RowAccumulator {
         val[o] = vals[s];
         keys[s] = -1;
       }
-      return;
+      return count_;
     }
     // Sort as packed 64-bit words (column << 32 | slot), cheaper to move than pairs.
     packed_.resize(count_);
@@ -243,13 +388,21 @@ class RowAccumulator {
       val[o] = vals[s];
       keys[s] = -1;
     }
+    return count_;
   }
 
-  int64_t count() const { return count_; }
+  // Scratch output of the caller's current chunk.
+  std::vector<int32_t> stage_col;
+  std::vector<double> stage_val;
+  std::vector<int64_t> stage_nnz;
 
   // Clears the table without emitting (after a symbolic pass).
   void Reset() {
-    if (dense_) {
+    if (mode_ == Mode::kWindow) {
+      Window& win = win_;
+      for (uint64_t ws = win.summary; ws != 0; ws &= ws - 1) std::memset(win.occ.data() + 64 * std::countr_zero(ws), 0, 64);
+      win.summary = 0;
+    } else if (mode_ == Mode::kDense) {
       for (size_t sw = 0; sw < dsummary_.size(); ++sw) {
         for (uint64_t ws = dsummary_[sw]; ws != 0; ws &= ws - 1) dbits_[sw * 64 + std::countr_zero(ws)] = 0;
         dsummary_[sw] = 0;
@@ -261,6 +414,57 @@ class RowAccumulator {
   }
 
  private:
+  // Window accumulator for row [t0, t1) of A whose products all fall in columns
+  // [base, base + kWindow): values start at -0.0 and every product is added (-0.0 + p is
+  // p bit for bit, ±0, ±inf and NaN included, so this is the reference's "store the
+  // first, add the rest" without a branch), an occupancy byte per column (a plain store,
+  // no read-modify-write chain), the non-empty 64-column groups in the summary word.
+  template <bool kNumeric>
+  __attribute__((always_inline)) int64_t AccumulateWindow(const CsrView& a, const CsrView& b, int64_t t0, int64_t t1, int64_t base) {
+    Window& win = win_;
+    if (win.occ.empty()) {
+      win.occ.assign(kWindow, 0);
+      win.val.assign(kWindow, -0.0);
+    }
+    const int32_t* __restrict a_col = a.col;
+    const double* __restrict a_val = a.val;
+    const int64_t* __restrict b_row_ptr = b.row_ptr;
+    const int32_t* __restrict b_col = b.col;
+    const double* __restrict b_val = b.val;
+    const int64_t nnz_a = a.row_ptr[a.rows];
+    uint8_t* __restrict occ = win.occ.data();
+    double* __restrict vals = win.val.data();
+    const int32_t b32 = static_cast<int32_t>(base);
+    mode_ = Mode::kWindow;
+    uint64_t summary = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      // Window rows are short on average (their B rows fit a window): fetch ahead only the
+      // first line of each B row (WindowBase reads the first and last column anyway).
+      if (t + kPrefetchRowPtr < nnz_a) __builtin_prefetch(b_row_ptr + a_col[t + kPrefetchRowPtr]);
+      if (t + kPrefetchData < nnz_a) {
+        const int64_t start = b_row_ptr[a_col[t + kPrefetchData]];
+        __builtin_prefetch(b_col + start);
+        __builtin_prefetch(b_val + start);
+      }
+      const int32_t k = a_col[t];
+      const double av = kNumeric ? a_val[t] : 0.0;
+      for (int64_t u = b_row_ptr[k], e = b_row_ptr[k + 1]; u < e; ++u) {
+        const uint32_t x = static_cast<uint32_t>(b_col[u] - b32);
+        if (kNumeric) vals[x] += av * b_val[u];
+        occ[x] = 0xff;
+        summary |= uint64_t{1} << ((x >> 6) & 63);  // x < kWindow = 4096: one bts
+      }
+    }
+    win.base = base;
+    win.summary = summary;
+    int64_t count = 0;
+    if (!kNumeric) {  // the numeric pass counts while emitting
+      for (uint64_t ws = summary; ws != 0; ws &= ws - 1) count += PopCount(OccupancyMask(occ + 64 * std::countr_zero(ws)));
+    }
+    count_ = count;
+    return count;
+  }
+
   // LSD radix sort of packed_ on the column bits (8 bits per pass, as many passes as the
   // column count needs).
   void RadixSortByColumn() {
@@ -276,7 +480,16 @@ class RowAccumulator {
   }
 
   int64_t n_;
-  bool dense_ = false;
+  bool use_window_;
+  Mode mode_ = Mode::kHash;
+  // Window rows.
+  struct Window {
+    int64_t base = 0;      // first column of the window
+    uint64_t summary = 0;  // bit w set iff occ[64w, 64w + 64) has an entry
+    std::vector<uint8_t> occ;  // 0xff where occupied, else 0
+    std::vector<double> val;   // values, -0.0 where unoccupied
+  };
+  Window win_;
   int log2_ = 1;
   int64_t count_ = 0;
   std::vector<int32_t> keys_;
@@ -292,13 +505,13 @@ class RowAccumulator {
 // Runs body(chunk, accumulator) for every chunk of kRowChunk rows, dynamically scheduled;
 // the first exception is rethrown after the parallel region.
 template <typename Body>
-void ForEachChunk(int64_t chunks, int threads, int64_t n, Body body) {
+void ForEachChunk(int64_t chunks, int threads, int64_t n, bool use_window, Body body) {
   std::exception_ptr error;
   std::mutex error_mu;
 #pragma omp parallel num_threads(threads)
   {
     try {
-      RowAccumulator acc(n);
+      RowAccumulator acc(n, use_window);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t ch = 0; ch < chunks; ++ch) {
         try {
@@ -319,7 +532,7 @@ void ForEachChunk(int64_t chunks, int threads, int64_t n, Body body) {
 // Every row is accumulated by one thread in A's column order, then B's, whatever the thread
 // count, so the values are bit-identical for any `threads`.
 CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>& ub,
-                  bool sorted, int threads) {
+                  bool sorted, int threads, int64_t single_pass_max_entries) {
   CsrMatrix c;
   c.rows = a.rows;
   c.cols = b.cols;
@@ -329,6 +542,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   auto rows_of = [&](int64_t ch) {
     return std::pair<int64_t, int64_t>{ch * kRowChunk, std::min(a.rows, (ch + 1) * kRowChunk)};
   };
+  auto ub_entries = [&](int64_t i) { return ub[i]; };
   // Upper-bound offset of every chunk: Σ min(ub_i, n) over the rows before it.
   std::vector<int64_t> cap(chunks + 1, 0);
   for (int64_t ch = 0; ch < chunks; ++ch) {
@@ -337,47 +551,52 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
     cap[ch + 1] = cap[ch] + s;
   }
-  // The fused pass touches cap[chunks] entries of memory (page faults dominate on light
-  // rows); it pays off only when C is nearly as large as its upper bound. Estimate
-  // Σ min(ub_i, n) / nnz(C) with a symbolic pass over every kSampleStride-th row.
-  bool fused = cap[chunks] <= kFusedMaxEntries;
-  if (fused) {
-    RowAccumulator acc(n);
-    int64_t sample_cap = 0, sample_nnz = 0;
-    for (int64_t i = 0; i < a.rows; i += kSampleStride) {
-      sample_cap += std::min(ub[i], n);
-      sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
-      acc.Reset();
+  // A sample of rows gives the share of window rows (span check only; under
+  // 1/kMinWindowShare the window check is skipped for every row) and, when a single pass
+  // is possible, Σ min(ub_i, n) / nnz(C) by a symbolic pass over the sampled rows.
+  // Up to single_pass_max_entries, one numeric pass: "fused" (rows written straight into C
+  // at upper-bound offsets, which touches cap[chunks] entries of memory and pays off only
+  // when C is nearly as large as its upper bound) or "staged" (each chunk staged in a
+  // small buffer, then appended, touching only nnz(C) entries).
+  const bool single_pass = cap[chunks] <= single_pass_max_entries;
+  bool fused = single_pass, use_window = true;
+  {
+    // Symbolic rows only when the fused/staged choice is needed: on big skewed products
+    // (R-MAT) row 0 alone can hold 10% of the flops.
+    RowAccumulator acc(n, true);
+    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0;
+    const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
+    for (int64_t i = 0; i < a.rows; i += stride) {
+      if (ub[i] == 0) continue;
+      ++sampled_rows;
+      window_rows += RowAccumulator::WindowBase(a.col, b.row_ptr, b.col, a.row_ptr[i], a.row_ptr[i + 1]) >= 0;
+      if (single_pass) {
+        sample_cap += std::min(ub[i], n);
+        sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+        acc.Reset();
+      }
     }
-    fused = sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+    fused = single_pass && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+    use_window = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
   }
   if (fused) {
-    // One numeric pass: each chunk's rows are written back to back from the chunk's
-    // upper-bound offset, then the chunks are moved down to their exact offsets.
+    // Each chunk's rows are written back to back from the chunk's upper-bound offset, then
+    // the chunks are moved down to their exact offsets.
     ResizeOutput(c.col, cap[chunks]);
     ResizeOutput(c.val, cap[chunks]);
     if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
-      RowAccumulator acc(n);
-      int64_t pos = 0;
-      for (int64_t i = 0; i < a.rows; ++i) {
-        acc.Accumulate<true>(a, b, i, ub[i], ub[i]);
-        acc.Emit(c.col.data() + pos, c.val.data() + pos, sorted);
-        pos += acc.count();
-        c.row_ptr[i + 1] = pos;
-      }
-      c.col.resize(pos);
-      c.val.resize(pos);
+      RowAccumulator acc(n, use_window);
+      const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
+                                          c.val.data(), c.row_ptr.data() + 1);
+      for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+      c.col.resize(nnz);
+      c.val.resize(nnz);
       return c;
     }
-    ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+    ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
-      int64_t pos = cap[ch];
-      for (int64_t i = r0; i < r1; ++i) {
-        const int64_t cnt = acc.Accumulate<true>(a, b, i, ub[i], ub[i]);
-        acc.Emit(c.col.data() + pos, c.val.data() + pos, sorted);
-        c.row_ptr[i + 1] = cnt;
-        pos += cnt;
-      }
+      acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
+                      c.val.data() + cap[ch], c.row_ptr.data() + 1 + r0);
     });
     for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
     // Left to right: a chunk's destination never overlaps a later chunk's source.
@@ -394,8 +613,62 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     c.val.resize(nnz);
     return c;
   }
+  if (single_pass) {
+    // Staged: the chunk's rows back to back into the accumulator's staging buffer.
+    auto stage_chunk = [&](int64_t ch, RowAccumulator& acc) {
+      auto [r0, r1] = rows_of(ch);
+      acc.stage_col.resize(std::max<size_t>(acc.stage_col.size(), cap[ch + 1] - cap[ch]));
+      acc.stage_val.resize(acc.stage_col.size());
+      return acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, acc.stage_col.data(),
+                             acc.stage_val.data(), c.row_ptr.data() + 1 + r0);
+    };
+    // `threads` contiguous ranges of chunks with about equal upper bounds; range 0 appends
+    // to C directly, the others to their own buffers, appended to C afterwards (nothing is
+    // zero-filled; one thread: every chunk straight from the L1-sized staging buffer to C).
+    std::vector<int64_t> split(threads + 1, chunks);
+    split[0] = 0;
+    for (int t = 1; t < threads; ++t) {
+      const int64_t want = cap[chunks] / threads * t;
+      split[t] = std::max(split[t - 1], static_cast<int64_t>(std::lower_bound(cap.begin(), cap.end() - 1, want) - cap.begin()));
+    }
+    ReserveOutput(c.col, cap[chunks]);
+    ReserveOutput(c.val, cap[chunks]);
+    std::vector<std::vector<int32_t>> range_col(threads);
+    std::vector<std::vector<double>> range_val(threads);
+    std::exception_ptr error;
+    std::mutex error_mu;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int t = 0; t < threads; ++t) {
+      try {
+        std::vector<int32_t>& col = t == 0 ? c.col : range_col[t];
+        std::vector<double>& val = t == 0 ? c.val : range_val[t];
+        if (t > 0) {
+          ReserveOutput(col, cap[split[t + 1]] - cap[split[t]]);
+          ReserveOutput(val, cap[split[t + 1]] - cap[split[t]]);
+        }
+        RowAccumulator acc(n, use_window);
+        for (int64_t ch = split[t]; ch < split[t + 1]; ++ch) {
+          const int64_t len = stage_chunk(ch, acc);
+          col.insert(col.end(), acc.stage_col.begin(), acc.stage_col.begin() + len);
+          val.insert(val.end(), acc.stage_val.begin(), acc.stage_val.begin() + len);
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+    if (error) std::rethrow_exception(error);
+    for (int t = 1; t < threads; ++t) {
+      c.col.insert(c.col.end(), range_col[t].begin(), range_col[t].end());
+      c.val.insert(c.val.end(), range_val[t].begin(), range_val[t].end());
+      std::vector<int32_t>().swap(range_col[t]);
+      std::vector<double>().swap(range_val[t]);
+    }
+    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    return c;
+  }
   // Symbolic pass (exact row sizes), then the numeric pass into exactly sized arrays.
-  ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+  ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
       c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
@@ -405,13 +678,12 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
   ResizeOutput(c.col, c.row_ptr[a.rows]);
   ResizeOutput(c.val, c.row_ptr[a.rows]);
-  ForEachChunk(chunks, threads, n, [&](int64_t ch, RowAccumulator& acc) {
+  ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
-    for (int64_t i = r0; i < r1; ++i) {
-      // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
-      acc.Accumulate<true>(a, b, i, ub[i], c.row_ptr[i + 1] - c.row_ptr[i]);
-      acc.Emit(c.col.data() + c.row_ptr[i], c.val.data() + c.row_ptr[i], sorted);
-    }
+    acc.stage_nnz.resize(kRowChunk);
+    // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
+    acc.NumericRows(a, b, r0, r1, ub.data(), [&](int64_t i) { return c.row_ptr[i + 1] - c.row_ptr[i]; },
+                    sorted, c.col.data() + c.row_ptr[r0], c.val.data() + c.row_ptr[r0], acc.stage_nnz.data());
   });
   return c;
 }
@@ -641,7 +913,9 @@ CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Sta
   for (int64_t i = 0; i < a.rows; ++i) ub[i] = RowUb(a, b, i);
   CsrMatrix c;
   switch (options.method) {
-    case Method::kRowHash: c = RowHash(a, b, ub, options.sort_columns, threads); break;
+    case Method::kRowHash:
+      c = RowHash(a, b, ub, options.sort_columns, threads, options.single_pass_max_entries);
+      break;
     case Method::kSmashAtomic: c = SmashAtomic(a, b, ub, threads); break;
     case Method::kDenseSpa: c = DenseSpa(a, b); break;
     case Method::kReference: c = MapReference(a, b); break;

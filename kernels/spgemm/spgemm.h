@@ -10,21 +10,29 @@
 // output row are sorted ascending (kRowHash: unless sort_columns is false).
 //
 // Methods:
-//   kRowHash     Gustavson rows with a per-thread accumulator: an open-addressing table
-//                (linear probing, load ≤ 1/2, multiplicative hash, size next_pow2(2·min(ub_i,
-//                n)) or, after a symbolic pass, next_pow2(2·nnz_i)) or, for rows with
-//                ub_i ≥ max(n/256, 128) or ub_i > n/4, a dense value array with a two-level
-//                occupancy bitmap (emitted by a bitmap scan, no sort). Rows are written by
-//                one fused numeric pass at 64-row-chunk upper-bound offsets Σ min(ub_j, n)
-//                (single thread: at the exact offsets), the chunks then moved down, when
-//                that bound is ≤ 2^27 entries and a 1-in-31 row sample shows it within 12.5%
-//                of nnz(C); otherwise a symbolic pass sizes C exactly first. B rows are
-//                prefetched 16 nonzeros of A ahead (row_ptr 64 ahead). Output buffers of
-//                ≥ 8 MiB are madvise(MADV_HUGEPAGE)d before their first touch (Linux).
-//                Each row is accumulated by one thread in A's column order, then B's:
-//                deterministic, bit-identical for any thread count (and to kReference,
-//                which sums in the same order). With sort_columns = false, hash rows come
-//                out in first-insertion order (still deterministic).
+//   kRowHash     Gustavson rows with a per-thread accumulator chosen per row: a window
+//                accumulator when all of the row's products fall in 4096 consecutive
+//                columns (value array preset to -0.0 so every product is simply added,
+//                occupancy bytes, a one-word summary of non-empty 64-column groups, emitted
+//                in column order by a group scan, no sort — banded, stencil and mesh
+//                matrices, and every product with n ≤ 4096); else a dense value array with
+//                a two-level occupancy bitmap for rows with ub_i ≥ max(n/256, 128) or
+//                ub_i > n/4; else an open-addressing table (linear probing, load ≤ 1/2,
+//                multiplicative hash, size next_pow2(2·min(ub_i, n)) or, after a symbolic
+//                pass, next_pow2(2·nnz_i)), its slots then sorted. When Σ min(ub_j, n) ≤
+//                single_pass_max_entries, one numeric pass writes C: rows at 64-row-chunk
+//                upper-bound offsets (single thread: at the exact offsets), the chunks
+//                then moved down, if a sample of rows shows that bound within 12.5% of
+//                nnz(C); else each chunk is staged in a small buffer and appended (several
+//                threads: kept per chunk, copied once the offsets are known). Above the
+//                cap, a symbolic pass sizes C exactly first. B rows are prefetched 16
+//                nonzeros of A ahead (row_ptr 64 ahead). Output buffers of ≥ 8 MiB are
+//                madvise(MADV_HUGEPAGE)d before their first touch (Linux). Each row is
+//                accumulated by one thread in A's column order, then B's, starting from the
+//                first product: deterministic, bit-identical for any thread count and
+//                strategy (and to kReference, which sums in the same order). With
+//                sort_columns = false, hash rows come out in first-insertion order (still
+//                deterministic; window and dense rows are always sorted).
 //   kSmashAtomic the thesis idea: rows grouped into windows whose hash table fits in L2;
 //                the partial products of a window are split evenly across threads
 //                ignoring row boundaries and merged into one shared table with CAS on
@@ -67,6 +75,11 @@ struct Options {
   bool prune_zeros = false;
   bool sort_columns = true;  // kRowHash only; every other method always sorts
   int threads = 1;
+  // kRowHash only, a tuning knob (tests lower it): when Σ_i min(ub_i, n) exceeds this many
+  // entries, a symbolic pass sizes C exactly before the numeric pass; otherwise a single
+  // numeric pass writes C (output buffers reserved for that many entries, untouched beyond
+  // nnz(C)).
+  int64_t single_pass_max_entries = int64_t{1} << 27;
 };
 
 struct Stats {

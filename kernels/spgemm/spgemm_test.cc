@@ -3,6 +3,8 @@
 #include <Eigen/SparseCore>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -59,7 +61,7 @@ const Method kAll[] = {Method::kRowHash, Method::kSmashAtomic, Method::kDenseSpa
 
 TEST(SpGemm, EveryMethodMatchesDenseGemmOnAwkwardShapes) {
   uint64_t seed = 1;
-  for (auto [m, k, n] : std::vector<std::tuple<int, int, int>>{{1, 1, 1}, {3, 15, 17}, {17, 3, 15}, {60, 40, 50}, {5, 0, 4}, {0, 4, 3}, {127, 33, 1}}) {
+  for (auto [m, k, n] : std::vector<std::tuple<int, int, int>>{{1, 1, 1}, {3, 15, 17}, {17, 3, 15}, {60, 40, 50}, {5, 0, 4}, {0, 4, 3}, {127, 33, 1}, {6, 30, 9000}}) {
     for (double dens : {0.05, 0.3, 0.9}) {
       auto a = RandomCsr(m, k, dens, ++seed), b = RandomCsr(k, n, dens, ++seed);
       for (Method method : kAll) {
@@ -94,13 +96,23 @@ TEST(SpGemm, RowHashAndDenseSpaEqualTheMapReferenceBitForBit) {
   }
 }
 
-TEST(SpGemm, RowHashBothStrategiesAndUnsortedRowsMatchTheMapReference) {
-  // ER squares barely compress (flops ≈ nnz(C)): row_hash takes its fused single pass at
-  // upper-bound offsets. The R-MAT square compresses > 1.5× and has rows with ub > n/4:
-  // symbolic + numeric passes, dense bitmap rows. Both must equal the map reference bit for
-  // bit for 1 and 3 threads; unsorted rows must hold the same (column, value) pairs.
+// Bit patterns of the values (EXPECT_EQ on doubles would call -0.0 == 0.0 equal).
+std::vector<uint64_t> Bits(const std::vector<double>& v) {
+  std::vector<uint64_t> b(v.size());
+  if (!v.empty()) std::memcpy(b.data(), v.data(), v.size() * sizeof(double));
+  return b;
+}
+
+TEST(SpGemm, RowHashEveryStrategyAndUnsortedRowsMatchTheMapReference) {
+  // ER 20000 × 5 squares barely compress (flops ≈ nnz(C)) and their rows spread over far
+  // more than the 4096-column window: hash rows, fused single pass at upper-bound offsets.
+  // The R-MAT scale-13 square compresses > 1.5× and mixes window rows (R-MAT's columns
+  // crowd the low indices), hash rows and dense rows (ub > n/4): staged single pass, and
+  // with single_pass_max_entries = 0 symbolic + numeric passes. Every strategy must equal
+  // the map reference bit for bit for 1 and 3 threads; unsorted rows must hold the same
+  // (column, value) pairs.
   for (const auto& [a, expect_fused] :
-       std::vector<std::pair<CsrMatrix, bool>>{{ErdosRenyi(3000, 5, 11), true}, {Rmat(11, 16, 12), false}}) {
+       std::vector<std::pair<CsrMatrix, bool>>{{ErdosRenyi(20000, 5, 11), true}, {Rmat(13, 4, 12), false}}) {
     Options ref;
     ref.method = Method::kReference;
     Stats st;
@@ -111,31 +123,212 @@ TEST(SpGemm, RowHashBothStrategiesAndUnsortedRowsMatchTheMapReference) {
       EXPECT_GT(st.compression, 1.5);
       EXPECT_GT(st.max_row_ub, a.cols / 4);
     }
-    for (int threads : {1, 3}) {
+    for (int64_t single_pass_max : {int64_t{1} << 27, int64_t{0}}) {
+      for (int threads : {1, 3}) {
+        Options opt;
+        opt.threads = threads;
+        opt.single_pass_max_entries = single_pass_max;
+        const auto c = SpGemm(a.view(), a.view(), opt, nullptr);
+        EXPECT_EQ(c.row_ptr, r.row_ptr);
+        EXPECT_EQ(c.col, r.col);
+        EXPECT_EQ(Bits(c.val), Bits(r.val));
+        opt.sort_columns = false;
+        const auto u = SpGemm(a.view(), a.view(), opt, nullptr);
+        ASSERT_EQ(u.row_ptr, r.row_ptr);
+        bool any_unsorted = false;
+        for (int64_t i = 0; i < u.rows; ++i) {
+          std::vector<std::pair<int32_t, double>> row;
+          for (int64_t t = u.row_ptr[i]; t < u.row_ptr[i + 1]; ++t) {
+            row.emplace_back(u.col[t], u.val[t]);
+            any_unsorted = any_unsorted || (t > u.row_ptr[i] && u.col[t] < u.col[t - 1]);
+          }
+          std::sort(row.begin(), row.end());
+          for (size_t t = 0; t < row.size(); ++t) {
+            ASSERT_EQ(row[t].first, r.col[r.row_ptr[i] + t]);
+            ASSERT_EQ(row[t].second, r.val[r.row_ptr[i] + t]);
+          }
+        }
+        EXPECT_TRUE(any_unsorted);  // the option really skips the sort of hash rows
+      }
+    }
+  }
+}
+
+// A (m × k) and B (k × n, n = 10000) built so that row_hash's three accumulators and the
+// edges between them all occur: B's rows are short runs of columns around chosen centres,
+// and each row of A picks B rows whose runs span (after aligning the first column down to a
+// multiple of 64) exactly 4095 columns (the last that fits the 4096-column window) or
+// 4096 (the first that does not), a few columns (window), the whole width (hash), or
+// most B rows (dense: ub ≥ 128). Also: empty rows of A, A rows reaching only empty
+// B rows, columns hit by many B rows (long per-column sums), explicit zeros, -0.0
+// products (-0.0 must survive as the first and only product), +0.0 + -0.0 sums, and — when
+// `non_finite` — ±inf and NaN.
+std::pair<CsrMatrix, CsrMatrix> WindowEdgeCases(bool non_finite, uint64_t seed) {
+  Rng rng(seed);
+  const int32_t n = 10000;
+  std::vector<std::vector<int32_t>> b_rows;
+  auto value = [&](int j) {
+    switch (j % 11) {
+      case 0: return 0.0;
+      case 1: return -0.0;
+      case 2: return non_finite ? std::numeric_limits<double>::infinity() : 1.5;
+      case 3: return non_finite ? std::numeric_limits<double>::quiet_NaN() : -2.5;
+      default: return rng.Normal();
+    }
+  };
+  // B row r: 1 + r % 4 consecutive columns from starts[r]; the 8 special rows at the end
+  // (the window edges) 3 columns each.
+  std::vector<int32_t> starts;
+  for (int32_t c = 0; c < n - 8; c += 61) starts.push_back(c);
+  const std::vector<int32_t> specials = {64, 4157, 4158, 70, 127, 4221, 4222, 128};
+  const size_t first_special = starts.size();
+  starts.insert(starts.end(), specials.begin(), specials.end());
+  for (size_t r = 0; r < starts.size(); ++r) {
+    const int32_t len = r >= first_special ? 3 : static_cast<int32_t>(1 + r % 4);
+    std::vector<int32_t> cols;
+    for (int32_t j = 0; j < len && starts[r] + j < n; ++j) cols.push_back(starts[r] + j);
+    b_rows.push_back(cols);
+  }
+  const int32_t k_runs = static_cast<int32_t>(b_rows.size());
+  b_rows.push_back({});  // k_runs: an empty B row
+  b_rows.push_back({});  // k_runs + 1: another
+  CsrMatrix b;
+  b.rows = static_cast<int64_t>(b_rows.size());
+  b.cols = n;
+  b.row_ptr.push_back(0);
+  int j = 0;
+  for (const auto& row : b_rows) {
+    for (int32_t c : row) {
+      b.col.push_back(c);
+      b.val.push_back(value(j++));
+    }
+    b.row_ptr.push_back(static_cast<int64_t>(b.col.size()));
+  }
+  // Index of the special B row starting at column c (columns c, c + 1, c + 2).
+  auto row_at = [&](int32_t c) {
+    for (size_t r = first_special; r < starts.size(); ++r)
+      if (starts[r] == c) return static_cast<int32_t>(r);
+    return -1;
+  };
+  // Span = last column − (first column rounded down to a multiple of 64); the window holds
+  // spans ≤ 4095.
+  std::vector<std::vector<int32_t>> a_rows;
+  a_rows.push_back({});                            // empty
+  a_rows.push_back({k_runs, k_runs + 1});          // only empty B rows
+  a_rows.push_back({row_at(64), row_at(4157)});    // 4159 − 64 = 4095: window
+  a_rows.push_back({row_at(64), row_at(4158)});    // 4160 − 64 = 4096: not
+  a_rows.push_back({row_at(70), row_at(4157)});    // 70 rounds down to 64: 4095, window
+  a_rows.push_back({row_at(127), row_at(4158)});   // 4160 − 127 < 4096, but 4160 − 64: not
+  a_rows.push_back({row_at(4221), row_at(128), k_runs});  // the later B row lowers the
+  a_rows.push_back({row_at(4222), row_at(128)});          // first column: 4095 / 4096
+  std::vector<int32_t> all;
+  for (int32_t r = 0; r < k_runs; ++r) all.push_back(r);
+  a_rows.push_back(all);  // every run: dense
+  for (int i = 0; i < 60; ++i) {
+    std::vector<int32_t> row;
+    const int kind = i % 3;
+    if (kind == 0) {  // a few neighbouring runs: window, columns shared by several B rows
+      const int32_t r0 = static_cast<int32_t>(rng.UniformInt(k_runs - 10));
+      for (int32_t r = r0; r < r0 + 6; ++r) row.push_back(r);
+    } else if (kind == 1) {  // random runs over the whole width: hash
+      for (int t = 0; t < 12; ++t) row.push_back(static_cast<int32_t>(rng.UniformInt(k_runs)));
+    } else {  // most runs: dense
+      for (int32_t r = 0; r < k_runs; ++r)
+        if (rng.Uniform() < 0.9) row.push_back(r);
+    }
+    a_rows.push_back(row);
+  }
+  CsrMatrix a = FromRows(a_rows, b.rows, rng);
+  // Sprinkle special values into A as well.
+  for (size_t t = 0; t < a.val.size(); t += 7) a.val[t] = value(static_cast<int>(t / 7));
+  return {a, b};
+}
+
+TEST(SpGemm, RowHashWindowHashAndDenseRowsMatchTheReferencesOnEdgeCases) {
+  auto [a, b] = WindowEdgeCases(false, 21);
+  ASSERT_TRUE(ValidateCsr(a.view(), "a").ok());
+  ASSERT_TRUE(ValidateCsr(b.view(), "b").ok());
+  Options ref;
+  ref.method = Method::kReference;
+  Stats st;
+  const auto r = SpGemm(a.view(), b.view(), ref, &st);
+  EXPECT_GE(st.max_row_ub, 128);  // the dense accumulator (ub ≥ max(n/256, 128)) is reached
+  ExpectMatchesDense(a, b, r);     // the map reference itself against dense GEMM
+  std::vector<uint64_t> first_bits;
+  for (int64_t single_pass_max : {int64_t{1} << 27, int64_t{0}}) {
+    for (int threads : {1, 2}) {
       Options opt;
       opt.threads = threads;
-      const auto c = SpGemm(a.view(), a.view(), opt, nullptr);
+      opt.single_pass_max_entries = single_pass_max;
+      const auto c = SpGemm(a.view(), b.view(), opt, nullptr);
       EXPECT_EQ(c.row_ptr, r.row_ptr);
       EXPECT_EQ(c.col, r.col);
-      EXPECT_EQ(c.val, r.val);
-      opt.sort_columns = false;
-      const auto u = SpGemm(a.view(), a.view(), opt, nullptr);
-      ASSERT_EQ(u.row_ptr, r.row_ptr);
-      bool any_unsorted = false;
-      for (int64_t i = 0; i < u.rows; ++i) {
-        std::vector<std::pair<int32_t, double>> row;
-        for (int64_t t = u.row_ptr[i]; t < u.row_ptr[i + 1]; ++t) {
-          row.emplace_back(u.col[t], u.val[t]);
-          any_unsorted = any_unsorted || (t > u.row_ptr[i] && u.col[t] < u.col[t - 1]);
-        }
-        std::sort(row.begin(), row.end());
-        for (size_t t = 0; t < row.size(); ++t) {
-          ASSERT_EQ(row[t].first, r.col[r.row_ptr[i] + t]);
-          ASSERT_EQ(row[t].second, r.val[r.row_ptr[i] + t]);
-        }
-      }
-      EXPECT_TRUE(any_unsorted);  // the option really skips the sort
+      EXPECT_EQ(Bits(c.val), Bits(r.val));  // incl. the sign of zeros
+      if (first_bits.empty()) first_bits = Bits(c.val);
+      EXPECT_EQ(Bits(c.val), first_bits) << threads << " threads";
     }
+  }
+  // The -0.0 cases are really there: some entry is -0.0 and some +0.0.
+  bool neg_zero = false, pos_zero = false;
+  for (double v : r.val) {
+    neg_zero = neg_zero || (v == 0.0 && std::signbit(v));
+    pos_zero = pos_zero || (v == 0.0 && !std::signbit(v));
+  }
+  EXPECT_TRUE(neg_zero);
+  EXPECT_TRUE(pos_zero);
+}
+
+TEST(SpGemm, RowHashPropagatesInfAndNanLikeTheReference) {
+  // The library accepts non-finite values (the server rejects them): inf and NaN must
+  // land in the same entries as with the map reference, finite entries bit-identical.
+  auto [a, b] = WindowEdgeCases(true, 22);
+  Options ref;
+  ref.method = Method::kReference;
+  const auto r = SpGemm(a.view(), b.view(), ref, nullptr);
+  int64_t nans = 0, infs = 0;
+  for (int threads : {1, 2}) {
+    Options opt;
+    opt.threads = threads;
+    const auto c = SpGemm(a.view(), b.view(), opt, nullptr);
+    ASSERT_EQ(c.row_ptr, r.row_ptr);
+    ASSERT_EQ(c.col, r.col);
+    for (size_t t = 0; t < r.val.size(); ++t) {
+      if (std::isnan(r.val[t])) {
+        ASSERT_TRUE(std::isnan(c.val[t])) << t;
+        nans += threads == 1;
+      } else {
+        ASSERT_EQ(Bits({c.val[t]}), Bits({r.val[t]})) << t;
+        infs += threads == 1 && std::isinf(r.val[t]);
+      }
+    }
+  }
+  EXPECT_GT(nans, 0);
+  EXPECT_GT(infs, 0);
+}
+
+TEST(SpGemm, RowHashOnLaplacianSquareMatchesTheReference) {
+  // The benchmark's stencil case at CI size: every row is a window row (≤ 25 products).
+  const auto a = Laplacian2d(40);
+  Options ref;
+  ref.method = Method::kReference;
+  const auto r = SpGemm(a.view(), a.view(), ref, nullptr);
+  for (int threads : {1, 2}) {
+    Options opt;
+    opt.threads = threads;
+    const auto c = SpGemm(a.view(), a.view(), opt, nullptr);
+    EXPECT_EQ(c.row_ptr, r.row_ptr);
+    EXPECT_EQ(c.col, r.col);
+    EXPECT_EQ(Bits(c.val), Bits(r.val));
+  }
+  // Interior row of L²: 13 entries, centre 20 (4² + 4·1), ±1 and ±g neighbours −8, the
+  // diagonal ones 2, the distance-2 ones 1.
+  const int64_t g = 40, i = 20 * g + 20;
+  ASSERT_EQ(r.row_ptr[i + 1] - r.row_ptr[i], 13);
+  for (int64_t t = r.row_ptr[i]; t < r.row_ptr[i + 1]; ++t) {
+    const int64_t d = r.col[t] - i;
+    const double want = d == 0 ? 20.0 : (d == 1 || d == -1 || d == g || d == -g) ? -8.0
+                        : (d == 2 || d == -2 || d == 2 * g || d == -2 * g) ? 1.0 : 2.0;
+    EXPECT_EQ(r.val[t], want) << d;
   }
 }
 
