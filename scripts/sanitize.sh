@@ -57,11 +57,11 @@ if [ "$mode" = ci ]; then
   # Data-plane unit tests (storage, index, encoders, rerank kernels, collections, registry,
   # snapshots, filters, admission, fault injection, concurrency) and the end-to-end suites
   # that need only the data plane.
-  asan_tests=(storage_test fault_store_test index_test metadata_index_test encoders_test
-              ball_carving_test chamfer_test chamfer_int8_test admission_test server_test data_ops_test
-              concurrency_test fault_sweep_test)
+  asan_tests=(storage_test fault_store_test index_test metadata_index_test index_refine_test ivf_kernels_test
+              encoders_test ball_carving_test chamfer_test chamfer_int8_test admission_test server_test
+              data_ops_test refine_search_test concurrency_test collection_concurrency_test fault_sweep_test)
   e2e_tests=(test_bad_input test_data_ops test_json_records test_e2e_multivector test_int8_storage)
-  tsan_tests=(concurrency_test admission_test fault_store_test storage_test)
+  tsan_tests=(concurrency_test collection_concurrency_test admission_test fault_store_test storage_test)
   . scripts/sanitized-tree.sh
   configure_sanitized_tree
   echo "== ASan + UBSan build (build-fuzz): ${#asan_tests[@]} test binaries, chamferdb-dataplane"
@@ -104,12 +104,12 @@ if [ "$mode" = asan ]; then
   ctest --output-on-failure --timeout 1800 -j 2 "${ctest_args[@]}"
 else
   tsan_targets=(chamferdb chamferdb_python_stubs admission_test fault_store_test storage_test server_test
-                concurrency_test fault_sweep_test)
+                concurrency_test collection_concurrency_test fault_sweep_test)
   cmake --build "$dir" --parallel "$(nproc)" --target "${tsan_targets[@]}"
   [ "$build_only" = 1 ] && exit 0
   tsan_env
   cd "$dir"
-  ctest --output-on-failure --timeout 1800 -j 1 -L "$(labels admission_test fault_store_test storage_test server_test concurrency_test fault_sweep_test)" "${ctest_args[@]}"
+  ctest --output-on-failure --timeout 1800 -j 1 -L "$(labels admission_test fault_store_test storage_test server_test concurrency_test collection_concurrency_test fault_sweep_test)" "${ctest_args[@]}"
   cd ..
   export CHAMFERDB_BIN="$PWD/$dir/server/chamferdb" CHAMFERDB_PYTHON_STUBS="$PWD/$dir/python"
   /usr/bin/python3 tests/reliability/crash_loop.py --cycles 2 --seconds 4 --modes nosync
