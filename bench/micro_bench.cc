@@ -116,4 +116,3 @@ BENCHMARK(BM_QueryPrep)->Arg(0)->Arg(1);
 }  // namespace
 }  // namespace chamferdb
 
-BENCHMARK_MAIN();
