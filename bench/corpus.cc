@@ -88,6 +88,26 @@ size_t DrawDocument(const CorpusSpec& s, const std::vector<float>& topics, const
   return n;
 }
 
+// One query of 32 (query_tokens) tokens targeting a document of n tokens (doc, n × dim) with
+// topics doc_topics: even tokens are noisy copies of the document's tokens, odd ones noisy
+// topic vectors. Shared by MakeCorpus and CorpusStream (same draws in the same order).
+void DrawQuery(const CorpusSpec& s, const float* topics, const float* doc, size_t n,
+               const std::vector<size_t>& doc_topics, Rng& rng, std::vector<float>* noise, std::vector<float>* out) {
+  out->resize(s.query_tokens * s.dim);
+  for (size_t t = 0; t < s.query_tokens; ++t) {
+    RandomUnit(rng, noise->data(), s.dim);
+    float* row = &(*out)[t * s.dim];
+    if (t % 2 == 0) {
+      const float* src = &doc[rng.UniformInt(n) * s.dim];
+      for (size_t j = 0; j < s.dim; ++j) row[j] = src[j] + 0.35f * (*noise)[j];
+    } else {
+      const float* topic = &topics[doc_topics[rng.UniformInt(doc_topics.size())] * s.dim];
+      for (size_t j = 0; j < s.dim; ++j) row[j] = topic[j] + 0.6f * (*noise)[j];
+    }
+    Normalize(row, s.dim);
+  }
+}
+
 }  // namespace
 
 Corpus MakeCorpus(const CorpusSpec& s) {
@@ -127,21 +147,7 @@ Corpus MakeCorpus(const CorpusSpec& s) {
   for (size_t q = 0; q < s.queries; ++q) {
     const size_t target = rng.UniformInt(s.documents);
     const auto& doc = c.docs[target];
-    const size_t n = doc.size() / s.dim;
-    auto& out = c.queries[q];
-    out.resize(s.query_tokens * s.dim);
-    for (size_t t = 0; t < s.query_tokens; ++t) {
-      RandomUnit(rng, noise.data(), s.dim);
-      float* row = &out[t * s.dim];
-      if (t % 2 == 0) {
-        const float* src = &doc[rng.UniformInt(n) * s.dim];
-        for (size_t j = 0; j < s.dim; ++j) row[j] = src[j] + 0.35f * noise[j];
-      } else {
-        const float* topic = &topics[doc_topics[target][rng.UniformInt(doc_topics[target].size())] * s.dim];
-        for (size_t j = 0; j < s.dim; ++j) row[j] = topic[j] + 0.6f * noise[j];
-      }
-      Normalize(row, s.dim);
-    }
+    DrawQuery(s, topics.data(), doc.data(), doc.size() / s.dim, doc_topics[target], rng, &noise, &c.queries[q]);
   }
   return c;
 }
@@ -168,20 +174,7 @@ CorpusStream::CorpusStream(const CorpusSpec& s) : spec_(s) {
     const size_t target = rng.UniformInt(s.documents);
     Rng doc_rng = starts_[target];
     const size_t n = DrawDocument(s, topics_, cdf_, doc_rng, nullptr, &doc, &doc_topics);
-    auto& out = queries_[q];
-    out.resize(s.query_tokens * s.dim);
-    for (size_t t = 0; t < s.query_tokens; ++t) {
-      RandomUnit(rng, noise.data(), s.dim);
-      float* row = &out[t * s.dim];
-      if (t % 2 == 0) {
-        const float* src = &doc[rng.UniformInt(n) * s.dim];
-        for (size_t j = 0; j < s.dim; ++j) row[j] = src[j] + 0.35f * noise[j];
-      } else {
-        const float* topic = &topics_[doc_topics[rng.UniformInt(doc_topics.size())] * s.dim];
-        for (size_t j = 0; j < s.dim; ++j) row[j] = topic[j] + 0.6f * noise[j];
-      }
-      Normalize(row, s.dim);
-    }
+    DrawQuery(s, topics_.data(), doc.data(), n, doc_topics, rng, &noise, &queries_[q]);
   }
 }
 

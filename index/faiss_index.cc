@@ -203,10 +203,7 @@ class FaissIndex final : public VectorIndex {
     }
     std::vector<float> dist(nq * k);
     std::vector<idx_t> rows(nq * k);
-    LiveRows sel;
-    sel.deleted = &deleted_;
-    sel.row_label = &row_label_;
-    sel.allowed = params.allowed;
+    LiveRows sel = Members(params.allowed);
     faiss::IDSelector* selector = tombstones_ > 0 || params.allowed ? &sel : nullptr;
     faiss::SearchParametersHNSW hnsw;
     faiss::SearchParametersIVF ivf;
@@ -299,6 +296,15 @@ class FaissIndex final : public VectorIndex {
 
   static constexpr int64_t kParallelRefine = 1024;
 
+  // The search's members: live rows, and with a filter only allowed labels.
+  LiveRows Members(const LabelBitmap* allowed) const {
+    LiveRows sel;
+    sel.deleted = &deleted_;
+    sel.row_label = &row_label_;
+    sel.allowed = allowed;
+    return sel;
+  }
+
   // Refine storage (row-major, one row per FAISS row, tombstoned rows included).
   void AppendRefine(const float* x, size_t n) {
     if (config_.refine == RefineStorage::kFloat32) {
@@ -336,10 +342,7 @@ class FaissIndex final : public VectorIndex {
     const size_t kk = std::min(params.refine_k, live_);
     std::vector<float> dist(nq * kk);
     std::vector<idx_t> rows(nq * kk);
-    LiveRows sel;
-    sel.deleted = &deleted_;
-    sel.row_label = &row_label_;
-    sel.allowed = params.allowed;
+    LiveRows sel = Members(params.allowed);
     faiss::SearchParametersIVF ivf;
     ivf.nprobe = std::min<size_t>(params.nprobe ? params.nprobe : config_.ivf_nprobe, config_.ivf_nlist);
     ivf.sel = tombstones_ > 0 || params.allowed ? &sel : nullptr;
