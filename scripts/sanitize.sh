@@ -69,16 +69,32 @@ if [ "$mode" = ci ]; then
   [ "$build_only" = 1 ] && exit 0
   asan_env
   (cd build-fuzz && ctest --output-on-failure --timeout 900 -j 2 -L "$(labels "${asan_tests[@]}")" "${ctest_args[@]}")
-  echo "== ASan + UBSan end to end: ${e2e_tests[*]} against build-fuzz/server/chamferdb-dataplane"
-  (cd tests && CHAMFERDB_BIN="$PWD/../build-fuzz/server/chamferdb-dataplane" \
-     CHAMFERDB_PYTHON_STUBS="$PWD/../build-fuzz/python" CHAMFERDB_DATAPLANE_ONLY=1 PYTHONDONTWRITEBYTECODE=1 \
-     /usr/bin/python3 -m unittest "${e2e_tests[@]}")
-  echo "== ThreadSanitizer build (build-tsan-ci): ${tsan_tests[*]}"
+  # The TSan tree (and the fuzzers) build in the background while the end-to-end tests
+  # (mostly waiting on servers and clients) run.
+  echo "== ThreadSanitizer build (build-tsan-ci, in the background): ${tsan_tests[*]}"
+  mkdir -p build-tsan-ci
   launcher=()
   if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
-  cmake -S . -B build-tsan-ci -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCHAMFERDB_TSAN=ON "${launcher[@]}" >/dev/null
-  cmake --build build-tsan-ci --parallel "$(nproc)" --target "${tsan_tests[@]}"
+  # The fuzzers (same tree as the ASan tests; scripts/fuzz.sh runs them after this job)
+  # build there too, unless the fuzz smoke is off.
+  fuzzers=()
+  if [ "${CHAMFERDB_FUZZ_SECONDS:-10}" != 0 ]; then fuzzers=(fuzzers); fi
+  (if [ ${#fuzzers[@]} -gt 0 ]; then cmake --build build-fuzz --parallel "$(nproc)" --target fuzzers; fi &&
+   cmake -S . -B build-tsan-ci -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCHAMFERDB_TSAN=ON "${launcher[@]}" >/dev/null &&
+   cmake --build build-tsan-ci --parallel "$(nproc)" --target "${tsan_tests[@]}") > build-tsan-ci/build.log 2>&1 &
+  tsan_build=$!
+  echo "== ASan + UBSan end to end: ${e2e_tests[*]} against build-fuzz/server/chamferdb-dataplane"
+  e2e_status=0
+  (cd tests && CHAMFERDB_BIN="$PWD/../build-fuzz/server/chamferdb-dataplane" \
+     CHAMFERDB_PYTHON_STUBS="$PWD/../build-fuzz/python" CHAMFERDB_DATAPLANE_ONLY=1 PYTHONDONTWRITEBYTECODE=1 \
+     /usr/bin/python3 -m unittest "${e2e_tests[@]}") || e2e_status=$?
+  tsan_status=0
+  wait "$tsan_build" || tsan_status=$?
+  if [ "$e2e_status" != 0 ]; then exit "$e2e_status"; fi
+  if [ "$tsan_status" != 0 ]; then
+    echo "ThreadSanitizer / fuzzer build failed:"; tail -50 build-tsan-ci/build.log; exit "$tsan_status"
+  fi
   unset ASAN_OPTIONS LSAN_OPTIONS
   tsan_env
   (cd build-tsan-ci && ctest --output-on-failure --timeout 900 -j 1 -L "$(labels "${tsan_tests[@]}")")
