@@ -97,10 +97,11 @@ void DistanceRoute(const Matrix& d2, const MdsOptions& o, double* y_out, double*
     for (int64_t i = 0; i < n; ++i)
       b(i, j) = -0.5 * (d2(i, j) - row_mean(i) - row_mean(j) + grand);
   Eigen::SelfAdjointEigenSolver<Matrix> es(b);
-  std::vector<double> lam(n);
-  Matrix y(n, o.k);
+  // With fewer points than output dimensions (n < k) the missing eigenpairs are zero.
+  std::vector<double> lam(std::max<int64_t>(n, o.k), 0.0);
+  Matrix y = Matrix::Zero(n, o.k);
   for (int64_t a = 0; a < n; ++a) lam[a] = es.eigenvalues()(n - 1 - a);
-  for (int a = 0; a < o.k; ++a) {
+  for (int a = 0; a < o.k && a < n; ++a) {
     y.col(a) = es.eigenvectors().col(n - 1 - a) * std::sqrt(std::max(lam[a], 0.0));
   }
   Canonicalize(lam, y, o, y_out, eig_out, flags);
