@@ -31,6 +31,9 @@ absl::Status IndexFlags(const ParsedArgs& args, v1::IndexParams* ip) {
   absl::StatusOr<std::string> index = args.GetChoice("index", "flat", {"flat", "hnsw", "ivf_pq"});
   if (!index.ok()) return index.status();
   ip->set_kind(*index == "hnsw" ? v1::HNSW : *index == "ivf_pq" ? v1::IVF_PQ : v1::FLAT);
+  absl::StatusOr<std::string> refine = args.GetChoice("refine-storage", "none", {"none", "f32", "int8"});
+  if (!refine.ok()) return refine.status();
+  ip->set_refine_storage(*refine == "f32" ? v1::REFINE_FLOAT32 : *refine == "int8" ? v1::REFINE_INT8 : v1::REFINE_NONE);
   struct U32Flag {
     const char* name;
     void (v1::IndexParams::*set)(uint32_t);

@@ -26,7 +26,7 @@ std::vector<FlagSpec> Specs() {
         "beta-bag", "gamma-keys", "str-mode", "w-tok", "w-tri", "num-transform", "num-scale", "num-sigma",
         "mbat-normalize", "max-record-bytes", "max-depth", "max-nodes", "max-array-length", "collection", "k",
         "scoring", "candidates", "format", "json", "id", "path", "top", "queries", "filter", "page-size", "max-docs",
-        "page-token"}) {
+        "page-token", "refine-storage"}) {
     specs.push_back(FlagSpec{name, true, ""});
   }
   for (const char* name : {"no-normalize", "include-record", "no-rerank", "include-metadata", "include-vectors"}) {
@@ -63,6 +63,16 @@ TEST(BuildCreateCollectionRequest, MultiVectorByDefaultWithOnlyTheGivenFields) {
   EXPECT_FALSE(req->config().normalize());
   EXPECT_EQ(req->config().index().kind(), v1::HNSW);
   EXPECT_EQ(req->config().index().hnsw_m(), 16u);
+  EXPECT_EQ(req->config().index().refine_storage(), v1::REFINE_NONE);
+  req = BuildCreateCollectionRequest(Parse({"collections", "create", "c", "--dim", "8", "--index", "ivf_pq",
+                                            "--refine-storage", "int8"}));
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->config().index().kind(), v1::IVF_PQ);
+  EXPECT_EQ(req->config().index().refine_storage(), v1::REFINE_INT8);
+  EXPECT_THAT(Error(BuildCreateCollectionRequest(
+                        Parse({"collections", "create", "c", "--dim", "8", "--refine-storage", "fp64"}))
+                        .status()),
+              HasSubstr("none|f32|int8"));
 }
 
 TEST(BuildCreateCollectionRequest, JsonKindCarriesTheMbatParameters) {
