@@ -78,6 +78,9 @@ struct Config {
   uint32_t ivf_nprobe = 0;
   uint32_t refine_factor = 0;
   std::vector<uint32_t> refine_candidates;
+  // Rescore storage (CollectionConfig.rescore_storage): the best hits re-scored from a more
+  // precise copy on disk (TOKEN_STORAGE_UNSPECIFIED = none; server default count).
+  v1::TokenStorageKind rescore = v1::TOKEN_STORAGE_UNSPECIFIED;
 };
 
 struct Point {
@@ -217,6 +220,7 @@ class Bench {
         c->mutable_index()->set_ivf_nprobe(cfg.ivf_nprobe);
       }
       c->set_token_storage(cfg.storage);
+      c->set_rescore_storage(cfg.rescore);
       grpc::Status s = colls->Create(&ctx, req, &resp);
       if (!s.ok()) {
         row["error"] = s.error_message();
@@ -618,6 +622,9 @@ int Main(int argc, char** argv) {
       {.name = "flat_i8", .index = v1::FLAT, .storage = v1::INT8, .candidates = {100, 200, 500}},
       {.name = "flat_carve", .index = v1::FLAT, .candidates = {100, 200, 500}, .merge_tau = 0.7f},
       {.name = "flat_i8_carve", .index = v1::FLAT, .storage = v1::INT8, .candidates = {200, 500}, .merge_tau = 0.7f},
+      // INT8 tokens in memory, FLOAT16 copies on disk for the final rescore of the best hits.
+      {.name = "flat_i8_rescore", .index = v1::FLAT, .storage = v1::INT8, .candidates = {100, 200, 500},
+       .rescore = v1::FLOAT16},
       {.name = "flat_dfinal2048", .index = v1::FLAT, .d_final = 2048, .candidates = {100, 200, 500}},
       {.name = "flat_i8_dfinal2048", .index = v1::FLAT, .d_final = 2048, .storage = v1::INT8, .candidates = {100, 200, 500}},
       // Graph and PQ indexes over 10240-dim vectors are costly to build (HNSW distance
@@ -748,6 +755,8 @@ int Main(int argc, char** argv) {
     const Point* f32 = find("flat", "candidates=100");
     const Point* i8 = find("flat_i8", "candidates=100");
     if (!f32 || !i8 || std::fabs(f32->recall10 - i8->recall10) > 0.0051) ok = false;
+    const Point* i8r = find("flat_i8_rescore", "candidates=100");
+    if (!i8r || std::fabs(f32->recall10 - i8r->recall10) > 0.0051) ok = false;
     const Point* carve = find("flat_carve", "candidates=100");
     if (!carve || !(carve->rerank_tokens < spec.query_tokens) || carve->recall10 < 0.5) ok = false;
     std::printf("%d passed, %d failed\n", ok ? 1 : 0, ok ? 0 : 1);

@@ -136,7 +136,7 @@ int RunDelete(const CommandContext& ctx, const ParsedArgs& args) {
 int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
   const std::string usage =
       "chamferdb-cli search --collection NAME --queries FILE [--format jsonl|npy] [--k 10] [--candidates N] "
-      "[--no-rerank] [--ef-search N] [--nprobe N] [--refine-candidates N] [--include-metadata] [--filter JSON] [--output FILE] [--text]  "
+      "[--no-rerank] [--ef-search N] [--nprobe N] [--refine-candidates N] [--rescore-candidates N] [--include-metadata] [--filter JSON] [--output FILE] [--text]  "
       "(npy: --vectors Q.npy --offsets O.npy --ids IDS.txt instead of --queries)";
   if (!Need(args, "collection", usage)) return 2;
   CLI_ASSIGN_OR_USAGE(format, args.GetChoice("format", "jsonl", {"jsonl", "npy"}));
@@ -145,6 +145,7 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
   CLI_ASSIGN_OR_USAGE(ef_search, args.GetUint("ef-search", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(nprobe, args.GetUint("nprobe", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(refine_candidates, args.GetUint("refine-candidates", 0, 0, 1 << 20));
+  CLI_ASSIGN_OR_USAGE(rescore_candidates, args.GetUint("rescore-candidates", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(batch_size, args.GetUint("batch-size", 32, 1, 1024));
   CLI_ASSIGN_OR_USAGE(filter, FilterFromArgs(args));
   // A query by example names a JSON collection; the server says so if it is not one.
@@ -202,6 +203,7 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
       r->set_ef_search(static_cast<uint32_t>(ef_search));
       r->set_nprobe(static_cast<uint32_t>(nprobe));
       r->set_refine_candidates(static_cast<uint32_t>(refine_candidates));
+      r->set_rescore_candidates(static_cast<uint32_t>(rescore_candidates));
       r->set_include_metadata(include_metadata);
       if (filter.given) *r->mutable_filter() = filter.filter;
       r->mutable_query()->set_num_tokens(item.doc.num_tokens);

@@ -20,7 +20,7 @@ constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
 
 // Flags that only make sense for one collection kind.
 const std::vector<std::string> kMultiVectorOnly = {"r-reps", "k-sim", "d-proj", "d-final", "token-storage",
-                                                   "no-normalize"};
+                                                   "rescore-storage", "no-normalize"};
 const std::vector<std::string> kJsonOnly = {"id-field",       "mbat-config", "op-kind",        "seq-from",
                                             "beta-bag",       "gamma-keys",  "str-mode",       "w-tok",
                                             "w-tri",          "num-transform", "num-scale",    "num-sigma",
@@ -76,6 +76,9 @@ absl::Status MultiVectorFlags(const ParsedArgs& args, v1::CollectionConfig* cfg)
   absl::StatusOr<std::string> storage = args.GetChoice("token-storage", "f32", {"f32", "f16", "int8"});
   if (!storage.ok()) return storage.status();
   cfg->set_token_storage(*storage == "f16" ? v1::FLOAT16 : *storage == "int8" ? v1::INT8 : v1::FLOAT32);
+  absl::StatusOr<std::string> rescore = args.GetChoice("rescore-storage", "none", {"none", "f16", "f32"});
+  if (!rescore.ok()) return rescore.status();
+  if (*rescore != "none") cfg->set_rescore_storage(*rescore == "f16" ? v1::FLOAT16 : v1::FLOAT32);
   if (args.Has("no-normalize")) cfg->set_normalize(false);
   return absl::OkStatus();
 }

@@ -26,7 +26,7 @@ std::vector<FlagSpec> Specs() {
         "beta-bag", "gamma-keys", "str-mode", "w-tok", "w-tri", "num-transform", "num-scale", "num-sigma",
         "mbat-normalize", "max-record-bytes", "max-depth", "max-nodes", "max-array-length", "collection", "k",
         "scoring", "candidates", "format", "json", "id", "path", "top", "queries", "filter", "page-size", "max-docs",
-        "page-token", "refine-storage"}) {
+        "page-token", "refine-storage", "rescore-storage"}) {
     specs.push_back(FlagSpec{name, true, ""});
   }
   for (const char* name : {"no-normalize", "include-record", "no-rerank", "include-metadata", "include-vectors"}) {
@@ -73,6 +73,20 @@ TEST(BuildCreateCollectionRequest, MultiVectorByDefaultWithOnlyTheGivenFields) {
                         Parse({"collections", "create", "c", "--dim", "8", "--refine-storage", "fp64"}))
                         .status()),
               HasSubstr("none|f32|int8"));
+  EXPECT_EQ(req->config().rescore_storage(), v1::TOKEN_STORAGE_UNSPECIFIED);
+  req = BuildCreateCollectionRequest(Parse({"collections", "create", "c", "--dim", "8", "--token-storage", "int8",
+                                            "--rescore-storage", "f16"}));
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->config().token_storage(), v1::INT8);
+  EXPECT_EQ(req->config().rescore_storage(), v1::FLOAT16);
+  EXPECT_THAT(Error(BuildCreateCollectionRequest(
+                        Parse({"collections", "create", "c", "--dim", "8", "--rescore-storage", "int8"}))
+                        .status()),
+              HasSubstr("none|f16|f32"));
+  EXPECT_THAT(Error(BuildCreateCollectionRequest(
+                        Parse({"collections", "create", "c", "--kind", "json", "--rescore-storage", "f16"}))
+                        .status()),
+              HasSubstr("rescore-storage"));
 }
 
 TEST(BuildCreateCollectionRequest, JsonKindCarriesTheMbatParameters) {

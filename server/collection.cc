@@ -29,6 +29,8 @@ namespace chamferdb {
 namespace {
 
 constexpr uint8_t kRecordVersion = 1;
+// Version 2: version 1 followed (before the checksum) by the rescore section.
+constexpr uint8_t kRecordVersionRescore = 2;
 
 uint64_t MicrosSince(std::chrono::steady_clock::time_point t0) {
   return static_cast<uint64_t>(
@@ -58,17 +60,41 @@ uint64_t TokenBytes(TokenStorage s, uint64_t n, uint64_t dim) {
   return n * dim * 4;
 }
 
+void AppendFloats(std::string* r, const std::vector<float>& v, TokenStorage storage) {
+  if (storage == TokenStorage::kFloat16) {
+    for (float x : v) Append<uint16_t>(r, FloatToHalf(x));
+  } else {
+    r->append(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+  }
+}
+
+void ReadFloats(const char* p, TokenStorage storage, std::vector<float>* out) {
+  if (storage == TokenStorage::kFloat16) {
+    for (size_t i = 0; i < out->size(); ++i) {
+      uint16_t h;
+      std::memcpy(&h, p + 2 * i, 2);
+      (*out)[i] = HalfToFloat(h);
+    }
+  } else {
+    std::memcpy(out->data(), p, out->size() * 4);
+  }
+}
+
 // Record: u8 version | u8 storage | u32 n | u32 dim | u32 id_len | u32 meta_len | id | meta |
-// tokens | u32 crc32 of everything before it. Tokens: row-major f32 or f16, or for int8
-// n × dim codes then n f32 absmax scales (kernels/int8/quantize.h). The storage byte tells
-// the formats apart, so version 1 records of every storage stay readable.
-// codes/scales: kInt8 only.
+// tokens | [version 2: u8 rescore storage | rescore tokens] | u32 crc32 of everything before
+// it. Tokens: row-major f32 or f16, or for int8 n × dim codes then n f32 absmax scales
+// (kernels/int8/quantize.h); rescore tokens: row-major f32 or f16. The storage byte tells
+// the formats apart, so version 1 records of every storage stay readable; collections
+// without rescore storage still write version 1.
+// codes/scales: kInt8 only; originals: with rescore storage only.
 std::string EncodeRecord(std::string_view id, std::string_view meta, const std::vector<float>& tokens,
                          const std::vector<int8_t>& codes, const std::vector<float>& scales, uint32_t n,
-                         uint32_t dim, TokenStorage storage) {
+                         uint32_t dim, TokenStorage storage, std::optional<TokenStorage> rescore,
+                         const std::vector<float>& originals) {
   std::string r;
-  r.reserve(22 + id.size() + meta.size() + TokenBytes(storage, n, dim));
-  Append<uint8_t>(&r, kRecordVersion);
+  r.reserve(23 + id.size() + meta.size() + TokenBytes(storage, n, dim) +
+            (rescore ? TokenBytes(*rescore, n, dim) : 0));
+  Append<uint8_t>(&r, rescore ? kRecordVersionRescore : kRecordVersion);
   Append<uint8_t>(&r, static_cast<uint8_t>(storage));
   Append<uint32_t>(&r, n);
   Append<uint32_t>(&r, dim);
@@ -76,13 +102,15 @@ std::string EncodeRecord(std::string_view id, std::string_view meta, const std::
   Append<uint32_t>(&r, static_cast<uint32_t>(meta.size()));
   r.append(id);
   r.append(meta);
-  if (storage == TokenStorage::kFloat16) {
-    for (float v : tokens) Append<uint16_t>(&r, FloatToHalf(v));
-  } else if (storage == TokenStorage::kInt8) {
+  if (storage == TokenStorage::kInt8) {
     r.append(reinterpret_cast<const char*>(codes.data()), codes.size());
     r.append(reinterpret_cast<const char*>(scales.data()), scales.size() * 4);
   } else {
-    r.append(reinterpret_cast<const char*>(tokens.data()), tokens.size() * 4);
+    AppendFloats(&r, tokens, storage);
+  }
+  if (rescore) {
+    Append<uint8_t>(&r, static_cast<uint8_t>(*rescore));
+    AppendFloats(&r, originals, *rescore);
   }
   Append<uint32_t>(&r, Crc(r.data(), r.size()));
   return r;
@@ -93,12 +121,20 @@ struct DecodedRecord {
   std::string_view meta;
   uint32_t n = 0;
   TokenStorage storage = TokenStorage::kFloat32;
-  std::vector<float> tokens;  // only when requested (int8: dequantized)
-  std::vector<int8_t> codes;  // int8 records, when tokens are requested
+  std::optional<TokenStorage> rescore;  // version 2 records
+  // kStored: as stored (int8: dequantized); kBest: the rescore copy when there is one.
+  std::vector<float> tokens;
+  std::vector<int8_t> codes;  // int8 records decoded with kStored or kAll
   std::vector<float> scales;
+  std::vector<float> rescore_tokens;  // kAll, version 2 records
 };
 
-absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim, bool want_tokens,
+// kNone: header, id and metadata only; kStored: the in-memory tokens as stored (int8 codes
+// and scales too); kBest: the most precise copy (the rescore tokens when present); kAll:
+// kStored and the rescore tokens.
+enum class TokenDecode { kNone, kStored, kBest, kAll };
+
+absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim, TokenDecode want,
                           DecodedRecord* out) {
   auto corrupt = [&](std::string_view why) {
     return absl::DataLossError(fmt::format("document record {:?} is corrupt: {}", key, why));
@@ -109,7 +145,9 @@ absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim
   if (Crc(r.data(), r.size() - 4) != stored_crc) return corrupt("checksum mismatch");
   const uint8_t version = static_cast<uint8_t>(r[0]);
   const auto storage = static_cast<TokenStorage>(r[1]);
-  if (version != kRecordVersion) return corrupt(fmt::format("unknown version {}", version));
+  if (version != kRecordVersion && version != kRecordVersionRescore) {
+    return corrupt(fmt::format("unknown version {}", version));
+  }
   if (static_cast<uint8_t>(r[1]) > static_cast<uint8_t>(TokenStorage::kInt8)) {
     return corrupt(fmt::format("unknown token storage {}", static_cast<uint8_t>(r[1])));
   }
@@ -119,13 +157,30 @@ absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim
   std::memcpy(&id_len, r.data() + 10, 4);
   std::memcpy(&meta_len, r.data() + 14, 4);
   if (d != dim) return corrupt(fmt::format("dimension {} != collection's {}", d, dim));
-  const uint64_t need = 18ull + id_len + meta_len + TokenBytes(storage, n, d) + 4;
+  const uint64_t main_end = 18ull + id_len + meta_len + TokenBytes(storage, n, d);
+  uint64_t need = main_end + 4;
+  if (version == kRecordVersionRescore) {
+    if (main_end >= r.size()) return corrupt("length mismatch");
+    const uint8_t rs = static_cast<uint8_t>(r[main_end]);
+    if (rs != static_cast<uint8_t>(TokenStorage::kFloat32) && rs != static_cast<uint8_t>(TokenStorage::kFloat16)) {
+      return corrupt(fmt::format("unknown rescore storage {}", rs));
+    }
+    out->rescore = static_cast<TokenStorage>(rs);
+    need += 1 + TokenBytes(*out->rescore, n, d);
+  }
   if (need != r.size()) return corrupt("length mismatch");
   out->id = r.substr(18, id_len);
   out->meta = r.substr(18 + id_len, meta_len);
   out->n = n;
   out->storage = storage;
-  if (want_tokens) {
+  if (want == TokenDecode::kAll && out->rescore) {
+    out->rescore_tokens.resize(size_t{n} * d);
+    ReadFloats(r.data() + main_end + 1, *out->rescore, &out->rescore_tokens);
+  }
+  if (want == TokenDecode::kBest && out->rescore) {
+    out->tokens.resize(size_t{n} * d);
+    ReadFloats(r.data() + main_end + 1, *out->rescore, &out->tokens);
+  } else if (want != TokenDecode::kNone) {
     const char* p = r.data() + 18 + id_len + meta_len;
     out->tokens.resize(size_t{n} * d);
     if (storage == TokenStorage::kInt8) {
@@ -137,14 +192,8 @@ absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim
         if (!std::isfinite(sc) || sc < 0) return corrupt("invalid int8 scale");
       }
       int8::DequantizeRows(out->codes.data(), out->scales.data(), n, d, out->tokens.data());
-    } else if (storage == TokenStorage::kFloat16) {
-      for (size_t i = 0; i < out->tokens.size(); ++i) {
-        uint16_t h;
-        std::memcpy(&h, p + 2 * i, 2);
-        out->tokens[i] = HalfToFloat(h);
-      }
     } else {
-      std::memcpy(out->tokens.data(), p, out->tokens.size() * 4);
+      ReadFloats(p, storage, &out->tokens);
     }
   }
   return absl::OkStatus();
@@ -171,6 +220,7 @@ std::string CollectionSpec::ToJson() const {
                 {"ivf_train_threshold", index.ivf_train_threshold},
                 {"refine_storage", static_cast<int>(index.refine)}};
   j["token_storage"] = static_cast<int>(token_storage);
+  if (rescore_storage) j["rescore_storage"] = static_cast<int>(*rescore_storage);
   j["normalize"] = normalize;
   if (!restored_from.empty()) j["restored_from"] = restored_from;
   if (kind == CollectionKindDomain::kJson) {
@@ -208,6 +258,8 @@ absl::StatusOr<CollectionSpec> CollectionSpec::FromJson(std::string_view json) {
     // Absent in specs written before refine storage existed.
     s.index.refine = static_cast<RefineStorage>(x.value("refine_storage", 0));
     s.token_storage = static_cast<TokenStorage>(j.at("token_storage").get<int>());
+    // Absent when the collection has no rescore storage (and in specs written before it).
+    if (j.contains("rescore_storage")) s.rescore_storage = static_cast<TokenStorage>(j.at("rescore_storage").get<int>());
     s.normalize = j.at("normalize");
     s.restored_from = j.value("restored_from", std::string());
     if (j.value("kind", std::string("multi_vector")) == "json") {
@@ -246,6 +298,13 @@ absl::StatusOr<std::unique_ptr<Collection>> Collection::Create(const CollectionS
                                                                 bool sync) {
   auto encoder = MuveraFdeEncoder::Create(spec.fde);
   if (!encoder.ok()) return encoder.status();
+  if (spec.rescore_storage) {
+    auto rank = [](TokenStorage t) { return t == TokenStorage::kFloat32 ? 2 : t == TokenStorage::kFloat16 ? 1 : 0; };
+    if (*spec.rescore_storage == TokenStorage::kInt8 || rank(*spec.rescore_storage) <= rank(spec.token_storage)) {
+      return absl::InvalidArgumentError(
+          "rescore_storage must be FLOAT16 or FLOAT32 and more precise than token_storage");
+    }
+  }
   CollectionSpec normalized = spec;
   if (absl::Status s = normalized.index.Normalize((*encoder)->output_dim()); !s.ok()) return s;
   auto index = CreateIndex(normalized.index, (*encoder)->output_dim());
@@ -291,6 +350,7 @@ absl::Status Collection::Rebuild() {
     std::string metadata;
     std::vector<int8_t> codes;  // int8 storage
     std::vector<float> scales;
+    std::vector<float> rescore_tokens;  // rescore storage: what the FDE encodes
   };
   std::vector<Pending> pending;
   absl::Status error;
@@ -301,8 +361,8 @@ absl::Status Collection::Rebuild() {
     std::vector<absl::Status> statuses(m);
 #pragma omp parallel for schedule(dynamic, 16)
     for (size_t i = 0; i < m; ++i) {
-      statuses[i] = encoder_->EncodeDocument({pending[i].tokens.data(), pending[i].n, dim},
-                                             fdes.data() + i * out_dim);
+      const auto& fde_tokens = spec_.rescore_storage ? pending[i].rescore_tokens : pending[i].tokens;
+      statuses[i] = encoder_->EncodeDocument({fde_tokens.data(), pending[i].n, dim}, fdes.data() + i * out_dim);
       Pack(pending[i].tokens, pending[i].codes.data(), pending[i].scales.data(), pending[i].n, &packed[i]);
     }
     std::vector<Label> labels(m);
@@ -323,7 +383,7 @@ absl::Status Collection::Rebuild() {
   const std::string prefix = DocPrefix(spec_.id);
   absl::Status scan = store_->Scan(prefix, "", [&](std::string_view key, std::string_view value) {
     DecodedRecord rec;
-    error = DecodeRecord(key, value, static_cast<uint32_t>(dim), true, &rec);
+    error = DecodeRecord(key, value, static_cast<uint32_t>(dim), TokenDecode::kAll, &rec);
     if (error.ok() && rec.id != key.substr(prefix.size())) {
       error = absl::DataLossError(fmt::format("document record {:?} holds id {:?}", key, rec.id));
     }
@@ -331,9 +391,14 @@ absl::Status Collection::Rebuild() {
       error = absl::DataLossError(fmt::format("document record {:?} has token storage {}, the collection {}", key,
                                               static_cast<int>(rec.storage), static_cast<int>(spec_.token_storage)));
     }
+    if (error.ok() && rec.rescore != spec_.rescore_storage) {
+      error = absl::DataLossError(fmt::format("document record {:?} has rescore storage {}, the collection {}", key,
+                                              rec.rescore ? static_cast<int>(*rec.rescore) : -1,
+                                              spec_.rescore_storage ? static_cast<int>(*spec_.rescore_storage) : -1));
+    }
     if (!error.ok()) return false;
     pending.push_back({std::string(rec.id), rec.n, std::move(rec.tokens), std::string(rec.meta), std::move(rec.codes),
-                       std::move(rec.scales)});
+                       std::move(rec.scales), std::move(rec.rescore_tokens)});
     if (pending.size() >= 4096) error = flush();
     return error.ok();
   });
@@ -400,6 +465,14 @@ absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out, float* 
   out->id = std::string(in.id);
   out->num_tokens = in.num_tokens;
   out->metadata = in.metadata_json;
+  if (spec_.rescore_storage) {
+    // The precise copy, rounded as stored: the FDE encodes it (candidates as good as with
+    // that storage in memory), the rescore scores it, and a restart rebuilds the same FDE.
+    out->originals = out->tokens;
+    if (*spec_.rescore_storage == TokenStorage::kFloat16) {
+      for (float& v : out->originals) v = HalfToFloat(FloatToHalf(v));
+    }
+  }
   if (spec_.token_storage == TokenStorage::kFloat16) {
     // Score and encode what is stored, so a restart rebuilds exactly the same vectors.
     for (float& v : out->tokens) v = HalfToFloat(FloatToHalf(v));
@@ -411,9 +484,10 @@ absl::Status Collection::Prepare(const DocumentInput& in, Prepared* out, float* 
     int8::QuantizeRows(out->tokens.data(), in.num_tokens, spec_.fde.dim, out->codes.data(), out->scales.data());
     int8::DequantizeRows(out->codes.data(), out->scales.data(), in.num_tokens, spec_.fde.dim, out->tokens.data());
   }
-  if (absl::Status s = encoder_->EncodeDocument({out->tokens.data(), in.num_tokens, spec_.fde.dim}, fde); !s.ok()) return s;
+  const std::vector<float>& fde_tokens = spec_.rescore_storage ? out->originals : out->tokens;
+  if (absl::Status s = encoder_->EncodeDocument({fde_tokens.data(), in.num_tokens, spec_.fde.dim}, fde); !s.ok()) return s;
   out->record = EncodeRecord(in.id, in.metadata_json, out->tokens, out->codes, out->scales, in.num_tokens,
-                             spec_.fde.dim, spec_.token_storage);
+                             spec_.fde.dim, spec_.token_storage, spec_.rescore_storage, out->originals);
   Pack(out->tokens, out->codes.data(), out->scales.data(), in.num_tokens, &out->packed);
   return absl::OkStatus();
 }
@@ -441,6 +515,33 @@ float Collection::Score(const ScoringQuery& q, const Slot& slot) const {
     return ChamferPackedF16(q.tokens, q.n, reinterpret_cast<const uint16_t*>(slot.packed.data()), cols, spec_.fde.dim);
   }
   return ChamferPackedF32(q.tokens, q.n, reinterpret_cast<const float*>(slot.packed.data()), cols, spec_.fde.dim);
+}
+
+absl::Status Collection::Rescore(const ScoringQuery& q, size_t count, std::vector<Scored>* scored) const {
+  const size_t dim = spec_.fde.dim;
+  std::vector<std::string> keys(count);
+  for (size_t i = 0; i < count; ++i) keys[i] = DocKey(*(*scored)[i].id);
+  auto values = store_->MultiGet(keys);
+  if (!values.ok()) return values.status();
+  std::vector<float> packed;
+  for (size_t i = 0; i < count; ++i) {
+    if (!(*values)[i].has_value()) {
+      return absl::DataLossError(fmt::format("document record {:?} is indexed but missing from storage", keys[i]));
+    }
+    DecodedRecord rec;
+    RETURN_IF_ERROR(DecodeRecord(keys[i], *(*values)[i], static_cast<uint32_t>(dim), TokenDecode::kBest, &rec));
+    if (!rec.rescore) {
+      return absl::DataLossError(fmt::format("document record {:?} has no rescore tokens", keys[i]));
+    }
+    const size_t cols = PackedColumns(rec.n);
+    packed.assign(cols * dim, 0.0f);
+    PackTokensF32(rec.tokens.data(), rec.n, dim, packed.data());
+    (*scored)[i].score = ChamferPackedF32(q.tokens, q.n, packed.data(), cols, dim);
+  }
+  std::sort(scored->begin(), scored->begin() + count, [](const Scored& a, const Scored& b) {
+    return a.score != b.score ? a.score > b.score : *a.id < *b.id;
+  });
+  return absl::OkStatus();
 }
 
 // ---- writes ----
@@ -655,7 +756,8 @@ absl::StatusOr<ScrollPage<StoredDocument>> Collection::Scroll(const ScrollQuery&
       return absl::DataLossError(fmt::format("document record {:?} is indexed but missing from storage", keys[i]));
     }
     DecodedRecord rec;
-    if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim, query.include_vectors, &rec); !s.ok()) return s;
+    if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim,
+                                     query.include_vectors ? TokenDecode::kBest : TokenDecode::kNone, &rec); !s.ok()) return s;
     page.documents.push_back(StoredDocument{std::string(rec.id), rec.n, std::move(rec.tokens),
                                             query.include_metadata ? std::string(rec.meta) : std::string()});
   }
@@ -686,7 +788,8 @@ absl::StatusOr<std::vector<StoredDocument>> Collection::Get(const std::vector<st
       continue;
     }
     DecodedRecord rec;
-    if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim, include_vectors, &rec); !s.ok()) return s;
+    if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim,
+                                     include_vectors ? TokenDecode::kBest : TokenDecode::kNone, &rec); !s.ok()) return s;
     out.push_back(StoredDocument{std::string(rec.id), rec.n, std::move(rec.tokens), std::string(rec.meta)});
   }
   return out;
@@ -720,6 +823,22 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
                                                     Limits::kMaxRefineCandidates));
     }
   }
+  const size_t reranked = query.rerank ? std::max(query.k, query.candidates ? query.candidates : DefaultCandidates(query.k)) : query.k;
+  size_t rescore = 0;
+  if (query.rescore_candidates > 0) {
+    if (!spec_.rescore_storage) {
+      return absl::InvalidArgumentError("rescore_candidates needs a collection with rescore_storage");
+    }
+    if (!query.rerank) return absl::InvalidArgumentError("rescore_candidates needs rerank on");
+    const size_t hi = std::min(reranked, Limits::kMaxRescoreCandidates);
+    if (query.rescore_candidates < query.k || query.rescore_candidates > hi) {
+      return absl::InvalidArgumentError(
+          fmt::format("rescore_candidates {} is outside k ({})..{}", query.rescore_candidates, query.k, hi));
+    }
+    rescore = query.rescore_candidates;
+  } else if (spec_.rescore_storage && query.rerank) {
+    rescore = std::min({std::max<size_t>(4 * query.k, 32), reranked, Limits::kMaxRescoreCandidates});
+  }
   std::vector<float> q;
   const std::string_view bytes(reinterpret_cast<const char*>(query.tokens), query.num_tokens * spec_.fde.dim * 4);
   if (query.num_tokens > Limits::kMaxTokensPerQuery) {
@@ -742,7 +861,7 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
   result.stats.encode_micros = MicrosSince(t0);
   RETURN_IF_ERROR(CheckRequestAlive("the index search"));
 
-  const size_t candidates = query.rerank ? std::max(query.k, query.candidates ? query.candidates : DefaultCandidates(query.k)) : query.k;
+  const size_t candidates = reranked;
   std::shared_lock lock(mu_);
   const auto t1 = std::chrono::steady_clock::now();
   std::vector<std::vector<Neighbor>> found;
@@ -756,11 +875,6 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
 
   RETURN_IF_ERROR(CheckRequestAlive("the rerank"));
   const auto t2 = std::chrono::steady_clock::now();
-  struct Scored {
-    float score;
-    float fde_score;
-    const std::string* id;
-  };
   const size_t nc = found[0].size();
   std::vector<Scored> scored(nc);
   // Rerank is the one OpenMP region of a search: large candidate sets are split across the
@@ -775,10 +889,18 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
     scored[i] = {score, nb.score, &slot.id};
   }
   const size_t k = std::min(query.k, scored.size());
-  std::partial_sort(scored.begin(), scored.begin() + k, scored.end(), [](const Scored& a, const Scored& b) {
+  const size_t sorted = std::max(k, std::min(rescore, scored.size()));
+  std::partial_sort(scored.begin(), scored.begin() + sorted, scored.end(), [](const Scored& a, const Scored& b) {
     return a.score != b.score ? a.score > b.score : *a.id < *b.id;
   });
   result.stats.rerank_micros = query.rerank ? MicrosSince(t2) : 0;
+  if (rescore > 0 && sorted > 0) {
+    RETURN_IF_ERROR(CheckRequestAlive("the rescore"));
+    const auto t3 = std::chrono::steady_clock::now();
+    RETURN_IF_ERROR(Rescore(sq, sorted, &scored));
+    result.stats.rescored = sorted;
+    result.stats.rescore_micros = MicrosSince(t3);
+  }
   result.hits.resize(k);
   for (size_t i = 0; i < k; ++i) {
     result.hits[i].id = *scored[i].id;
@@ -793,7 +915,7 @@ absl::StatusOr<SearchResult> Collection::Search(const SearchQuery& query) const 
     for (size_t i = 0; i < k; ++i) {
       if (!(*values)[i].has_value()) continue;
       DecodedRecord rec;
-      if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim, false, &rec); !s.ok()) return s;
+      if (absl::Status s = DecodeRecord(keys[i], *(*values)[i], spec_.fde.dim, TokenDecode::kNone, &rec); !s.ok()) return s;
       result.hits[i].metadata_json = std::string(rec.meta);
     }
   }

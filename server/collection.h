@@ -46,6 +46,7 @@ struct Limits {
   static constexpr size_t kMaxK = 1000;
   static constexpr size_t kMaxCandidates = 10000;
   static constexpr size_t kMaxRefineCandidates = 100000;
+  static constexpr size_t kMaxRescoreCandidates = 1000;
   static constexpr size_t kMaxNameBytes = 64;
   static constexpr size_t kMaxScrollLimit = 1000;
 };
@@ -62,6 +63,9 @@ struct CollectionSpec {
   FdeConfig fde;    // fde.dim is the token dimension
   IndexConfig index;
   TokenStorage token_storage = TokenStorage::kFloat32;
+  // Tokens also kept at this higher precision in storage (not in memory) for the final
+  // rescore of a search; kFloat32 or kFloat16, more precise than token_storage.
+  std::optional<TokenStorage> rescore_storage;
   bool normalize = true;
   std::string restored_from;  // uuid of the snapshot this collection was restored from
 
@@ -81,7 +85,9 @@ struct DocumentInput {
 struct StoredDocument {
   std::string id;
   uint32_t num_tokens = 0;
-  std::vector<float> vectors;  // filled when requested: as stored (normalized, rounded)
+  // Filled when requested: as stored (normalized, rounded), the rescore storage's copy when
+  // the collection has one.
+  std::vector<float> vectors;
   std::string metadata_json;
 };
 
@@ -102,6 +108,11 @@ struct SearchQuery {
   // search and re-scored by exact FDE inner product, of which `candidates` are reranked.
   // 0: 4 × candidates with refine storage, none without; else candidates..kMaxRefineCandidates.
   size_t refine_candidates = 0;
+  // Final rescore (collections with rescore storage): the best rescore_candidates of the
+  // rerank are read from storage and scored again by exact float32 Chamfer over their
+  // original-precision tokens. 0: min(max(4 × k, 32), reranked candidates); else
+  // k..min(candidates, kMaxRescoreCandidates).
+  size_t rescore_candidates = 0;
   // Only documents whose metadata matches are candidates; when no more match than would
   // be reranked, every match is scored by exact Chamfer (SearchStats::filter_exhaustive).
   const MetadataFilter* filter = nullptr;
@@ -120,6 +131,8 @@ struct SearchStats {
   uint64_t encode_micros = 0, index_micros = 0, rerank_micros = 0, total_micros = 0;
   uint64_t filter_matches = 0;     // with a filter: live documents matching it
   bool filter_exhaustive = false;  // every match was scored exactly
+  size_t rescored = 0;             // documents re-scored from storage (rescore storage)
+  uint64_t rescore_micros = 0;
 };
 
 // One page of a scroll: documents in id order and the token of the next page.
@@ -226,6 +239,7 @@ class Collection {
     std::string id;
     uint32_t num_tokens;
     std::vector<float> tokens;  // normalized, row-major (kInt8: dequantized)
+    std::vector<float> originals;  // rescore storage only: normalized, rounded to that storage
     std::vector<int8_t> codes;  // kInt8 only: n × dim codes and n absmax scales
     std::vector<float> scales;
     std::string record;         // the storage value
@@ -241,6 +255,15 @@ class Collection {
   void Pack(const std::vector<float>& tokens, const int8_t* codes, const float* scales, uint32_t n,
             std::vector<uint8_t>* out) const;
   float Score(const ScoringQuery& q, const Slot& slot) const;
+  // The final rescore of a search (rescore storage): re-scores the first `count` hits of
+  // *scored (sorted by rerank score) from storage, then sorts them by the new score.
+  struct Scored {
+    float score;
+    float fde_score;
+    const std::string* id;
+  };
+  absl::Status Rescore(const ScoringQuery& q, size_t count, std::vector<Scored>* scored) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::string DocKey(std::string_view id) const;
   absl::Status Rebuild();
   // Index candidates for a search, honouring query.filter inside candidate generation.

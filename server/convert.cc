@@ -165,6 +165,9 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
       return absl::InvalidArgumentError(
           "config.index.refine_storage is for MULTI_VECTOR collections (JSON searches do not refine)");
     }
+    if (config.rescore_storage() != v1::TOKEN_STORAGE_UNSPECIFIED) {
+      return absl::InvalidArgumentError("config.rescore_storage is for MULTI_VECTOR collections (JSON records have no tokens)");
+    }
     return spec;
   }
   if (config.kind() != v1::MULTI_VECTOR && config.kind() != v1::COLLECTION_KIND_UNSPECIFIED) {
@@ -191,6 +194,18 @@ absl::StatusOr<CollectionSpec> SpecFromProto(const v1::CollectionConfig& config)
     case v1::FLOAT16: spec.token_storage = TokenStorage::kFloat16; break;
     case v1::INT8: spec.token_storage = TokenStorage::kInt8; break;
     default: return absl::InvalidArgumentError(fmt::format("config.token_storage {} is not known", static_cast<int>(config.token_storage())));
+  }
+  switch (config.rescore_storage()) {
+    case v1::TOKEN_STORAGE_UNSPECIFIED: break;
+    case v1::FLOAT32: spec.rescore_storage = TokenStorage::kFloat32; break;
+    case v1::FLOAT16: spec.rescore_storage = TokenStorage::kFloat16; break;
+    case v1::INT8: return absl::InvalidArgumentError("config.rescore_storage INT8 is not allowed (FLOAT16 or FLOAT32: the rescore needs more precision than the in-memory tokens)");
+    default: return absl::InvalidArgumentError(fmt::format("config.rescore_storage {} is not known", static_cast<int>(config.rescore_storage())));
+  }
+  if (spec.rescore_storage && (spec.token_storage == TokenStorage::kFloat32 ||
+                               (spec.token_storage == TokenStorage::kFloat16 && *spec.rescore_storage == TokenStorage::kFloat16))) {
+    return absl::InvalidArgumentError(
+        "config.rescore_storage must be more precise than config.token_storage (INT8 -> FLOAT16 or FLOAT32, FLOAT16 -> FLOAT32)");
   }
   spec.normalize = config.has_normalize() ? config.normalize() : true;
   return spec;
@@ -226,6 +241,9 @@ void SpecToProto(const CollectionSpec& spec, v1::CollectionConfig* out) {
   out->set_token_storage(spec.token_storage == TokenStorage::kFloat16 ? v1::FLOAT16
                          : spec.token_storage == TokenStorage::kInt8  ? v1::INT8
                                                                       : v1::FLOAT32);
+  if (spec.rescore_storage) {
+    out->set_rescore_storage(*spec.rescore_storage == TokenStorage::kFloat16 ? v1::FLOAT16 : v1::FLOAT32);
+  }
   out->set_normalize(spec.normalize);
 }
 
@@ -268,6 +286,7 @@ absl::StatusOr<SearchQuery> QueryFromProto(const v1::SearchRequest& request, siz
   q.include_metadata = request.include_metadata();
   q.merge_tau = request.query_merge_tau();
   q.refine_candidates = request.refine_candidates();
+  q.rescore_candidates = request.rescore_candidates();
   return q;
 }
 
@@ -288,6 +307,8 @@ void ResultToProto(const SearchResult& result, v1::SearchResponse* out) {
   st->set_rerank_query_tokens(static_cast<uint32_t>(result.stats.rerank_query_tokens));
   st->set_filter_matches(result.stats.filter_matches);
   st->set_filter_exhaustive(result.stats.filter_exhaustive);
+  st->set_rescored(static_cast<uint32_t>(result.stats.rescored));
+  st->set_rescore_micros(result.stats.rescore_micros);
 }
 
 }  // namespace chamferdb

@@ -6,7 +6,10 @@ INT8 collection hold the same 1,500 documents; recall@10 of both against exact f
 grid within the quantization bound of the input; a restart rebuilds exactly the same
 vectors and search results. Ball carving (SearchRequest.query_merge_tau): merged queries
 score fewer tokens, stay within the carved-Chamfer ≤ Chamfer bound, τ > 1 changes nothing,
-and a negative τ is INVALID_ARGUMENT.
+and a negative τ is INVALID_ARGUMENT. Rescore storage (CollectionConfig.rescore_storage): an
+INT8 collection that keeps FLOAT16 copies on disk returns the float32 collection's answers
+with float16-exact scores, Get returns the float16 copies, and the rescore's bad requests are
+INVALID_ARGUMENT naming the field.
 """
 import unittest
 
@@ -71,9 +74,11 @@ class Int8StorageAndBallCarving(unittest.TestCase):
         cls.srv = harness.Server()
         cls.srv.start()
         cls.connect()
-        for name, storage in (("f32", collections_pb2.FLOAT32), ("i8", collections_pb2.INT8)):
+        for name, storage, rescore in (("f32", collections_pb2.FLOAT32, None), ("i8", collections_pb2.INT8, None),
+                                       ("i8r", collections_pb2.INT8, collections_pb2.FLOAT16)):
             cls.colls.Create(collections_pb2.CreateCollectionRequest(
-                config=collections_pb2.CollectionConfig(name=name, dim=DIM, token_storage=storage)))
+                config=collections_pb2.CollectionConfig(name=name, dim=DIM, token_storage=storage,
+                                                        rescore_storage=rescore)))
             for start in range(0, len(cls.docs), 500):
                 cls.dstub.Upsert(documents_pb2.UpsertRequest(collection=name, documents=[
                     documents_pb2.Document(id=cls.ids[i], num_tokens=len(cls.docs[i]),
@@ -141,6 +146,50 @@ class Int8StorageAndBallCarving(unittest.TestCase):
             np.testing.assert_array_equal(after[doc_id], before[doc_id])
         results_after = [[(h.id, h.score) for h in self.search("i8", q).hits] for q in self.queries[:20]]
         self.assertEqual(results_after, results_before)
+
+    def test_rescore_storage(self):
+        info = self.colls.Get(collections_pb2.GetCollectionRequest(name="i8r")).collection
+        self.assertEqual(info.config.token_storage, collections_pb2.INT8)
+        self.assertEqual(info.config.rescore_storage, collections_pb2.FLOAT16)
+        same = 0
+        halves = [d.astype(np.float16).astype(np.float32) for d in self.docs]
+        for q in self.queries:
+            # Every document reranked (int8), the best 40 rescored: the exact top 10 over the
+            # float16 copies (numpy brute force), unless int8 lost one below rank 40.
+            i8r = self.search("i8r", q, candidates=len(self.docs))
+            exact = np.array([chamfer(q, d) for d in halves])
+            top = np.argsort(-exact, kind="stable")[:10]
+            self.assertEqual(i8r.stats.rescored, 40)  # max(4k, 32), k = 10
+            # Rescored hits carry exact float Chamfer over float16 tokens: |err| ≤ Σ_i ‖q_i‖₁·2^-11.
+            for h in i8r.hits:
+                self.assertLess(abs(h.score - chamfer(q, self.docs[int(h.id[1:])])), len(q) * np.sqrt(DIM) * 2.0**-11)
+            same += [int(h.id[1:]) for h in i8r.hits] == top.tolist()
+        print(f"\nrescore: {same} of {len(self.queries)} top-10 lists equal the float16 brute force")
+        self.assertGreaterEqual(same, len(self.queries) - 1)
+        r32, r8r = self.recall("f32"), self.recall("i8r")
+        print(f"\nrecall@10: float32 {r32:.3f}, int8 + float16 rescore {r8r:.3f}")
+        self.assertLessEqual(abs(r32 - r8r), 0.005)
+        # Get returns the float16 copies, not the int8 tokens.
+        resp = self.dstub.Get(documents_pb2.GetDocumentsRequest(collection="i8r", ids=self.ids[:50], include_vectors=True))
+        for d in resp.documents:
+            got = np.frombuffer(d.vectors, dtype="<f4").reshape(-1, DIM)
+            # The server re-normalizes (an ulp of float32), then rounds to float16: at most one
+            # float16 step (2^-10 relative) from numpy's rounding of the input, and never an int8 step.
+            want = self.docs[int(d.id[1:])].astype(np.float16).astype(np.float32)
+            np.testing.assert_allclose(got, want, rtol=2.0**-10, atol=2.0**-24)
+        with self.assertRaises(grpc.RpcError) as err:
+            self.search("i8", self.queries[0], rescore_candidates=20)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("rescore_candidates", err.exception.details())
+        with self.assertRaises(grpc.RpcError) as err:
+            self.search("i8r", self.queries[0], candidates=30, rescore_candidates=31)
+        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("rescore_candidates 31", err.exception.details())
+        with self.assertRaises(grpc.RpcError) as err:
+            self.colls.Create(collections_pb2.CreateCollectionRequest(config=collections_pb2.CollectionConfig(
+                name="bad", dim=DIM, token_storage=collections_pb2.FLOAT32, rescore_storage=collections_pb2.FLOAT16)))
+        self.assertEqual(err.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("config.rescore_storage", err.exception.details())
 
     def test_ball_carving(self):
         merged_tokens = 0
