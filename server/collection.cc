@@ -127,6 +127,7 @@ struct DecodedRecord {
   std::vector<int8_t> codes;  // int8 records decoded with kStored or kAll
   std::vector<float> scales;
   std::vector<float> rescore_tokens;  // kAll, version 2 records
+  std::string_view rescore_bytes;     // version 2 records: the rescore tokens as stored
 };
 
 // kNone: header, id and metadata only; kStored: the in-memory tokens as stored (int8 codes
@@ -173,6 +174,7 @@ absl::Status DecodeRecord(std::string_view key, std::string_view r, uint32_t dim
   out->meta = r.substr(18 + id_len, meta_len);
   out->n = n;
   out->storage = storage;
+  if (out->rescore) out->rescore_bytes = r.substr(main_end + 1, TokenBytes(*out->rescore, n, d));
   if (want == TokenDecode::kAll && out->rescore) {
     out->rescore_tokens.resize(size_t{n} * d);
     ReadFloats(r.data() + main_end + 1, *out->rescore, &out->rescore_tokens);
@@ -523,21 +525,46 @@ absl::Status Collection::Rescore(const ScoringQuery& q, size_t count, std::vecto
   for (size_t i = 0; i < count; ++i) keys[i] = DocKey(*(*scored)[i].id);
   auto values = store_->MultiGet(keys);
   if (!values.ok()) return values.status();
-  std::vector<float> packed;
-  for (size_t i = 0; i < count; ++i) {
-    if (!(*values)[i].has_value()) {
-      return absl::DataLossError(fmt::format("document record {:?} is indexed but missing from storage", keys[i]));
+  // Scored straight from the record's bytes: float16 copies by the float16 kernel (converted
+  // in registers), float32 ones by the float32 kernel; both are exact float32 Chamfer over
+  // the stored values. Each document is scored independently, so splitting them across the
+  // cores (as the rerank does) cannot change a score.
+  std::vector<absl::Status> errors(count);
+  const int threads = count >= 64 ? BulkThreads() : 1;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<uint16_t> halves, packed16;
+    std::vector<float> floats, packed32;
+#pragma omp for schedule(static, 8)
+    for (size_t i = 0; i < count; ++i) {
+      if (!(*values)[i].has_value()) {
+        errors[i] = absl::DataLossError(fmt::format("document record {:?} is indexed but missing from storage", keys[i]));
+        continue;
+      }
+      DecodedRecord rec;
+      errors[i] = DecodeRecord(keys[i], *(*values)[i], static_cast<uint32_t>(dim), TokenDecode::kNone, &rec);
+      if (!errors[i].ok()) continue;
+      if (!rec.rescore) {
+        errors[i] = absl::DataLossError(fmt::format("document record {:?} has no rescore tokens", keys[i]));
+        continue;
+      }
+      const size_t cols = PackedColumns(rec.n);
+      if (*rec.rescore == TokenStorage::kFloat16) {
+        halves.resize(size_t{rec.n} * dim);
+        std::memcpy(halves.data(), rec.rescore_bytes.data(), halves.size() * 2);
+        packed16.resize(cols * dim);
+        PackHalvesF16(halves.data(), rec.n, dim, packed16.data());
+        (*scored)[i].score = ChamferPackedF16(q.tokens, q.n, packed16.data(), cols, dim);
+      } else {
+        floats.resize(size_t{rec.n} * dim);
+        std::memcpy(floats.data(), rec.rescore_bytes.data(), floats.size() * 4);
+        packed32.resize(cols * dim);
+        PackTokensF32(floats.data(), rec.n, dim, packed32.data());
+        (*scored)[i].score = ChamferPackedF32(q.tokens, q.n, packed32.data(), cols, dim);
+      }
     }
-    DecodedRecord rec;
-    RETURN_IF_ERROR(DecodeRecord(keys[i], *(*values)[i], static_cast<uint32_t>(dim), TokenDecode::kBest, &rec));
-    if (!rec.rescore) {
-      return absl::DataLossError(fmt::format("document record {:?} has no rescore tokens", keys[i]));
-    }
-    const size_t cols = PackedColumns(rec.n);
-    packed.assign(cols * dim, 0.0f);
-    PackTokensF32(rec.tokens.data(), rec.n, dim, packed.data());
-    (*scored)[i].score = ChamferPackedF32(q.tokens, q.n, packed.data(), cols, dim);
   }
+  for (const absl::Status& e : errors) RETURN_IF_ERROR(e);
   std::sort(scored->begin(), scored->begin() + count, [](const Scored& a, const Scored& b) {
     return a.score != b.score ? a.score > b.score : *a.id < *b.id;
   });

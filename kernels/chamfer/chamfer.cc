@@ -41,8 +41,8 @@ const Path& Chosen() {
   return path;
 }
 
-template <typename T, typename Convert>
-void Pack(const float* tokens, size_t n, size_t dim, T* packed, Convert convert) {
+template <typename In, typename T, typename Convert>
+void Pack(const In* tokens, size_t n, size_t dim, T* packed, Convert convert) {
   const size_t n_pad = PackedColumns(n);
   for (size_t j = 0; j < dim; ++j) {
     T* row = packed + j * n_pad;
@@ -73,6 +73,10 @@ void PackTokensF32(const float* tokens, size_t n, size_t dim, float* packed) {
 
 void PackTokensF16(const float* tokens, size_t n, size_t dim, uint16_t* packed) {
   Pack(tokens, n, dim, packed, [](float v) { return FloatToHalf(v); });
+}
+
+void PackHalvesF16(const uint16_t* halves, size_t n, size_t dim, uint16_t* packed) {
+  Pack(halves, n, dim, packed, [](uint16_t v) { return v; });
 }
 
 float ChamferPackedF32(const float* q, size_t nq, const float* packed, size_t n_pad,

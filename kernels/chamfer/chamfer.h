@@ -31,6 +31,8 @@ inline size_t PackedColumns(size_t n_tokens) { return (n_tokens + 15) / 16 * 16;
 void PackTokensF32(const float* tokens, size_t n, size_t dim, float* packed);
 // The same, rounding each value to IEEE binary16.
 void PackTokensF16(const float* tokens, size_t n, size_t dim, uint16_t* packed);
+// The same for values already in binary16 (row-major n × dim bit patterns), unconverted.
+void PackHalvesF16(const uint16_t* halves, size_t n, size_t dim, uint16_t* packed);
 
 // Chamfer(Q, P) for a packed document. q: nq × dim row-major; packed: dim × n_pad.
 float ChamferPackedF32(const float* q, size_t nq, const float* packed, size_t n_pad, size_t dim);

@@ -63,6 +63,11 @@ TEST(ChamferPacked, HalfStorageScoresTheRoundedDocumentExactlyAsFloat) {
     const double want = ChamferReference(q.data(), nq, rounded.data(), np, dim);
     const float got = ChamferPackedF16(q.data(), nq, packed.data(), PackedColumns(np), dim);
     EXPECT_NEAR(got, want, Tolerance(q, rounded, nq, dim));
+    // Packing binary16 values directly lays out the same bits as packing and rounding floats.
+    std::vector<uint16_t> halves(p.size()), packed_halves(packed.size());
+    for (size_t i = 0; i < p.size(); ++i) halves[i] = FloatToHalf(p[i]);
+    PackHalvesF16(halves.data(), np, dim, packed_halves.data());
+    EXPECT_EQ(packed_halves, packed);
   }
 }
 
