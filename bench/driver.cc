@@ -304,10 +304,29 @@ class Bench {
       if (cfg.rescore != v1::TOKEN_STORAGE_UNSPECIFIED) r.set_rescore_candidates(std::min(cfg.rescore_candidates, cand));
       return r;
     };
-    for (uint32_t cand : cfg.candidates) knobs.push_back({"candidates=" + std::to_string(cand), base(cand)});
+    // --grid with a refine sweep: every (candidates, nprobe, refine_candidates) triple with
+    // refine_candidates >= candidates (nprobe: the collection's default when none is swept).
+    const bool refine_grid = grid_ && !cfg.refine_candidates.empty();
+    if (refine_grid) {
+      const std::vector<uint32_t> nprobes = cfg.nprobe.empty() ? std::vector<uint32_t>{0} : cfg.nprobe;
+      for (uint32_t cand : cfg.candidates) {
+        for (uint32_t np : nprobes) {
+          for (uint32_t rc : cfg.refine_candidates) {
+            if (rc < cand) continue;
+            auto r = base(cand);
+            r.set_nprobe(np);
+            r.set_refine_candidates(rc);
+            knobs.push_back({"c=" + std::to_string(cand) + ",np=" + std::to_string(np) + ",refine=" + std::to_string(rc), r});
+          }
+        }
+      }
+    }
+    for (uint32_t cand : cfg.candidates) {
+      if (!refine_grid) knobs.push_back({"candidates=" + std::to_string(cand), base(cand)});
+    }
     // ef / nprobe with the first candidate count, or with every one (--grid).
     const std::vector<uint32_t> with(cfg.candidates.begin(), grid_ ? cfg.candidates.end() : cfg.candidates.begin() + 1);
-    for (uint32_t cand : with) {
+    for (uint32_t cand : refine_grid ? std::vector<uint32_t>{} : with) {
       for (uint32_t ef : cfg.ef) {
         auto r = base(cand);
         r.set_ef_search(ef);
@@ -325,7 +344,7 @@ class Bench {
       double load[3] = {0, 0, 0};
       if (getloadavg(load, 3) == 3) row["load_average_measure_start"] = {load[0], load[1], load[2]};
     }
-    for (uint32_t rc : cfg.refine_candidates) {
+    for (uint32_t rc : refine_grid ? std::vector<uint32_t>{} : cfg.refine_candidates) {
       auto r = base(cfg.candidates[0]);
       r.set_refine_candidates(rc);
       knobs.push_back({"candidates=" + std::to_string(cfg.candidates[0]) + ",refine=" + std::to_string(rc), r});
@@ -522,7 +541,7 @@ int Main(int argc, char** argv) {
   std::vector<uint32_t> fde_ceiling;
   std::string only, plot, lock_path;
   size_t qps_queries = 1000;
-  std::vector<uint32_t> candidates_override, knob_override;
+  std::vector<uint32_t> candidates_override, knob_override, refine_override;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -537,10 +556,11 @@ int Main(int argc, char** argv) {
     else if (a == "--cache") cache = next();
     else if (a == "--only" || a == "--configs") only = next();
     else if (a == "--plot") plot = next();
-    else if (a == "--candidates" || a == "--knobs") {
+    else if (a == "--candidates" || a == "--knobs" || a == "--refine") {
       // Comma-separated sweep replacing every selected configuration's candidates (or its
-      // ef / nprobe sweep, for --knobs).
-      auto& dst = a == "--candidates" ? candidates_override : knob_override;
+      // ef / nprobe sweep, for --knobs; its refine_candidates sweep, for --refine, which only
+      // configurations with refine storage have).
+      auto& dst = a == "--candidates" ? candidates_override : a == "--knobs" ? knob_override : refine_override;
       std::string list = next();
       for (size_t pos = 0; pos < list.size();) {
         const size_t comma = std::min(list.find(',', pos), list.size());
@@ -558,7 +578,7 @@ int Main(int argc, char** argv) {
     else {
       std::fprintf(stderr, "usage: chamferdb_bench [--smoke] [--docs N] [--queries N] [--dim D] [--seed S] "
                            "[--server-bin PATH] [--out FILE] [--cache FILE] [--configs A,B,..] [--tokens N] "
-                           "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--plot PNG] "
+                           "[--qps-queries N] [--candidates A,B,..] [--knobs EF_OR_NPROBE,..] [--refine R,..] [--plot PNG] "
                            "[--stream] [--lock FILE] [--fde-ceiling D_FINAL] [--truth-late] [--grid] [--ingest-only]\n");
       return 2;
     }
@@ -652,6 +672,7 @@ int Main(int argc, char** argv) {
       if (!c.ef.empty()) c.ef = knob_override;
       if (!c.nprobe.empty()) c.nprobe = knob_override;
     }
+    if (!refine_override.empty() && c.refine != v1::REFINE_NONE) c.refine_candidates = refine_override;
   }
   if (smoke) {
     for (auto& c : configs) {

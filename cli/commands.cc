@@ -141,7 +141,7 @@ int RunSearch(const CommandContext& ctx, const ParsedArgs& args) {
   if (!Need(args, "collection", usage)) return 2;
   CLI_ASSIGN_OR_USAGE(format, args.GetChoice("format", "jsonl", {"jsonl", "npy"}));
   CLI_ASSIGN_OR_USAGE(k, args.GetUint("k", 10, 1, 1000));
-  CLI_ASSIGN_OR_USAGE(candidates, args.GetUint("candidates", 0, 0, 10000));
+  CLI_ASSIGN_OR_USAGE(candidates, args.GetUint("candidates", 0, 0, 1 << 20));  // the server enforces its limit
   CLI_ASSIGN_OR_USAGE(ef_search, args.GetUint("ef-search", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(nprobe, args.GetUint("nprobe", 0, 0, 1 << 20));
   CLI_ASSIGN_OR_USAGE(refine_candidates, args.GetUint("refine-candidates", 0, 0, 1 << 20));
