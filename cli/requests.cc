@@ -182,7 +182,7 @@ absl::StatusOr<v1::SearchJsonRequest> BuildSearchJsonRequest(const ParsedArgs& a
   absl::StatusOr<std::string> scoring = args.GetChoice("scoring", "cosine", {"cosine", "containment"});
   if (!scoring.ok()) return scoring.status();
   req.set_scoring(*scoring == "containment" ? v1::CONTAINMENT : v1::COSINE);
-  absl::StatusOr<uint64_t> candidates = args.GetUint("candidates", 0, 0, 10000);
+  absl::StatusOr<uint64_t> candidates = args.GetUint("candidates", 0, 0, 1 << 20);  // the server enforces its limit
   if (!candidates.ok()) return candidates.status();
   req.set_candidates(static_cast<uint32_t>(*candidates));
   absl::StatusOr<uint64_t> ef_search = args.GetUint("ef-search", 0, 0, 1 << 20);
