@@ -1,4 +1,5 @@
-// VectorIndex on FAISS 1.7.3: IndexFlatIP, IndexHNSW over a flat inner-product storage with SIMD distances and IndexIVFPQ
+// VectorIndex on FAISS 1.7.3: IndexFlatIP, IndexHNSW over an int8 storage (index/hnsw_int8.h) or a flat
+// inner-product storage with SIMD distances, and IndexIVFPQ
 // (inner product, trained once enough vectors exist; exact flat search until then).
 //
 // FAISS keeps its own sequential row ids; this adapter maps rows <-> labels and implements
@@ -21,6 +22,7 @@
 #include <unordered_map>
 
 #include "common/parallel_for.h"
+#include "index/hnsw_int8.h"
 #include "index/index.h"
 #include "index/ivf_kernels.h"
 #include "index/refine_dot.h"
@@ -249,6 +251,8 @@ class FaissIndex final : public VectorIndex {
       const uint64_t code = (uint64_t{config_.pq_m} * config_.pq_nbits + 7) / 8;
       bytes += (rows - compacted_ivf_) * (code + sizeof(idx_t)) + uint64_t{config_.ivf_nlist} * dim_ * 4 +
                (uint64_t{1} << config_.pq_nbits) * dim_ * 4;
+    } else if (config_.kind == IndexKind::kHnsw && config_.hnsw_storage == HnswStorage::kInt8) {
+      bytes += rows * (dim_ + 4) + rows * config_.hnsw_m * 2 * 4 * 1.1;
     } else {
       bytes += rows * dim_ * 4;
       if (config_.kind == IndexKind::kHnsw) bytes += rows * config_.hnsw_m * 2 * 4 * 1.1;
@@ -404,7 +408,9 @@ class FaissIndex final : public VectorIndex {
   std::unique_ptr<faiss::Index> NewEmpty(bool trained_ivf) const {
     const int d = static_cast<int>(dim_);
     if (config_.kind == IndexKind::kHnsw) {
-      auto h = std::make_unique<faiss::IndexHNSW>(new SimdFlatIP(d), static_cast<int>(config_.hnsw_m));
+      faiss::Index* storage = config_.hnsw_storage == HnswStorage::kInt8 ? static_cast<faiss::Index*>(new Int8IpStorage(d))
+                                                                          : new SimdFlatIP(d);
+      auto h = std::make_unique<faiss::IndexHNSW>(storage, static_cast<int>(config_.hnsw_m));
       h->own_fields = true;
       h->hnsw.efConstruction = static_cast<int>(config_.hnsw_ef_construction);
       h->hnsw.efSearch = static_cast<int>(config_.hnsw_ef_search);
@@ -564,6 +570,9 @@ absl::Status IndexConfig::Normalize(size_t dim) {
     if (dim % pq_m != 0)
       return bad(fmt::format("index.pq_m {} does not divide the vector dimension {}", pq_m, dim));
   }
+  if (kind == IndexKind::kHnsw && hnsw_storage == HnswStorage::kDefault) hnsw_storage = HnswStorage::kInt8;
+  if (kind != IndexKind::kHnsw && hnsw_storage != HnswStorage::kDefault)
+    return bad("index.hnsw_storage applies to HNSW only");
   if (refine != RefineStorage::kNone && kind != IndexKind::kIvfPq)
     return bad("index.refine_storage applies to IVF_PQ only (FLAT and HNSW already score exactly)");
   if (ivf_train_threshold == 0) ivf_train_threshold = std::max<uint32_t>(39 * ivf_nlist, 2048);

@@ -169,7 +169,8 @@ std::string CollectionSpec::ToJson() const {
                 {"pq_nbits", index.pq_nbits},
                 {"ivf_nprobe", index.ivf_nprobe},
                 {"ivf_train_threshold", index.ivf_train_threshold},
-                {"refine_storage", static_cast<int>(index.refine)}};
+                {"refine_storage", static_cast<int>(index.refine)},
+                {"hnsw_storage", static_cast<int>(index.hnsw_storage)}};
   j["token_storage"] = static_cast<int>(token_storage);
   j["normalize"] = normalize;
   if (!restored_from.empty()) j["restored_from"] = restored_from;
@@ -207,6 +208,8 @@ absl::StatusOr<CollectionSpec> CollectionSpec::FromJson(std::string_view json) {
     s.index.ivf_train_threshold = x.at("ivf_train_threshold");
     // Absent in specs written before refine storage existed.
     s.index.refine = static_cast<RefineStorage>(x.value("refine_storage", 0));
+    // Absent in specs written before HNSW int8 storage (kDefault: the current default).
+    s.index.hnsw_storage = static_cast<HnswStorage>(x.value("hnsw_storage", 0));
     s.token_storage = static_cast<TokenStorage>(j.at("token_storage").get<int>());
     s.normalize = j.at("normalize");
     s.restored_from = j.value("restored_from", std::string());
