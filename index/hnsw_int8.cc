@@ -100,24 +100,26 @@ DotFn Chosen() {
 
 constexpr float kInv127 = 1.0f / 127.0f;
 
-// ⟨q̂, x̂_i⟩ for a query quantized once in set_query.
+// ⟨q̂, x̂_i⟩ over the first `used` coordinates, for a query quantized once (on all of its
+// coordinates, so the scale is the same as the full score's) in set_query.
 class Int8IpDistance final : public faiss::DistanceComputer {
  public:
-  explicit Int8IpDistance(const Int8IpStorage& s) : s_(s), d_(static_cast<size_t>(s.d)), q_(d_) {}
+  Int8IpDistance(const Int8IpStorage& s, size_t used) : s_(s), d_(static_cast<size_t>(s.d)), u_(used), q_(d_) {}
   void set_query(const float* x) override { q_scale_ = int8::QuantizeRow(x, d_, q_.data()) * kInv127 * kInv127; }
   float operator()(idx_t i) override {
     const size_t r = static_cast<size_t>(i);
-    return static_cast<float>(DotCodesI8(q_.data(), s_.codes() + r * d_, d_)) * (q_scale_ * s_.scales()[r]);
+    return static_cast<float>(DotCodesI8(q_.data(), s_.codes() + r * d_, u_)) * (q_scale_ * s_.scales()[r]);
   }
   float symmetric_dis(idx_t i, idx_t j) override {
     const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(j);
-    return static_cast<float>(DotCodesI8(s_.codes() + a * d_, s_.codes() + b * d_, d_)) *
+    return static_cast<float>(DotCodesI8(s_.codes() + a * d_, s_.codes() + b * d_, u_)) *
            (s_.scales()[a] * kInv127 * kInv127 * s_.scales()[b]);
   }
 
  private:
   const Int8IpStorage& s_;
   size_t d_;
+  size_t u_;
   std::vector<int8_t> q_;
   float q_scale_ = 0.0f;  // c_q / 127²
 };
@@ -126,7 +128,8 @@ class Int8IpDistance final : public faiss::DistanceComputer {
 
 int32_t DotCodesI8(const int8_t* a, const int8_t* b, size_t dim) { return Chosen()(a, b, dim); }
 
-Int8IpStorage::Int8IpStorage(idx_t d) : faiss::Index(d, faiss::METRIC_INNER_PRODUCT) {
+Int8IpStorage::Int8IpStorage(idx_t d, size_t graph_dims)
+    : faiss::Index(d, faiss::METRIC_INNER_PRODUCT), graph_dims_(graph_dims == 0 ? static_cast<size_t>(d) : std::min<size_t>(graph_dims, static_cast<size_t>(d))) {
   FAISS_THROW_IF_NOT_MSG(d > 0 && d <= 131072, "Int8IpStorage: dimension must be in 1..131072");
 }
 
@@ -178,7 +181,7 @@ void Int8IpStorage::search(idx_t n, const float* x, idx_t k, float* distances, i
                            const faiss::SearchParameters* params) const {
   FAISS_THROW_IF_NOT(k > 0);
   const faiss::IDSelector* sel = params != nullptr ? params->sel : nullptr;
-  Int8IpDistance dis(*this);
+  Int8IpDistance dis(*this, static_cast<size_t>(d));
   std::vector<std::pair<float, idx_t>> scored;
   for (idx_t q = 0; q < n; ++q) {
     dis.set_query(x + q * d);
@@ -204,6 +207,12 @@ void Int8IpStorage::reconstruct(idx_t key, float* recons) const {
                        static_cast<size_t>(d), recons);
 }
 
-faiss::DistanceComputer* Int8IpStorage::get_distance_computer() const { return new Int8IpDistance(*this); }
+faiss::DistanceComputer* Int8IpStorage::get_distance_computer() const {
+  return new Int8IpDistance(*this, graph_dims_);
+}
+
+faiss::DistanceComputer* Int8IpStorage::NewInnerProductComputer() const {
+  return new Int8IpDistance(*this, static_cast<size_t>(d));
+}
 
 }  // namespace chamferdb

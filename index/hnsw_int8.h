@@ -38,7 +38,11 @@ int32_t DotCodesI8(const int8_t* a, const int8_t* b, size_t dim);
 
 // Inner-product storage with int8 rows, for faiss::IndexHNSW(storage, M).
 struct Int8IpStorage final : faiss::Index {
-  explicit Int8IpStorage(idx_t d);
+  // graph_dims (0 or ≥ d: all of them): the distance computer FAISS builds the graph with
+  // (get_distance_computer) scores by the inner product of the first graph_dims coordinates
+  // only, (Σ_{j<graph_dims} qcode_j·code_ij)·(c_q/127)·(c_i/127); NewInnerProductComputer
+  // and search always use every coordinate.
+  explicit Int8IpStorage(idx_t d, size_t graph_dims = 0);
 
   // Quantizes and appends n float vectors (n × d, row-major).
   void add(idx_t n, const float* x) override;
@@ -50,8 +54,12 @@ struct Int8IpStorage final : faiss::Index {
               const faiss::SearchParameters* params = nullptr) const override;
   // The dequantized row x̂_key.
   void reconstruct(idx_t key, float* recons) const override;
-  // Similarities ⟨q̂, x̂_i⟩ (metric_type is METRIC_INNER_PRODUCT; FAISS's HNSW negates them).
+  // Similarities on the first graph_dims coordinates (metric_type is METRIC_INNER_PRODUCT;
+  // FAISS's HNSW negates them). Caller owns the result; one per thread.
   faiss::DistanceComputer* get_distance_computer() const override;
+  // Similarities ⟨q̂, x̂_i⟩ on every coordinate (for searching the graph). Caller owns it.
+  faiss::DistanceComputer* NewInnerProductComputer() const;
+  size_t graph_dims() const { return graph_dims_; }
 
   ~Int8IpStorage() override;
   Int8IpStorage(const Int8IpStorage&) = delete;
@@ -71,6 +79,7 @@ struct Int8IpStorage final : faiss::Index {
   int8_t* codes_ = nullptr;
   size_t codes_capacity_ = 0;  // bytes mapped at codes_
   std::vector<float> scales_;  // ntotal
+  size_t graph_dims_;  // in 1..d
 };
 
 }  // namespace chamferdb

@@ -38,8 +38,12 @@ enum class RefineStorage { kNone, kFloat32, kInt8 };
 // kFloat32: 4·dim bytes per vector, exact inner products (FAISS IndexFlatIP storage with the
 // project's SIMD dot product). kInt8: dim + 4 bytes, absmax int8 codes per vector and the
 // query quantized the same way, integer (VNNI) dot products (index/hnsw_int8.h); scores are
-// ⟨q̂, x̂⟩ within the bound documented there. kDefault becomes kInt8 for HNSW in Normalize
-// (measured in docs/performance-ingest.md, section "HNSW int8 graph storage").
+// ⟨q̂, x̂⟩ within the bound documented there. The graph itself is built on the first
+// HnswGraphDims(dim) coordinates only (searches score on all of them): for MUVERA FDEs, a
+// prefix of the final random projection is a smaller random projection (and without one,
+// a prefix of whole repetitions is an FDE with fewer repetitions), good enough to choose
+// graph neighbours at a quarter of the memory traffic. kDefault becomes kInt8 for HNSW in
+// Normalize (measured in docs/performance-ingest.md, section "HNSW int8 graph storage").
 enum class HnswStorage { kDefault, kFloat32, kInt8 };
 
 struct IndexConfig {
@@ -111,6 +115,9 @@ class VectorIndex {
   // Reclaims removed vectors when they make up a large share; may take long (rebuild).
   virtual absl::Status MaybeCompact() = 0;
 };
+
+// Coordinates the int8 HNSW graph is built on: dim up to 1024, else max(512, dim / 4).
+size_t HnswGraphDims(size_t dim);
 
 absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexConfig& config, size_t dim);
 
