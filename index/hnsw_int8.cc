@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <new>
 #include <utility>
 
 #include "common/cpu_features.h"
+#include "index/refine_dot.h"
 #include "kernels/int8/quantize.h"
 
 namespace chamferdb {
@@ -124,6 +126,28 @@ class Int8IpDistance final : public faiss::DistanceComputer {
   float q_scale_ = 0.0f;  // c_q / 127²
 };
 
+// ⟨q, x̂_i⟩ for a float query kept as is (searches): int8 rows converted to float in the
+// kernel (index/refine_dot.h); stored-row pairs (symmetric_dis) as in Int8IpDistance.
+class FloatQueryDistance final : public faiss::DistanceComputer {
+ public:
+  explicit FloatQueryDistance(const Int8IpStorage& s) : s_(s), d_(static_cast<size_t>(s.d)) {}
+  void set_query(const float* x) override { q_ = x; }
+  float operator()(idx_t i) override {
+    const size_t r = static_cast<size_t>(i);
+    return DotI8Row(q_, s_.codes() + r * d_, s_.scales()[r], d_);
+  }
+  float symmetric_dis(idx_t i, idx_t j) override {
+    const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(j);
+    return static_cast<float>(DotCodesI8(s_.codes() + a * d_, s_.codes() + b * d_, d_)) *
+           (s_.scales()[a] * kInv127 * kInv127 * s_.scales()[b]);
+  }
+
+ private:
+  const Int8IpStorage& s_;
+  size_t d_;
+  const float* q_ = nullptr;
+};
+
 }  // namespace
 
 int32_t DotCodesI8(const int8_t* a, const int8_t* b, size_t dim) { return Chosen()(a, b, dim); }
@@ -181,7 +205,8 @@ void Int8IpStorage::search(idx_t n, const float* x, idx_t k, float* distances, i
                            const faiss::SearchParameters* params) const {
   FAISS_THROW_IF_NOT(k > 0);
   const faiss::IDSelector* sel = params != nullptr ? params->sel : nullptr;
-  Int8IpDistance dis(*this, static_cast<size_t>(d));
+  std::unique_ptr<faiss::DistanceComputer> owned(NewInnerProductComputer());
+  faiss::DistanceComputer& dis = *owned;
   std::vector<std::pair<float, idx_t>> scored;
   for (idx_t q = 0; q < n; ++q) {
     dis.set_query(x + q * d);
@@ -212,7 +237,7 @@ faiss::DistanceComputer* Int8IpStorage::get_distance_computer() const {
 }
 
 faiss::DistanceComputer* Int8IpStorage::NewInnerProductComputer() const {
-  return new Int8IpDistance(*this, static_cast<size_t>(d));
+  return new FloatQueryDistance(*this);
 }
 
 }  // namespace chamferdb

@@ -1,17 +1,18 @@
 // int8 vector storage for FAISS's HNSW graph (IndexConfig::hnsw_storage = kInt8).
 //
 // The graph's vectors are kept as vector-wise absmax int8 codes (LLM.int8 style,
-// kernels/int8/quantize.h: scale c = max|x|, code = round(127·x / c), x̂ = code·c/127), and
-// every distance FAISS asks for during construction and search is an exact integer dot
-// product of int8 codes, scaled once:
-//   score(q, i) = (Σ_j qcode_j · code_ij) · (c_q / 127) · (c_i / 127) = ⟨q̂, x̂_i⟩
-// where the query q (float, as FAISS hands it over) is quantized the same way in
-// set_query. Compared with float storage this reads dim + 4 bytes per distance instead of
-// 4·dim, and the products run as VNNI (vpdpbusd) / AVX-512BW / AVX2 integer instructions.
+// kernels/int8/quantize.h: scale c = max|x|, code = round(127·x / c), x̂ = code·c/127).
+// Graph construction (get_distance_computer, what FAISS's IndexHNSW::add uses) scores by an
+// exact integer dot product of int8 codes, scaled once,
+//   score(q, i) = (Σ_{j<g} qcode_j · code_ij) · (c_q / 127) · (c_i / 127)   (= ⟨q̂, x̂_i⟩ for g = d)
+// where the inserted vector q is quantized the same way in set_query and g = graph_dims.
+// Searches (NewInnerProductComputer, search) keep the float query: ⟨q, x̂_i⟩ over all d
+// coordinates. Compared with float storage a distance reads d + 4 bytes (g for the graph)
+// instead of 4·d, and the products run as VNNI (vpdpbusd) / AVX-512BW / AVX2 instructions.
 //
-// Error bound (tested): with |x_j − x̂_j| ≤ c_x/254 and |q_j − q̂_j| ≤ c_q/254,
-//   |⟨q̂, x̂⟩ − ⟨q, x⟩| ≤ (c_x·‖q‖₁ + c_q·‖x̂‖₁) / 254,
-// up to float rounding of the final scaling (the integer sum itself is exact).
+// Error bounds (tested): with |x_j − x̂_j| ≤ c_x/254 and |q_j − q̂_j| ≤ c_q/254,
+//   |⟨q̂, x̂⟩ − ⟨q, x⟩| ≤ (c_x·‖q‖₁ + c_q·‖x̂‖₁) / 254,   |⟨q, x̂⟩ − ⟨q, x⟩| ≤ c_x·‖q‖₁ / 254,
+// up to float rounding (the integer sum itself is exact).
 //
 // Data layout: row i (FAISS storage id) = dim int8 codes at codes()[i·dim], its scale at
 // scales()[i]. Rows are only appended (add) or cleared (reset); FAISS HNSW never deletes.
@@ -47,7 +48,7 @@ struct Int8IpStorage final : faiss::Index {
   // Quantizes and appends n float vectors (n × d, row-major).
   void add(idx_t n, const float* x) override;
   void reset() override;
-  // Exact scan by ⟨q̂, x̂_i⟩ (the same scores as the distance computer), k best per query
+  // Exact scan by ⟨q, x̂_i⟩ (NewInnerProductComputer's scores), k best per query
   // by decreasing score, ties by smaller id; missing results are id -1, score -inf.
   // SearchParameters' IDSelector is honoured; other parameters are ignored.
   void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels,
@@ -57,7 +58,8 @@ struct Int8IpStorage final : faiss::Index {
   // Similarities on the first graph_dims coordinates (metric_type is METRIC_INNER_PRODUCT;
   // FAISS's HNSW negates them). Caller owns the result; one per thread.
   faiss::DistanceComputer* get_distance_computer() const override;
-  // Similarities ⟨q̂, x̂_i⟩ on every coordinate (for searching the graph). Caller owns it.
+  // Similarities ⟨q, x̂_i⟩ (float query) on every coordinate, for searching the graph;
+  // symmetric_dis as the graph computer's on all d coordinates. Caller owns it.
   faiss::DistanceComputer* NewInnerProductComputer() const;
   size_t graph_dims() const { return graph_dims_; }
 

@@ -122,6 +122,17 @@ TEST(Int8IpStorage, DistancesStayWithinTheQuantizationBoundOfExactDotProducts) {
   }
   // The bound is not vacuous: typical errors are far below it, but not zero.
   EXPECT_GT(worst_share, 0.0);
+  // Search distances keep the float query: |<q,x^> - <q,x>| <= c_x·|q|_1 / 254.
+  std::unique_ptr<faiss::DistanceComputer> search(storage.NewInnerProductComputer());
+  for (size_t qi = 0; qi < 20; ++qi) {
+    const float* q = queries.data() + qi * dim;
+    search->set_query(q);
+    for (size_t i = 0; i < n; ++i) {
+      const float* v = x.data() + i * dim;
+      const double err = std::fabs((*search)(static_cast<faiss::Index::idx_t>(i)) - ExactDot(q, v, dim));
+      ASSERT_LE(err, absmax(v) * l1(q) / 254 + 1e-5 * (1 + l1(q) * absmax(v))) << "query " << qi << " row " << i;
+    }
+  }
   for (size_t i = 0; i < n; i += 13) {
     for (size_t j = 0; j < n; j += 17) {
       const float* a = x.data() + i * dim;
@@ -347,7 +358,8 @@ TEST(Int8IpStorage, GraphDistancesUseThePrefixAndSearchDistancesEveryCoordinate)
     for (size_t i = 0; i < n; ++i) {
       const double f = double(cq) * scales[i] / (127.0 * 127.0);
       const double want_graph = dot(qc.data(), codes.data() + i * dim, prefix) * f;
-      const double want_full = dot(qc.data(), codes.data() + i * dim, dim) * f;
+      double want_full = 0;  // float query, dequantized row
+      for (size_t j = 0; j < dim; ++j) want_full += double(queries[qi * dim + j]) * codes[i * dim + j] * scales[i] / 127.0;
       EXPECT_NEAR((*graph)(i), want_graph, 1e-5 * (1 + std::fabs(want_graph)));
       EXPECT_NEAR((*full)(i), want_full, 1e-5 * (1 + std::fabs(want_full)));
     }
