@@ -1,4 +1,5 @@
-// VectorIndex on FAISS 1.7.3: IndexFlatIP, IndexHNSW over a flat inner-product storage with SIMD distances and IndexIVFPQ
+// VectorIndex on FAISS 1.7.3: IndexFlatIP, IndexHNSW over an int8 storage (index/hnsw_int8.h) or a flat
+// inner-product storage with SIMD distances, and IndexIVFPQ
 // (inner product, trained once enough vectors exist; exact flat search until then).
 //
 // FAISS keeps its own sequential row ids; this adapter maps rows <-> labels and implements
@@ -18,9 +19,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <functional>
+#include <limits>
+#include <queue>
 #include <unordered_map>
 
 #include "common/parallel_for.h"
+#include "index/hnsw_int8.h"
 #include "index/index.h"
 #include "index/ivf_kernels.h"
 #include "index/refine_dot.h"
@@ -72,6 +77,90 @@ class SimdIPDistance final : public faiss::FlatCodesDistanceComputer {
   size_t dim_;
   const float* q_ = nullptr;
 };
+
+// One query's k best members by inner product over FAISS's HNSW graph, with a beam of ef
+// (the HNSW search of Malkov & Yashunin: greedy descent through the upper levels, then a
+// best-first search of level 0 that stops when its best unexpanded node is worse than the
+// ef-th best node seen). FAISS 1.7.3's own IndexHNSW::search sizes its beam from the shared
+// hnsw.efSearch and ignores SearchParametersHNSW::efSearch for it, so a per-request ef
+// (and the collection's widening of ef under selective filters) had no effect; this search
+// takes ef per call and never mutates the index. Non-members (tombstones, filtered-out
+// labels) are traversed but never returned. Writes k scores and rows (missing: -inf, -1).
+void HnswBeamSearch(const faiss::IndexHNSW& index, const float* query, size_t k, size_t ef,
+                    const faiss::IDSelector* sel, float* scores, idx_t* rows) {
+  std::fill(scores, scores + k, -std::numeric_limits<float>::infinity());
+  std::fill(rows, rows + k, idx_t{-1});
+  const faiss::HNSW& g = index.hnsw;
+  if (k == 0 || g.entry_point < 0 || index.ntotal == 0) return;
+  ef = std::max(ef, k);
+  // Similarities (higher is better): the storage's own computer, not FAISS's negated one.
+  const auto* i8 = dynamic_cast<const Int8IpStorage*>(index.storage);
+  std::unique_ptr<faiss::DistanceComputer> dis(i8 != nullptr ? i8->NewInnerProductComputer()
+                                                             : index.storage->get_distance_computer());
+  dis->set_query(query);
+  idx_t cur = g.entry_point;
+  float cur_s = (*dis)(cur);
+  for (int level = g.max_level; level >= 1; --level) {
+    for (bool moved = true; moved;) {
+      moved = false;
+      size_t begin, end;
+      g.neighbor_range(cur, level, &begin, &end);
+      for (size_t i = begin; i < end && g.neighbors[i] >= 0; ++i) {
+        const idx_t v = g.neighbors[i];
+        const float sv = (*dis)(v);
+        if (sv > cur_s) {
+          cur_s = sv;
+          cur = v;
+          moved = true;
+        }
+      }
+    }
+  }
+  using Item = std::pair<float, idx_t>;
+  std::priority_queue<Item> frontier;                                  // best first
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> beam;  // worst first, ≤ ef
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> best;  // members, ≤ k
+  std::vector<uint8_t> visited(static_cast<size_t>(index.ntotal), 0);
+  auto offer = [&](float sv, idx_t v) {
+    if (sel == nullptr || sel->is_member(v)) {
+      if (best.size() < k) {
+        best.push({sv, v});
+      } else if (!best.empty() && sv > best.top().first) {
+        best.pop();
+        best.push({sv, v});
+      }
+    }
+  };
+  visited[cur] = 1;
+  frontier.push({cur_s, cur});
+  beam.push({cur_s, cur});
+  offer(cur_s, cur);
+  while (!frontier.empty()) {
+    const auto [s, c] = frontier.top();
+    if (beam.size() >= ef && s < beam.top().first) break;
+    frontier.pop();
+    size_t begin, end;
+    g.neighbor_range(c, 0, &begin, &end);
+    for (size_t i = begin; i < end && g.neighbors[i] >= 0; ++i) {
+      const idx_t v = g.neighbors[i];
+      if (visited[v]) continue;
+      visited[v] = 1;
+      const float sv = (*dis)(v);
+      if (beam.size() < ef || sv > beam.top().first) {
+        frontier.push({sv, v});
+        beam.push({sv, v});
+        if (beam.size() > ef) beam.pop();
+      }
+      offer(sv, v);
+    }
+  }
+  for (size_t j = best.size(); !best.empty();) {
+    --j;
+    scores[j] = best.top().first;
+    rows[j] = best.top().second;
+    best.pop();
+  }
+}
 
 // IndexFlatIP whose distance computer (used by HNSW over it) is SimdIPDistance.
 struct SimdFlatIP final : faiss::IndexFlatIP {
@@ -218,7 +307,15 @@ class FaissIndex final : public VectorIndex {
     }
     sp->sel = selector;
     absl::Status s = Guard("search", [&] {
-      index_->search(static_cast<idx_t>(nq), queries, static_cast<idx_t>(k), dist.data(), rows.data(), sp);
+      if (config_.kind == IndexKind::kHnsw) {
+        const auto* h = static_cast<const faiss::IndexHNSW*>(index_.get());
+        for (size_t q = 0; q < nq; ++q) {
+          HnswBeamSearch(*h, queries + q * dim_, k, static_cast<size_t>(hnsw.efSearch), selector, dist.data() + q * k,
+                         rows.data() + q * k);
+        }
+      } else {
+        index_->search(static_cast<idx_t>(nq), queries, static_cast<idx_t>(k), dist.data(), rows.data(), sp);
+      }
     });
     if (!s.ok()) return s;
     for (size_t q = 0; q < nq; ++q) {
@@ -249,6 +346,8 @@ class FaissIndex final : public VectorIndex {
       const uint64_t code = (uint64_t{config_.pq_m} * config_.pq_nbits + 7) / 8;
       bytes += (rows - compacted_ivf_) * (code + sizeof(idx_t)) + uint64_t{config_.ivf_nlist} * dim_ * 4 +
                (uint64_t{1} << config_.pq_nbits) * dim_ * 4;
+    } else if (config_.kind == IndexKind::kHnsw && config_.hnsw_storage == HnswStorage::kInt8) {
+      bytes += rows * (dim_ + 4) + rows * config_.hnsw_m * 2 * 4 * 1.1;
     } else {
       bytes += rows * dim_ * 4;
       if (config_.kind == IndexKind::kHnsw) bytes += rows * config_.hnsw_m * 2 * 4 * 1.1;
@@ -404,7 +503,9 @@ class FaissIndex final : public VectorIndex {
   std::unique_ptr<faiss::Index> NewEmpty(bool trained_ivf) const {
     const int d = static_cast<int>(dim_);
     if (config_.kind == IndexKind::kHnsw) {
-      auto h = std::make_unique<faiss::IndexHNSW>(new SimdFlatIP(d), static_cast<int>(config_.hnsw_m));
+      faiss::Index* storage = config_.hnsw_storage == HnswStorage::kInt8 ? static_cast<faiss::Index*>(new Int8IpStorage(d, HnswGraphDims(dim_)))
+                                                                          : new SimdFlatIP(d);
+      auto h = std::make_unique<faiss::IndexHNSW>(storage, static_cast<int>(config_.hnsw_m));
       h->own_fields = true;
       h->hnsw.efConstruction = static_cast<int>(config_.hnsw_ef_construction);
       h->hnsw.efSearch = static_cast<int>(config_.hnsw_ef_search);
@@ -564,6 +665,9 @@ absl::Status IndexConfig::Normalize(size_t dim) {
     if (dim % pq_m != 0)
       return bad(fmt::format("index.pq_m {} does not divide the vector dimension {}", pq_m, dim));
   }
+  if (kind == IndexKind::kHnsw && hnsw_storage == HnswStorage::kDefault) hnsw_storage = HnswStorage::kInt8;
+  if (kind != IndexKind::kHnsw && hnsw_storage != HnswStorage::kDefault)
+    return bad("index.hnsw_storage applies to HNSW only");
   if (refine != RefineStorage::kNone && kind != IndexKind::kIvfPq)
     return bad("index.refine_storage applies to IVF_PQ only (FLAT and HNSW already score exactly)");
   if (ivf_train_threshold == 0) ivf_train_threshold = std::max<uint32_t>(39 * ivf_nlist, 2048);
@@ -571,6 +675,8 @@ absl::Status IndexConfig::Normalize(size_t dim) {
     return bad(fmt::format("index.ivf_train_threshold {} is below ivf_nlist {}", ivf_train_threshold, ivf_nlist));
   return absl::OkStatus();
 }
+
+size_t HnswGraphDims(size_t dim) { return dim <= 1024 ? dim : std::max<size_t>(512, dim / 4); }
 
 absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexConfig& config, size_t dim) {
   if (dim == 0) return absl::InvalidArgumentError("index dimension is 0");

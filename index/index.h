@@ -34,12 +34,25 @@ enum class IndexKind { kFlat, kHnsw, kIvfPq };
 // absmax scale per vector (kernels/int8/quantize.h), scores exact on the dequantized values.
 enum class RefineStorage { kNone, kFloat32, kInt8 };
 
+// HNSW graph storage (HNSW only): the vectors the graph's distances are computed on.
+// kFloat32: 4·dim bytes per vector, exact inner products (FAISS IndexFlatIP storage with the
+// project's SIMD dot product). kInt8: dim + 4 bytes, absmax int8 codes per vector and the
+// query quantized the same way, integer (VNNI) dot products (index/hnsw_int8.h); scores are
+// ⟨q̂, x̂⟩ within the bound documented there. The graph itself is built on the first
+// HnswGraphDims(dim) coordinates only (searches score on all of them): for MUVERA FDEs, a
+// prefix of the final random projection is a smaller random projection (and without one,
+// a prefix of whole repetitions is an FDE with fewer repetitions), good enough to choose
+// graph neighbours at a quarter of the memory traffic. kDefault becomes kInt8 for HNSW in
+// Normalize (measured in docs/performance-ingest.md, section "HNSW int8 graph storage").
+enum class HnswStorage { kDefault, kFloat32, kInt8 };
+
 struct IndexConfig {
   IndexKind kind = IndexKind::kFlat;
   // HNSW
   uint32_t hnsw_m = 32;
   uint32_t hnsw_ef_construction = 200;
   uint32_t hnsw_ef_search = 128;
+  HnswStorage hnsw_storage = HnswStorage::kDefault;  // kind kHnsw only (INVALID_ARGUMENT otherwise)
   // IVF_PQ
   uint32_t ivf_nlist = 256;
   uint32_t pq_m = 0;  // 0: dim / 8
@@ -71,7 +84,7 @@ struct IndexSearchParams {
 
 struct Neighbor {
   Label label;
-  float score;  // inner product (approximate for IVF_PQ)
+  float score;  // inner product (approximate for IVF_PQ and int8 HNSW storage)
 };
 
 enum class IndexState { kReady, kExact };  // kExact: IVF_PQ not trained yet
@@ -102,6 +115,9 @@ class VectorIndex {
   // Reclaims removed vectors when they make up a large share; may take long (rebuild).
   virtual absl::Status MaybeCompact() = 0;
 };
+
+// Coordinates the int8 HNSW graph is built on: dim up to 1024, else max(512, dim / 4).
+size_t HnswGraphDims(size_t dim);
 
 absl::StatusOr<std::unique_ptr<VectorIndex>> CreateIndex(const IndexConfig& config, size_t dim);
 

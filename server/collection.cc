@@ -220,7 +220,8 @@ std::string CollectionSpec::ToJson() const {
                 {"pq_nbits", index.pq_nbits},
                 {"ivf_nprobe", index.ivf_nprobe},
                 {"ivf_train_threshold", index.ivf_train_threshold},
-                {"refine_storage", static_cast<int>(index.refine)}};
+                {"refine_storage", static_cast<int>(index.refine)},
+                {"hnsw_storage", static_cast<int>(index.hnsw_storage)}};
   j["token_storage"] = static_cast<int>(token_storage);
   if (rescore_storage) j["rescore_storage"] = static_cast<int>(*rescore_storage);
   j["normalize"] = normalize;
@@ -259,6 +260,11 @@ absl::StatusOr<CollectionSpec> CollectionSpec::FromJson(std::string_view json) {
     s.index.ivf_train_threshold = x.at("ivf_train_threshold");
     // Absent in specs written before refine storage existed.
     s.index.refine = static_cast<RefineStorage>(x.value("refine_storage", 0));
+    // Absent in specs written before HNSW int8 storage: such HNSW collections were built and
+    // tuned with float32 graph vectors and keep them across a restart (no silent change).
+    s.index.hnsw_storage = x.contains("hnsw_storage") ? static_cast<HnswStorage>(x.at("hnsw_storage").get<int>())
+                           : s.index.kind == IndexKind::kHnsw ? HnswStorage::kFloat32
+                                                              : HnswStorage::kDefault;
     s.token_storage = static_cast<TokenStorage>(j.at("token_storage").get<int>());
     // Absent when the collection has no rescore storage (and in specs written before it).
     if (j.contains("rescore_storage")) s.rescore_storage = static_cast<TokenStorage>(j.at("rescore_storage").get<int>());

@@ -31,6 +31,14 @@ absl::Status IndexFromProto(const v1::IndexParams& ip, IndexConfig* out) {
   out->pq_nbits = ip.pq_nbits();
   out->ivf_nprobe = ip.ivf_nprobe();
   out->ivf_train_threshold = ip.ivf_train_threshold();
+  switch (ip.hnsw_storage()) {
+    case v1::HNSW_STORAGE_UNSPECIFIED: out->hnsw_storage = HnswStorage::kDefault; break;
+    case v1::HNSW_FLOAT32: out->hnsw_storage = HnswStorage::kFloat32; break;
+    case v1::HNSW_INT8: out->hnsw_storage = HnswStorage::kInt8; break;
+    default:
+      return absl::InvalidArgumentError(
+          fmt::format("config.index.hnsw_storage {} is not a known kind", static_cast<int>(ip.hnsw_storage())));
+  }
   switch (ip.refine_storage()) {
     case v1::REFINE_NONE: out->refine = RefineStorage::kNone; break;
     case v1::REFINE_FLOAT32: out->refine = RefineStorage::kFloat32; break;
@@ -238,6 +246,9 @@ void SpecToProto(const CollectionSpec& spec, v1::CollectionConfig* out) {
   i->set_refine_storage(spec.index.refine == RefineStorage::kFloat32 ? v1::REFINE_FLOAT32
                         : spec.index.refine == RefineStorage::kInt8  ? v1::REFINE_INT8
                                                                      : v1::REFINE_NONE);
+  i->set_hnsw_storage(spec.index.hnsw_storage == HnswStorage::kFloat32 ? v1::HNSW_FLOAT32
+                      : spec.index.hnsw_storage == HnswStorage::kInt8  ? v1::HNSW_INT8
+                                                                       : v1::HNSW_STORAGE_UNSPECIFIED);
   out->set_token_storage(spec.token_storage == TokenStorage::kFloat16 ? v1::FLOAT16
                          : spec.token_storage == TokenStorage::kInt8  ? v1::INT8
                                                                       : v1::FLOAT32);
