@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <limits>
@@ -102,6 +103,16 @@ inline uint64_t OccupancyMask(const uint8_t* occ) {
 #endif
 }
 
+// word |= 1 << bit, for bit < 64: one bts on x86-64 (GCC otherwise spends a mov, a shift
+// through cl and an or on it, in the hottest loop of window rows).
+__attribute__((always_inline)) inline void SetBit(uint64_t& word, uint64_t bit) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  asm("btsq %1, %0" : "+r"(word) : "r"(bit) : "cc");
+#else
+  word |= uint64_t{1} << (bit & 63);
+#endif
+}
+
 // Set bits of x (SWAR: no libgcc call without -mpopcnt).
 inline int64_t PopCount(uint64_t x) {
   x = x - ((x >> 1) & 0x5555555555555555u);
@@ -119,6 +130,14 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   return ub;
 }
 
+// Which rows try the window accumulator and how (see RowHash).
+struct WindowPlan {
+  bool use = true;       // false: never (no window rows in the sample)
+  bool prefetch = true;  // fetch B rows ahead for window rows; false when A is banded and
+                         // its rows advance steadily (B is then read in a sliding window
+                         // the hardware prefetcher follows)
+};
+
 // Per-thread accumulator of one output row at a time, one of three kinds per row:
 //  * window: every product of the row falls in kWindow consecutive columns (checked from
 //    the first and last column of each B row it reads; banded, stencil and mesh matrices,
@@ -135,9 +154,9 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
 // starting from the first product: the same arithmetic as the map reference.
 class RowAccumulator {
  public:
-  // use_window = false: never the window accumulator (for products where a row sample
+  // plan.use = false: never the window accumulator (for products where a row sample
   // found no window rows: the check's dependent loads then only delay the row).
-  RowAccumulator(int64_t n, bool use_window) : n_(n), use_window_(use_window) {}
+  RowAccumulator(int64_t n, WindowPlan plan) : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch) {}
 
 
   // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
@@ -146,8 +165,7 @@ class RowAccumulator {
   template <bool kNumeric>
   int64_t Accumulate(const CsrView& a, const CsrView& b, int64_t i, int64_t ub, int64_t entries) {
     const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
-    const int64_t base = use_window_ ? WindowBase(a.col, b.row_ptr, b.col, t0, t1) : -1;
-    if (base >= 0) return AccumulateWindow<kNumeric>(a, b, t0, t1, base);
+    if (use_window_ && WindowRow<kNumeric>(a, b, t0, t1)) return count_;
     return AccumulateWide<kNumeric>(a, b, t0, t1, ub, entries);
   }
 
@@ -157,17 +175,12 @@ class RowAccumulator {
   template <typename Entries>
   int64_t NumericRows(const CsrView& a, const CsrView& b, int64_t r0, int64_t r1, const int64_t* ub,
                       Entries entries, bool sorted, int32_t* col, double* val, int64_t* nnz_out) {
-    const int32_t* __restrict a_col = a.col;
     const int64_t* __restrict a_row_ptr = a.row_ptr;
-    const int64_t* __restrict b_row_ptr = b.row_ptr;
-    const int32_t* __restrict b_col = b.col;
     int64_t pos = 0;
     for (int64_t i = r0; i < r1; ++i) {
       const int64_t t0 = a_row_ptr[i], t1 = a_row_ptr[i + 1];
-      const int64_t base = use_window_ ? WindowBase(a_col, b_row_ptr, b_col, t0, t1) : -1;
       int64_t cnt;
-      if (base >= 0) {
-        AccumulateWindow<true>(a, b, t0, t1, base);
+      if (use_window_ && WindowRow<true>(a, b, t0, t1)) {
         cnt = EmitWindow(col + pos, val + pos);
       } else {
         AccumulateWide<true>(a, b, t0, t1, ub[i], entries(i));
@@ -419,8 +432,28 @@ class RowAccumulator {
   // p bit for bit, ±0, ±inf and NaN included, so this is the reference's "store the
   // first, add the rest" without a branch), an occupancy byte per column (a plain store,
   // no read-modify-write chain), the non-empty 64-column groups in the summary word.
+  // Window accumulation of row [t0, t1) of A if all its products fall in one window:
+  // first tried at the window starting with the first B row's first column (the row's
+  // smallest on banded matrices, where A's columns and B's rows both ascend), checking
+  // each B row's first and last column as it goes (no separate span pass); if a B row
+  // falls outside, the window is cleared and the exact span (WindowBase) decides. Returns
+  // false (window clean) for rows that fit no window. count_ = entries (symbolic only).
   template <bool kNumeric>
-  __attribute__((always_inline)) int64_t AccumulateWindow(const CsrView& a, const CsrView& b, int64_t t0, int64_t t1, int64_t base) {
+  __attribute__((always_inline)) bool WindowRow(const CsrView& a, const CsrView& b, int64_t t0, int64_t t1) {
+    if (t0 < t1) {
+      const int64_t s = b.row_ptr[a.col[t0]];
+      if (s < b.row_ptr[a.col[t0] + 1] && AccumulateWindow<kNumeric, true>(a, b, t0, t1, b.col[s] & ~int64_t{63})) return true;
+    }
+    const int64_t base = WindowBase(a.col, b.row_ptr, b.col, t0, t1);
+    if (base < 0) return false;
+    AccumulateWindow<kNumeric, false>(a, b, t0, t1, base);
+    return true;
+  }
+
+  // Accumulates row [t0, t1) of A into the window at `base`; kChecked: returns false
+  // (window cleared) at the first B row that does not fit, else every product must fit.
+  template <bool kNumeric, bool kChecked>
+  __attribute__((always_inline)) bool AccumulateWindow(const CsrView& a, const CsrView& b, int64_t t0, int64_t t1, int64_t base) {
     Window& win = win_;
     if (win.occ.empty()) {
       win.occ.assign(kWindow, 0);
@@ -440,19 +473,29 @@ class RowAccumulator {
     for (int64_t t = t0; t < t1; ++t) {
       // Window rows are short on average (their B rows fit a window): fetch ahead only the
       // first line of each B row (WindowBase reads the first and last column anyway).
-      if (t + kPrefetchRowPtr < nnz_a) __builtin_prefetch(b_row_ptr + a_col[t + kPrefetchRowPtr]);
-      if (t + kPrefetchData < nnz_a) {
-        const int64_t start = b_row_ptr[a_col[t + kPrefetchData]];
-        __builtin_prefetch(b_col + start);
-        __builtin_prefetch(b_val + start);
+      if (prefetch_window_) {
+        if (t + kPrefetchRowPtr < nnz_a) __builtin_prefetch(b_row_ptr + a_col[t + kPrefetchRowPtr]);
+        if (t + kPrefetchData < nnz_a) {
+          const int64_t start = b_row_ptr[a_col[t + kPrefetchData]];
+          __builtin_prefetch(b_col + start);
+          __builtin_prefetch(b_val + start);
+        }
       }
       const int32_t k = a_col[t];
       const double av = kNumeric ? a_val[t] : 0.0;
-      for (int64_t u = b_row_ptr[k], e = b_row_ptr[k + 1]; u < e; ++u) {
+      const int64_t s = b_row_ptr[k], e = b_row_ptr[k + 1];
+      if (kChecked && s < e &&
+          (static_cast<uint32_t>(b_col[s] - b32) | static_cast<uint32_t>(b_col[e - 1] - b32)) >= static_cast<uint32_t>(kWindow)) [[unlikely]] {
+        win.base = base;
+        win.summary = summary;
+        ClearWindow<kNumeric>();
+        return false;
+      }
+      for (int64_t u = s; u < e; ++u) {
         const uint32_t x = static_cast<uint32_t>(b_col[u] - b32);
         if (kNumeric) vals[x] += av * b_val[u];
         occ[x] = 0xff;
-        summary |= uint64_t{1} << ((x >> 6) & 63);  // x < kWindow = 4096: one bts
+        SetBit(summary, x >> 6);  // x < kWindow = 4096
       }
     }
     win.base = base;
@@ -462,7 +505,23 @@ class RowAccumulator {
       for (uint64_t ws = summary; ws != 0; ws &= ws - 1) count += PopCount(OccupancyMask(occ + 64 * std::countr_zero(ws)));
     }
     count_ = count;
-    return count;
+    return true;
+  }
+
+  // Empties the window without emitting (values back to -0.0 if kNumeric wrote them).
+  template <bool kNumeric>
+  void ClearWindow() {
+    Window& win = win_;
+    for (uint64_t ws = win.summary; ws != 0; ws &= ws - 1) {
+      const int w = std::countr_zero(ws);
+      uint8_t* occ = win.occ.data() + 64 * w;
+      if (kNumeric) {
+        for (uint64_t x = OccupancyMask(occ); x != 0; x &= x - 1) win.val[64 * w + std::countr_zero(x)] = -0.0;
+      }
+      std::memset(occ, 0, 64);
+    }
+    win.summary = 0;
+    count_ = 0;
   }
 
   // LSD radix sort of packed_ on the column bits (8 bits per pass, as many passes as the
@@ -481,6 +540,7 @@ class RowAccumulator {
 
   int64_t n_;
   bool use_window_;
+  bool prefetch_window_;
   Mode mode_ = Mode::kHash;
   // Window rows.
   struct Window {
@@ -505,13 +565,13 @@ class RowAccumulator {
 // Runs body(chunk, accumulator) for every chunk of kRowChunk rows, dynamically scheduled;
 // the first exception is rethrown after the parallel region.
 template <typename Body>
-void ForEachChunk(int64_t chunks, int threads, int64_t n, bool use_window, Body body) {
+void ForEachChunk(int64_t chunks, int threads, int64_t n, WindowPlan plan, Body body) {
   std::exception_ptr error;
   std::mutex error_mu;
 #pragma omp parallel num_threads(threads)
   {
     try {
-      RowAccumulator acc(n, use_window);
+      RowAccumulator acc(n, plan);
 #pragma omp for schedule(dynamic, 1)
       for (int64_t ch = 0; ch < chunks; ++ch) {
         try {
@@ -559,17 +619,23 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   // when C is nearly as large as its upper bound) or "staged" (each chunk staged in a
   // small buffer, then appended, touching only nnz(C) entries).
   const bool single_pass = cap[chunks] <= single_pass_max_entries;
-  bool fused = single_pass, use_window = true;
+  bool fused = single_pass;
+  WindowPlan plan;
   {
     // Symbolic rows only when the fused/staged choice is needed: on big skewed products
     // (R-MAT) row 0 alone can hold 10% of the flops.
-    RowAccumulator acc(n, true);
-    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0;
+    RowAccumulator acc(n, WindowPlan{});
+    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0;
     const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
     for (int64_t i = 0; i < a.rows; i += stride) {
       if (ub[i] == 0) continue;
       ++sampled_rows;
       window_rows += RowAccumulator::WindowBase(a.col, b.row_ptr, b.col, a.row_ptr[i], a.row_ptr[i + 1]) >= 0;
+      // Steady: row i of A spans at most kWindow columns and row i + 1 starts within 64
+      // columns of it (banded A walking down its diagonal).
+      const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
+      steady_rows += i + 1 < a.rows && a.row_ptr[i + 2] > t1 && a.col[t1 - 1] - a.col[t0] <= kWindow &&
+                     std::abs(static_cast<int64_t>(a.col[t1]) - a.col[t0]) <= 64;
       if (single_pass) {
         sample_cap += std::min(ub[i], n);
         sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
@@ -577,7 +643,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       }
     }
     fused = single_pass && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
-    use_window = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
+    plan.use = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
+    plan.prefetch = steady_rows * kMinWindowShare < (kMinWindowShare - 1) * sampled_rows;
   }
   if (fused) {
     // Each chunk's rows are written back to back from the chunk's upper-bound offset, then
@@ -585,7 +652,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     ResizeOutput(c.col, cap[chunks]);
     ResizeOutput(c.val, cap[chunks]);
     if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
-      RowAccumulator acc(n, use_window);
+      RowAccumulator acc(n, plan);
       const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
                                           c.val.data(), c.row_ptr.data() + 1);
       for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
@@ -593,7 +660,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       c.val.resize(nnz);
       return c;
     }
-    ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
+    ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
       acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
                       c.val.data() + cap[ch], c.row_ptr.data() + 1 + r0);
@@ -646,7 +713,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
           ReserveOutput(col, cap[split[t + 1]] - cap[split[t]]);
           ReserveOutput(val, cap[split[t + 1]] - cap[split[t]]);
         }
-        RowAccumulator acc(n, use_window);
+        RowAccumulator acc(n, plan);
         for (int64_t ch = split[t]; ch < split[t + 1]; ++ch) {
           const int64_t len = stage_chunk(ch, acc);
           col.insert(col.end(), acc.stage_col.begin(), acc.stage_col.begin() + len);
@@ -668,7 +735,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     return c;
   }
   // Symbolic pass (exact row sizes), then the numeric pass into exactly sized arrays.
-  ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
+  ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
       c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
@@ -678,7 +745,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
   ResizeOutput(c.col, c.row_ptr[a.rows]);
   ResizeOutput(c.val, c.row_ptr[a.rows]);
-  ForEachChunk(chunks, threads, n, use_window, [&](int64_t ch, RowAccumulator& acc) {
+  ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     acc.stage_nnz.resize(kRowChunk);
     // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.

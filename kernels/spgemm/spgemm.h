@@ -15,7 +15,9 @@
 //                columns (value array preset to -0.0 so every product is simply added,
 //                occupancy bytes, a one-word summary of non-empty 64-column groups, emitted
 //                in column order by a group scan, no sort — banded, stencil and mesh
-//                matrices, and every product with n ≤ 4096); else a dense value array with
+//                matrices, and every product with n ≤ 4096; tried first at the window
+//                starting at the first B row's first column, each B row checked as it
+//                is read, the exact span computed only when one misses); else a dense value array with
 //                a two-level occupancy bitmap for rows with ub_i ≥ max(n/256, 128) or
 //                ub_i > n/4; else an open-addressing table (linear probing, load ≤ 1/2,
 //                multiplicative hash, size next_pow2(2·min(ub_i, n)) or, after a symbolic
@@ -26,7 +28,8 @@
 //                nnz(C); else each chunk is staged in a small buffer and appended (several
 //                threads: kept per chunk, copied once the offsets are known). Above the
 //                cap, a symbolic pass sizes C exactly first. B rows are prefetched 16
-//                nonzeros of A ahead (row_ptr 64 ahead). Output buffers of ≥ 8 MiB are
+//                nonzeros of A ahead (row_ptr 64 ahead; not for window rows when A is
+//                banded and its rows advance steadily). Output buffers of ≥ 8 MiB are
 //                madvise(MADV_HUGEPAGE)d before their first touch (Linux). Each row is
 //                accumulated by one thread in A's column order, then B's, starting from the
 //                first product: deterministic, bit-identical for any thread count and

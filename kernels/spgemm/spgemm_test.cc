@@ -312,7 +312,7 @@ TEST(SpGemm, RowHashOnLaplacianSquareMatchesTheReference) {
   Options ref;
   ref.method = Method::kReference;
   const auto r = SpGemm(a.view(), a.view(), ref, nullptr);
-  for (int threads : {1, 2}) {
+  for (int threads : {1, 2, 3}) {
     Options opt;
     opt.threads = threads;
     const auto c = SpGemm(a.view(), a.view(), opt, nullptr);
@@ -330,6 +330,107 @@ TEST(SpGemm, RowHashOnLaplacianSquareMatchesTheReference) {
                         : (d == 2 || d == -2 || d == 2 * g || d == -2 * g) ? 1.0 : 2.0;
     EXPECT_EQ(r.val[t], want) << d;
   }
+}
+
+// Row_hash (every strategy: single pass at 1, 2 and 3 threads, symbolic + numeric)
+// against the map reference, pattern and value bits.
+void ExpectRowHashEqualsReferenceBits(const CsrMatrix& a, const CsrMatrix& b) {
+  Options ref;
+  ref.method = Method::kReference;
+  const auto r = SpGemm(a.view(), b.view(), ref, nullptr);
+  for (int64_t single_pass_max : {int64_t{1} << 27, int64_t{0}}) {
+    for (int threads : {1, 2, 3}) {
+      Options opt;
+      opt.threads = threads;
+      opt.single_pass_max_entries = single_pass_max;
+      const auto c = SpGemm(a.view(), b.view(), opt, nullptr);
+      ASSERT_EQ(c.row_ptr, r.row_ptr) << threads << " threads, cap " << single_pass_max;
+      ASSERT_EQ(c.col, r.col) << threads << " threads, cap " << single_pass_max;
+      ASSERT_EQ(Bits(c.val), Bits(r.val)) << threads << " threads, cap " << single_pass_max;
+    }
+  }
+}
+
+// Window rows are first accumulated at the window starting with their first B row's first
+// column and fall back to the exact span (or to the hash / dense accumulators) when a
+// later B row does not fit. These rows make every fallback happen after products were
+// already accumulated, and are followed by rows whose only products are −0.0: any value
+// or occupancy left behind by a fallback would change their bits or their pattern.
+TEST(SpGemm, RowHashWindowFallbacksLeaveTheAccumulatorClean) {
+  const int32_t n = 9000;
+  const std::vector<std::vector<int32_t>> b_cols = {
+      {100, 101, 102},        // 0
+      {5000, 5001},           // 1: far from 0 (no common window)
+      {},                     // 2: empty
+      {40, 101, 4000},        // 3: starts left of row 0's window, fits one from column 0
+      {100, 102},             // 4: −0.0 products only (values −0.0)
+      {},                     // 5: filled below: every 97th column (wide)
+      {4150, 4151},           // 6: fits with row 0 from 64: 4151 − 64 = 4087
+      {4160},                 // 7: 4160 − 64 = 4096: just outside row 0's window
+  };
+  CsrMatrix b;
+  b.rows = static_cast<int64_t>(b_cols.size());
+  b.cols = n;
+  b.row_ptr.push_back(0);
+  Rng rng(31);
+  for (size_t r = 0; r < b_cols.size(); ++r) {
+    std::vector<int32_t> cols = b_cols[r];
+    if (r == 5)
+      for (int32_t c = 0; c < n; c += 97) cols.push_back(c);
+    for (int32_t c : cols) {
+      b.col.push_back(c);
+      b.val.push_back(r == 4 ? -0.0 : (c % 5 == 0 ? -0.0 : rng.Normal()));
+    }
+    b.row_ptr.push_back(static_cast<int64_t>(b.col.size()));
+  }
+  // Each pattern: a row that falls back after accumulating (or checks an edge), then a
+  // −0.0-only row over the same columns.
+  const std::vector<std::vector<int32_t>> patterns = {
+      {0, 1}, {4},     // window from row 0, row 1 misses: hash
+      {0, 3}, {4},     // row 3 starts left of the window: exact span, window from 0
+      {2, 0}, {4},     // first B row empty
+      {0, 5}, {4},     // a wide B row after a window one
+      {0, 6}, {4},     // fits (4087)
+      {0, 7}, {4},     // 4096: falls back; 4160 − 64 does not fit, hash
+      {0, 3, 6}, {4},  // span 4151 from column 0: hash
+      {}, {2}, {4},    // empty row, only an empty B row
+      {0, 4}, {4, 6},
+  };
+  std::vector<std::vector<int32_t>> a_rows;
+  for (int rep = 0; rep < 6; ++rep)
+    for (const auto& p : patterns) a_rows.push_back(p);
+  CsrMatrix a = FromRows(a_rows, b.rows, rng);
+  for (double& v : a.val) v = std::fabs(v);  // −0.0 · positive = −0.0
+  ExpectRowHashEqualsReferenceBits(a, b);
+  // The −0.0-only rows really are −0.0 (two entries, both with the sign bit).
+  Options ref;
+  ref.method = Method::kReference;
+  const auto r = SpGemm(a.view(), b.view(), ref, nullptr);
+  ASSERT_EQ(r.row_ptr[2] - r.row_ptr[1], 2);
+  EXPECT_TRUE(std::signbit(r.val[r.row_ptr[1]]) && std::signbit(r.val[r.row_ptr[1] + 1]) &&
+              r.val[r.row_ptr[1]] == 0.0 && r.val[r.row_ptr[1] + 1] == 0.0);
+}
+
+// A banded, unsymmetric A walking down its diagonal (the B rows are then read in a sliding
+// window, and row_hash stops prefetching them): rows whose first B row does not hold the
+// smallest column take the exact-span fallback, the others the first try; sums of up to
+// ~10 products per column, −0.0 and exact zeros among the values.
+TEST(SpGemm, RowHashOnBandedUnsymmetricMatrixMatchesTheReference) {
+  Rng rng(41);
+  const int64_t n = 3000;
+  std::vector<std::vector<int32_t>> rows(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t lo = std::max<int64_t>(0, i - 45), hi = std::min<int64_t>(n - 1, i + 30);
+    for (int t = 0; t < 8; ++t) rows[i].push_back(static_cast<int32_t>(lo + rng.UniformInt(hi - lo + 1)));
+  }
+  CsrMatrix a = FromRows(rows, n, rng);
+  for (size_t t = 0; t < a.val.size(); t += 13) a.val[t] = t % 2 ? 0.0 : -0.0;
+  ExpectRowHashEqualsReferenceBits(a, a);
+  // And against the dense product.
+  Options opt;
+  opt.threads = 2;
+  const auto small = Laplacian2d(12);
+  ExpectMatchesDense(small, small, SpGemm(small.view(), small.view(), opt, nullptr));
 }
 
 TEST(SpGemm, SmashAtomicOnSkewedRmatHasIdenticalPatternAndCloseValues) {

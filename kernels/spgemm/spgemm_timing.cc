@@ -3,7 +3,7 @@
 // Google Benchmark's median:
 //   spgemm_timing MATRIX REPS METHOD [THREADS]
 // MATRIX: er (n = 2^16, 16 per row), rmat (scale 16, edge factor 16), lap (5-point
-// Laplacian 512²); METHOD: row_hash, smash_atomic, dense_spa, map (the reference), eigen
+// Laplacian 512²), band (n = 2^18, 8 random columns per row in [i − 45, i + 30]); METHOD: row_hash, smash_atomic, dense_spa, map (the reference), eigen
 // (Eigen's conservative product). Prints the minimum process CPU time and the minimum
 // wall time over REPS runs, and nnz(C).
 #include <Eigen/SparseCore>
@@ -31,7 +31,7 @@ double CpuMs() {
 int main(int argc, char** argv) {
   using namespace chamferdb::spgemm;
   if (argc < 4) {
-    std::fprintf(stderr, "usage: %s er|rmat|lap REPS row_hash|smash_atomic|dense_spa|map|eigen [THREADS]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s er|rmat|lap|band REPS row_hash|smash_atomic|dense_spa|map|eigen [THREADS]\n", argv[0]);
     return 2;
   }
   const std::string matrix = argv[1], method = argv[3];
@@ -58,6 +58,15 @@ int main(int argc, char** argv) {
     a = Rmat(16, 16, 2);
   } else if (matrix == "lap") {
     a = Laplacian2d(512);
+  } else if (matrix == "band") {  // unsymmetric band: 8 random columns in [i − 45, i + 30]
+    chamferdb::Rng rng(3);
+    const int64_t n = int64_t{1} << 18;
+    std::vector<std::vector<int32_t>> rows(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t lo = std::max<int64_t>(0, i - 45), hi = std::min<int64_t>(n - 1, i + 30);
+      for (int t = 0; t < 8; ++t) rows[i].push_back(static_cast<int32_t>(lo + rng.UniformInt(hi - lo + 1)));
+    }
+    a = FromRows(rows, n, rng);
   } else {
     std::fprintf(stderr, "unknown matrix %s\n", matrix.c_str());
     return 2;
