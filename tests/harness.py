@@ -62,6 +62,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def die_with_parent():
+    """preexec_fn for server processes: Linux delivers SIGTERM (graceful shutdown) to the
+    child when the thread that started it exits, so no test leaves a server behind."""
+    import ctypes
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class Server:
     """Runs `chamferdb --listen 127.0.0.1:PORT --data-dir DIR [extra args]`."""
 
@@ -81,12 +88,14 @@ class Server:
         self.log_path = os.path.join(tempfile.gettempdir(), f"chamferdb-{self.port}.log")
 
     def start(self):
+        """Starts the server; it also stops (SIGTERM) when this test process dies, even when
+        a failing setUpClass never reaches tearDownClass."""
         if not BIN or not os.path.exists(BIN):
             raise RuntimeError(f"CHAMFERDB_BIN does not name the server binary: {BIN!r}")
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [BIN, "--listen", self.address, "--data-dir", self.data_dir] + self.extra_args,
-            stdout=self._log, stderr=subprocess.STDOUT,
+            stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             env=None if self.env is None else {**os.environ, **self.env})
         self.channel = self.new_channel()
         deadline = time.time() + self.startup_timeout

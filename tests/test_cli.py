@@ -626,7 +626,8 @@ class CliSecurityTest(unittest.TestCase):
             with open(os.path.join(d, "server.log"), "wb") as log:
                 proc = subprocess.Popen([harness.BIN, "--listen", address, "--data-dir", os.path.join(d, "data"),
                                          "--tls-cert", os.path.join(d, "server.pem"), "--tls-key",
-                                         os.path.join(d, "server.key")], stdout=log, stderr=subprocess.STDOUT)
+                                         os.path.join(d, "server.key")], stdout=log, stderr=subprocess.STDOUT,
+                                        preexec_fn=harness.die_with_parent)
                 try:
                     try:
                         out, err = cli.communicate(timeout=120)

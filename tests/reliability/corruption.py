@@ -141,7 +141,7 @@ def run_case(pristine, target_rel, how, rng, ndocs, nrecs):
     port = harness.free_port()
     log_path = os.path.join(tempfile.gettempdir(), f"chamferdb-{port}.log")
     proc = subprocess.Popen([harness.BIN, "--listen", f"127.0.0.1:{port}", "--data-dir", scratch],
-                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+                            stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, preexec_fn=harness.die_with_parent)
     outcome, problems = "", []
     srv = None
     try:
