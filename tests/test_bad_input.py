@@ -90,7 +90,7 @@ class BadInput(unittest.TestCase):
         bad = tokens(2)
         bad[0, 1] = np.nan
         self.expect(C.INVALID_ARGUMENT, "NaN/Inf", self.query, bad)
-        self.expect(C.INVALID_ARGUMENT, "candidates 20000", self.query, q, candidates=20000)
+        self.expect(C.INVALID_ARGUMENT, "candidates 50001 exceeds the limit of 50000", self.query, q, candidates=50001)
         batch = search_pb2.BatchSearchRequest(requests=[
             search_pb2.SearchRequest(collection="c", k=1, query=search_pb2.Query(num_tokens=4, vectors=q.tobytes())),
             search_pb2.SearchRequest(collection="c", k=0, query=search_pb2.Query(num_tokens=4, vectors=q.tobytes()))])
