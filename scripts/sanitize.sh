@@ -57,7 +57,7 @@ if [ "$mode" = ci ]; then
   # Data-plane unit tests (storage, index, encoders, rerank kernels, collections, registry,
   # snapshots, filters, admission, fault injection, concurrency) and the end-to-end suites
   # that need only the data plane.
-  asan_tests=(storage_test fault_store_test index_test metadata_index_test index_refine_test ivf_kernels_test
+  asan_tests=(storage_test fault_store_test index_test hnsw_int8_test metadata_index_test index_refine_test ivf_kernels_test
               encoders_test ball_carving_test chamfer_test chamfer_int8_test admission_test server_test
               data_ops_test refine_search_test rescore_test concurrency_test collection_concurrency_test fault_sweep_test)
   e2e_tests=(test_bad_input test_data_ops test_json_records test_e2e_multivector test_int8_storage)
