@@ -9,6 +9,7 @@
 #include <deque>
 
 #include "common/rng.h"
+#include "server/test_tokens.h"
 #include "common/status_matchers.h"
 #include "kernels/chamfer/chamfer.h"
 #include "server/collection.h"
@@ -22,15 +23,7 @@ using ::testing::HasSubstr;
 constexpr uint32_t kDim = 8;
 constexpr size_t kOldLimit = 10000;
 
-std::vector<float> UnitTokens(Rng& rng, size_t n) {
-  std::vector<float> v(n * kDim);
-  for (size_t i = 0; i < n; ++i) {
-    double norm = 0;
-    for (size_t j = 0; j < kDim; ++j) norm += std::pow(v[i * kDim + j] = static_cast<float>(rng.Normal()), 2);
-    for (size_t j = 0; j < kDim; ++j) v[i * kDim + j] /= static_cast<float>(std::sqrt(norm));
-  }
-  return v;
-}
+std::vector<float> UnitTokens(Rng& rng, size_t n) { return RandomUnitTokens(rng, n, kDim); }
 
 CollectionSpec FlatSpec(uint64_t id) {
   CollectionSpec s;

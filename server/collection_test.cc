@@ -8,6 +8,7 @@
 #include <deque>
 
 #include "common/rng.h"
+#include "server/test_tokens.h"
 #include "common/status_matchers.h"
 #include "kernels/chamfer/chamfer.h"
 #include "server/registry.h"
@@ -46,18 +47,7 @@ constexpr uint32_t kDim = 16;
 
 std::string Bytes(const std::vector<float>& v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4); }
 
-std::vector<float> UnitTokens(Rng& rng, size_t n) {
-  std::vector<float> v(n * kDim);
-  for (size_t i = 0; i < n; ++i) {
-    double norm = 0;
-    for (size_t j = 0; j < kDim; ++j) {
-      v[i * kDim + j] = static_cast<float>(rng.Normal());
-      norm += double(v[i * kDim + j]) * v[i * kDim + j];
-    }
-    for (size_t j = 0; j < kDim; ++j) v[i * kDim + j] /= static_cast<float>(std::sqrt(norm));
-  }
-  return v;
-}
+std::vector<float> UnitTokens(Rng& rng, size_t n) { return RandomUnitTokens(rng, n, kDim); }
 
 CollectionSpec Spec(TokenStorage storage = TokenStorage::kFloat32) {
   CollectionSpec s;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/rng.h"
+#include "server/test_tokens.h"
 #include "common/status_matchers.h"
 #include "encoders/muvera_fde.h"
 #include "kernels/chamfer/chamfer.h"
@@ -36,18 +37,7 @@ struct Doc {
   std::string meta;
 };
 
-std::vector<float> UnitTokens(Rng& rng, size_t n) {
-  std::vector<float> v(n * kDim);
-  for (size_t i = 0; i < n; ++i) {
-    double norm = 0;
-    for (size_t j = 0; j < kDim; ++j) {
-      v[i * kDim + j] = static_cast<float>(rng.Normal());
-      norm += double(v[i * kDim + j]) * v[i * kDim + j];
-    }
-    for (size_t j = 0; j < kDim; ++j) v[i * kDim + j] = static_cast<float>(v[i * kDim + j] / std::sqrt(norm));
-  }
-  return v;
-}
+std::vector<float> UnitTokens(Rng& rng, size_t n) { return RandomUnitTokens(rng, n, kDim); }
 
 std::string Bytes(const std::vector<float>& v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4); }
 

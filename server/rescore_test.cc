@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/rng.h"
+#include "server/test_tokens.h"
 #include "common/status_matchers.h"
 #include "kernels/chamfer/chamfer.h"
 #include "server/collection.h"
@@ -29,14 +30,7 @@ void Normalize(float* v) {
   for (uint32_t j = 0; j < kDim; ++j) v[j] = static_cast<float>(v[j] / std::sqrt(norm));
 }
 
-std::vector<float> UnitTokens(Rng& rng, size_t n) {
-  std::vector<float> v(n * kDim);
-  for (size_t i = 0; i < n; ++i) {
-    for (uint32_t j = 0; j < kDim; ++j) v[i * kDim + j] = static_cast<float>(rng.Normal());
-    Normalize(&v[i * kDim]);
-  }
-  return v;
-}
+std::vector<float> UnitTokens(Rng& rng, size_t n) { return RandomUnitTokens(rng, n, kDim); }
 
 CollectionSpec Spec(TokenStorage tokens, std::optional<TokenStorage> rescore) {
   CollectionSpec s;
