@@ -45,6 +45,7 @@ const std::map<std::string, std::vector<FlagSpec>> kCommandFlags = {
       {"hnsw-m", true, "M  HNSW graph degree"},
       {"ef-construction", true, "N  HNSW build beam"},
       {"ef-search", true, "N  HNSW default search beam"},
+      {"hnsw-storage", true, "int8|f32  HNSW graph vectors (default int8)"},
       {"nlist", true, "N  IVF lists"},
       {"pq-m", true, "M  PQ sub-quantizers"},
       {"nprobe", true, "N  IVF lists probed by default"},

@@ -34,6 +34,10 @@ absl::Status IndexFlags(const ParsedArgs& args, v1::IndexParams* ip) {
   absl::StatusOr<std::string> refine = args.GetChoice("refine-storage", "none", {"none", "f32", "int8"});
   if (!refine.ok()) return refine.status();
   ip->set_refine_storage(*refine == "f32" ? v1::REFINE_FLOAT32 : *refine == "int8" ? v1::REFINE_INT8 : v1::REFINE_NONE);
+  // Unset leaves the server's default (int8 for HNSW); the server rejects it for other kinds.
+  absl::StatusOr<std::string> hnsw_storage = args.GetChoice("hnsw-storage", "default", {"default", "int8", "f32"});
+  if (!hnsw_storage.ok()) return hnsw_storage.status();
+  if (*hnsw_storage != "default") ip->set_hnsw_storage(*hnsw_storage == "int8" ? v1::HNSW_INT8 : v1::HNSW_FLOAT32);
   struct U32Flag {
     const char* name;
     void (v1::IndexParams::*set)(uint32_t);

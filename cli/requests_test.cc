@@ -26,7 +26,7 @@ std::vector<FlagSpec> Specs() {
         "beta-bag", "gamma-keys", "str-mode", "w-tok", "w-tri", "num-transform", "num-scale", "num-sigma",
         "mbat-normalize", "max-record-bytes", "max-depth", "max-nodes", "max-array-length", "collection", "k",
         "scoring", "candidates", "format", "json", "id", "path", "top", "queries", "filter", "page-size", "max-docs",
-        "page-token", "refine-storage", "rescore-storage"}) {
+        "page-token", "refine-storage", "rescore-storage", "hnsw-storage"}) {
     specs.push_back(FlagSpec{name, true, ""});
   }
   for (const char* name : {"no-normalize", "include-record", "no-rerank", "include-metadata", "include-vectors"}) {
@@ -63,6 +63,18 @@ TEST(BuildCreateCollectionRequest, MultiVectorByDefaultWithOnlyTheGivenFields) {
   EXPECT_FALSE(req->config().normalize());
   EXPECT_EQ(req->config().index().kind(), v1::HNSW);
   EXPECT_EQ(req->config().index().hnsw_m(), 16u);
+  EXPECT_EQ(req->config().index().hnsw_storage(), v1::HNSW_STORAGE_UNSPECIFIED);  // the server's default
+  req = BuildCreateCollectionRequest(Parse({"collections", "create", "c", "--dim", "8", "--index", "hnsw",
+                                            "--hnsw-storage", "f32"}));
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->config().index().hnsw_storage(), v1::HNSW_FLOAT32);
+  EXPECT_THAT(Error(BuildCreateCollectionRequest(
+                        Parse({"collections", "create", "c", "--dim", "8", "--hnsw-storage", "fp16"}))
+                        .status()),
+              HasSubstr("default|int8|f32"));
+  req = BuildCreateCollectionRequest(Parse({"collections", "create", "c", "--dim", "8", "--k-sim", "0",
+                                            "--no-normalize", "--index", "hnsw", "--hnsw-m", "16"}));
+  ASSERT_TRUE(req.ok());
   EXPECT_EQ(req->config().index().refine_storage(), v1::REFINE_NONE);
   req = BuildCreateCollectionRequest(Parse({"collections", "create", "c", "--dim", "8", "--index", "ivf_pq",
                                             "--refine-storage", "int8"}));
