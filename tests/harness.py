@@ -9,6 +9,7 @@ $CHAMFERDB_PYTHON_STUBS (CTest sets both); the data directory is a fresh tempora
 unless one is given (to test restarts). The server binds 127.0.0.1 only and is always
 stopped (SIGTERM, then SIGKILL) when the block exits.
 """
+import atexit
 import os
 import shutil
 import signal
@@ -76,6 +77,10 @@ class Server:
                  credentials=None, target_name=None, env=None):
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="chamferdb-test-")
+        if self._own_dir:
+            # Tests that stop a server without cleanup() (restart tests reuse the directory)
+            # still leave no data behind when the test process exits.
+            atexit.register(shutil.rmtree, self.data_dir, True)
         self.extra_args = list(extra_args)
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"

@@ -1,6 +1,7 @@
 """Security and operations against the real server: TLS and mutual TLS, the two API-key
 roles, Prometheus metrics over HTTP, and graceful shutdown on SIGTERM."""
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -52,6 +53,7 @@ class Tls(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="chamferdb-tls-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
         cls.certs = make_certs(cls.dir)
 
     def test_tls_serves_encrypted_and_rejects_plaintext(self):
