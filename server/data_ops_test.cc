@@ -125,6 +125,9 @@ TEST_P(FilteredSearchTest, ExactTopKAmongMatchesAtEverySelectivity) {
       for (const auto& h : full.hits) got.push_back(h.id);
       EXPECT_EQ(got, truth) << "limit " << limit;
       EXPECT_EQ(full.stats.filter_matches, matches);
+      // Every match reranked directly: the index is skipped, so no FDE score (documented).
+      EXPECT_TRUE(full.stats.filter_exhaustive);
+      for (const auto& h : full.hits) EXPECT_EQ(h.fde_score, 0.0f);
       // Default budget: k matching hits (never one outside the filter), and the document
       // the query was made from first (its tokens dominate the query).
       sq.candidates = 0;
@@ -174,6 +177,7 @@ TEST(FilteredSearch, FlatIndexPathIsTheFdeTopKAmongMatches) {
     for (size_t i = 0; i < 10; ++i) {
       // Float vs double accumulation may swap near-ties: compare scores, not only ids.
       EXPECT_NEAR(r.hits[i].score, -scored[i].first, 1e-4);
+      EXPECT_NEAR(r.hits[i].fde_score, -scored[i].first, 1e-4);
     }
   }
 }
