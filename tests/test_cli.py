@@ -21,6 +21,7 @@ import grpc
 import numpy as np
 
 import harness
+from corpus import chamfer, unit
 from chamferdb.v1 import collections_pb2, collections_pb2_grpc
 from chamferdb.v1 import documents_pb2, documents_pb2_grpc
 
@@ -29,16 +30,8 @@ DIM = 16
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def unit(x):
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
 def make_docs(rng, n, prefix="d"):
     return {f"{prefix}{i:05d}": unit(rng.standard_normal((int(rng.integers(2, 9)), DIM))) for i in range(n)}
-
-
-def chamfer(q, d):
-    return float((q @ d.T).max(axis=1).sum())
 
 
 def write_jsonl(path, docs, meta=True):

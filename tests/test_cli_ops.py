@@ -15,26 +15,15 @@ import subprocess
 import tempfile
 import unittest
 
-import grpc
 import numpy as np
 
 import harness
-from chamferdb.v1 import collections_pb2, collections_pb2_grpc
-from chamferdb.v1 import documents_pb2, documents_pb2_grpc
-from chamferdb.v1 import json_records_pb2 as jr, json_records_pb2_grpc as jr_grpc
+from corpus import chamfer, unit
 
 CLI = os.environ.get("CHAMFERDB_CLI", "")
 DIM = 8
 LANGS = ["en", "de", "fr", "es"]
 TAGS = ["red", "green", "blue", "fast", "slow"]
-
-
-def unit(x):
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def chamfer(q, d):
-    return float((q @ d.T).max(axis=1).sum())
 
 
 def values_at(obj, path):

@@ -16,6 +16,7 @@ import numpy as np
 from google.protobuf import json_format
 
 import harness
+from corpus import chamfer
 from chamferdb.v1 import collections_pb2 as cpb, collections_pb2_grpc
 from chamferdb.v1 import documents_pb2 as dpb, documents_pb2_grpc
 from chamferdb.v1 import filter_pb2
@@ -39,10 +40,6 @@ def make_corpus(rng):
                      "meta": {"bucket": i % 1000, "lang": ["en", "fr"][i % 2], "tags": ["t%d" % (i % 7), "all"],
                               "nested": {"score": float(i % 100) / 10}}})
     return docs
-
-
-def chamfer(q, d):
-    return float((q.astype(np.float64) @ d.T.astype(np.float64)).max(axis=1).sum())
 
 
 def filt(obj):

@@ -7,54 +7,18 @@ server on the same data directory and checks that every acknowledged document is
 there, unchanged, and that deleted ids are gone.
 """
 import json
-import os
 import time
 import unittest
 
-import grpc
 import numpy as np
 
 import harness
+from corpus import chamfer, make_corpus, make_queries, unit
 from chamferdb.v1 import collections_pb2, collections_pb2_grpc
 from chamferdb.v1 import documents_pb2, documents_pb2_grpc
 from chamferdb.v1 import search_pb2, search_pb2_grpc
 
 DIM = 64
-
-
-def unit(x):
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def make_corpus(rng, n_docs, n_topics=50):
-    """Clustered unit tokens: each document mixes 3 topics (Zipfian popularity) with 4
-    document-specific aspects, so near neighbours share topics but differ in aspects."""
-    topics = unit(rng.standard_normal((n_topics, DIM)))
-    zipf = 1.0 / np.arange(1, n_topics + 1)
-    zipf /= zipf.sum()
-    docs = []
-    for _ in range(n_docs):
-        n = int(rng.integers(8, 33))
-        doc_topics = rng.choice(n_topics, size=3, replace=False, p=zipf)
-        aspects = unit(rng.standard_normal((4, DIM)))
-        t = topics[rng.choice(doc_topics, size=n)]
-        a = aspects[rng.integers(4, size=n)]
-        docs.append(unit(t + 0.7 * a + 0.25 * unit(rng.standard_normal((n, DIM)))))
-    return docs
-
-
-def make_queries(rng, docs, n_queries, n_tokens=12):
-    """Noisy tokens of a random target document."""
-    queries = []
-    for _ in range(n_queries):
-        target = docs[int(rng.integers(len(docs)))]
-        rows = target[rng.integers(len(target), size=n_tokens)]
-        queries.append(unit(rows + 0.35 * unit(rng.standard_normal(rows.shape))))
-    return queries
-
-
-def chamfer(q, d):
-    return float((q @ d.T).max(axis=1).sum())
 
 
 def doc_pb(doc_id, tokens, meta=None):
@@ -65,9 +29,9 @@ def doc_pb(doc_id, tokens, meta=None):
 class MultiVectorEndToEnd(unittest.TestCase):
     def test_ingest_search_delete_restart(self):
         rng = np.random.default_rng(7)
-        docs = make_corpus(rng, 2000)
+        docs = make_corpus(rng, 2000, DIM)
         ids = [f"doc-{i:05d}" for i in range(len(docs))]
-        queries = make_queries(rng, docs, 100)
+        queries = make_queries(rng, docs, 100, 12)
         srv = harness.Server()
         srv.start()
         try:

@@ -17,43 +17,12 @@ import grpc
 import numpy as np
 
 import harness
+from corpus import chamfer, make_corpus, make_queries
 from chamferdb.v1 import collections_pb2, collections_pb2_grpc
 from chamferdb.v1 import documents_pb2, documents_pb2_grpc
 from chamferdb.v1 import search_pb2, search_pb2_grpc
 
 DIM = 64
-
-
-def unit(x):
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def make_corpus(rng, n_docs, n_topics=50):
-    topics = unit(rng.standard_normal((n_topics, DIM)))
-    zipf = 1.0 / np.arange(1, n_topics + 1)
-    zipf /= zipf.sum()
-    docs = []
-    for _ in range(n_docs):
-        n = int(rng.integers(8, 33))
-        doc_topics = rng.choice(n_topics, size=3, replace=False, p=zipf)
-        aspects = unit(rng.standard_normal((4, DIM)))
-        t = topics[rng.choice(doc_topics, size=n)]
-        a = aspects[rng.integers(4, size=n)]
-        docs.append(unit(t + 0.7 * a + 0.25 * unit(rng.standard_normal((n, DIM)))))
-    return docs
-
-
-def make_queries(rng, docs, n_queries, n_tokens=16):
-    queries = []
-    for _ in range(n_queries):
-        target = docs[int(rng.integers(len(docs)))]
-        rows = target[rng.integers(len(target), size=n_tokens)]
-        queries.append(unit(rows + 0.35 * unit(rng.standard_normal(rows.shape))))
-    return queries
-
-
-def chamfer(q, d):
-    return float((q.astype(np.float64) @ d.astype(np.float64).T).max(axis=1).sum())
 
 
 def query_pb(q):
@@ -64,8 +33,8 @@ class Int8StorageAndBallCarving(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         rng = np.random.default_rng(11)
-        cls.docs = make_corpus(rng, 1500)
-        cls.queries = make_queries(rng, cls.docs, 100)
+        cls.docs = make_corpus(rng, 1500, DIM)
+        cls.queries = make_queries(rng, cls.docs, 100, 16)
         cls.ids = [f"d{i}" for i in range(len(cls.docs))]
         cls.truth = []
         for q in cls.queries:

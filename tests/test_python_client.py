@@ -16,6 +16,7 @@ import grpc
 import numpy as np
 
 import harness
+from corpus import chamfer, unit
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
@@ -24,14 +25,6 @@ from chamferdb_client import ChamferDBError, Client, CollectionInfo, Document, H
 from chamferdb.v1 import collections_pb2  # noqa: E402
 
 DIM = 12
-
-
-def unit(x):
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def chamfer(q, d):
-    return float((q @ d.T).max(axis=1).sum())
 
 
 class PythonClientTest(unittest.TestCase):

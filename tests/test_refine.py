@@ -17,20 +17,13 @@ import grpc
 import numpy as np
 
 import harness
+from corpus import chamfer, unit
 from chamferdb.v1 import collections_pb2, collections_pb2_grpc
 from chamferdb.v1 import documents_pb2, documents_pb2_grpc
 from chamferdb.v1 import search_pb2, search_pb2_grpc
 
 DIM = 32
 N = 1200
-
-
-def unit(x):
-    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def chamfer(q, d):
-    return float((q.astype(np.float64) @ d.astype(np.float64).T).max(axis=1).sum())
 
 
 class Refine(unittest.TestCase):
