@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Recall@10 against p50 latency, one line per configuration, from chamferdb_bench's JSON.
+"""Recall@10 against p50 latency, one line (its recall/latency front) per configuration, from
+chamferdb_bench's JSON.
 
     /usr/bin/python3 bench/plot_results.py bench/results/results_100k.json bench/results/recall_latency_100k.png
 
@@ -23,7 +24,17 @@ def main(src, dst):
         pts = sorted((p["p50_ms"], p["recall@10"]) for p in row.get("sweep", []))
         if not pts:
             continue
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=row["config"])
+        # The line is the configuration's front (each point more recall than every faster
+        # one); sweep points behind it are drawn as markers only.
+        front = []
+        for p in pts:
+            if not front or p[1] > front[-1][1]:
+                front.append(p)
+        (line,) = ax.plot([p[0] for p in front], [p[1] for p in front], marker="o", label=row["config"])
+        behind = [p for p in pts if p not in front]
+        if behind:
+            ax.plot([p[0] for p in behind], [p[1] for p in behind], marker="o", linestyle="none",
+                    color=line.get_color(), alpha=0.4)
     exact_ms = res.get("exact", {}).get("ms_per_query_one_core", 0)
     if exact_ms > 0:
         ax.plot([exact_ms], [1.0], marker="*", markersize=14, color="black", linestyle="none", label="exact (1 core)")
