@@ -47,8 +47,9 @@ constexpr int64_t kWindow = 4096;
 // Sizes v to n elements, asking Linux for transparent huge pages first when the buffer is
 // large: the output of a big product is written once into fresh memory, and with 4 KiB
 // pages its page faults cost ~20% of the whole product on ER-like inputs.
-template <typename T>
-void ReserveOutput(std::vector<T>& v, size_t n) {
+template <typename Vector>
+void ReserveOutput(Vector& v, size_t n) {
+  using T = typename Vector::value_type;
 #ifdef __linux__
   constexpr size_t kHuge = size_t{2} << 20;
   if (n * sizeof(T) >= 4 * kHuge && v.capacity() < n) {
@@ -61,8 +62,8 @@ void ReserveOutput(std::vector<T>& v, size_t n) {
   v.reserve(n);
 }
 
-template <typename T>
-void ResizeOutput(std::vector<T>& v, size_t n) {
+template <typename Vector>
+void ResizeOutput(Vector& v, size_t n) {
   ReserveOutput(v, n);
   v.resize(n);
 }
@@ -404,9 +405,7 @@ class RowAccumulator {
     return count_;
   }
 
-  // Scratch output of the caller's current chunk.
-  std::vector<int32_t> stage_col;
-  std::vector<double> stage_val;
+  // Scratch row counts of the caller's current chunk (symbolic + numeric).
   std::vector<int64_t> stage_nnz;
 
   // Clears the table without emitting (after a symbolic pass).
@@ -636,30 +635,34 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
       const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
       steady_rows += i + 1 < a.rows && a.row_ptr[i + 2] > t1 && a.col[t1 - 1] - a.col[t0] <= kWindow &&
                      std::abs(static_cast<int64_t>(a.col[t1]) - a.col[t0]) <= 64;
-      if (single_pass) {
+      if (single_pass && threads > 1) {
         sample_cap += std::min(ub[i], n);
         sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
         acc.Reset();
       }
     }
-    fused = single_pass && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+    fused = single_pass && threads > 1 && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
     plan.use = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
     plan.prefetch = steady_rows * kMinWindowShare < (kMinWindowShare - 1) * sampled_rows;
+  }
+  if (single_pass && threads == 1) {
+    // Rows in order, straight into C at their exact offsets (C's arrays are sized to the
+    // upper bound without being filled: only the nnz(C) entries written are ever touched).
+    ResizeOutput(c.col, cap[chunks]);
+    ResizeOutput(c.val, cap[chunks]);
+    RowAccumulator acc(n, plan);
+    const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
+                                        c.val.data(), c.row_ptr.data() + 1);
+    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    c.col.resize(nnz);
+    c.val.resize(nnz);
+    return c;
   }
   if (fused) {
     // Each chunk's rows are written back to back from the chunk's upper-bound offset, then
     // the chunks are moved down to their exact offsets.
     ResizeOutput(c.col, cap[chunks]);
     ResizeOutput(c.val, cap[chunks]);
-    if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
-      RowAccumulator acc(n, plan);
-      const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
-                                          c.val.data(), c.row_ptr.data() + 1);
-      for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
-      c.col.resize(nnz);
-      c.val.resize(nnz);
-      return c;
-    }
     ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
       acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
@@ -681,57 +684,43 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     return c;
   }
   if (single_pass) {
-    // Staged: the chunk's rows back to back into the accumulator's staging buffer.
-    auto stage_chunk = [&](int64_t ch, RowAccumulator& acc) {
-      auto [r0, r1] = rows_of(ch);
-      acc.stage_col.resize(std::max<size_t>(acc.stage_col.size(), cap[ch + 1] - cap[ch]));
-      acc.stage_val.resize(acc.stage_col.size());
-      return acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, acc.stage_col.data(),
-                             acc.stage_val.data(), c.row_ptr.data() + 1 + r0);
-    };
-    // `threads` contiguous ranges of chunks with about equal upper bounds; range 0 appends
-    // to C directly, the others to their own buffers, appended to C afterwards (nothing is
-    // zero-filled; one thread: every chunk straight from the L1-sized staging buffer to C).
+    // `threads` contiguous ranges of chunks with about equal upper bounds, each written
+    // row after row from its upper-bound offset, then moved down (range 0 stays).
     std::vector<int64_t> split(threads + 1, chunks);
     split[0] = 0;
     for (int t = 1; t < threads; ++t) {
       const int64_t want = cap[chunks] / threads * t;
       split[t] = std::max(split[t - 1], static_cast<int64_t>(std::lower_bound(cap.begin(), cap.end() - 1, want) - cap.begin()));
     }
-    ReserveOutput(c.col, cap[chunks]);
-    ReserveOutput(c.val, cap[chunks]);
-    std::vector<std::vector<int32_t>> range_col(threads);
-    std::vector<std::vector<double>> range_val(threads);
+    ResizeOutput(c.col, cap[chunks]);
+    ResizeOutput(c.val, cap[chunks]);
     std::exception_ptr error;
     std::mutex error_mu;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int t = 0; t < threads; ++t) {
       try {
-        std::vector<int32_t>& col = t == 0 ? c.col : range_col[t];
-        std::vector<double>& val = t == 0 ? c.val : range_val[t];
-        if (t > 0) {
-          ReserveOutput(col, cap[split[t + 1]] - cap[split[t]]);
-          ReserveOutput(val, cap[split[t + 1]] - cap[split[t]]);
-        }
+        const int64_t r0 = std::min(a.rows, split[t] * kRowChunk), r1 = std::min(a.rows, split[t + 1] * kRowChunk);
         RowAccumulator acc(n, plan);
-        for (int64_t ch = split[t]; ch < split[t + 1]; ++ch) {
-          const int64_t len = stage_chunk(ch, acc);
-          col.insert(col.end(), acc.stage_col.begin(), acc.stage_col.begin() + len);
-          val.insert(val.end(), acc.stage_val.begin(), acc.stage_val.begin() + len);
-        }
+        acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[split[t]],
+                        c.val.data() + cap[split[t]], c.row_ptr.data() + 1 + r0);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mu);
         if (!error) error = std::current_exception();
       }
     }
     if (error) std::rethrow_exception(error);
-    for (int t = 1; t < threads; ++t) {
-      c.col.insert(c.col.end(), range_col[t].begin(), range_col[t].end());
-      c.val.insert(c.val.end(), range_val[t].begin(), range_val[t].end());
-      std::vector<int32_t>().swap(range_col[t]);
-      std::vector<double>().swap(range_val[t]);
-    }
     for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    for (int t = 1; t < threads; ++t) {
+      const int64_t r0 = std::min(a.rows, split[t] * kRowChunk), r1 = std::min(a.rows, split[t + 1] * kRowChunk);
+      const int64_t dst = c.row_ptr[r0], src = cap[split[t]], len = c.row_ptr[r1] - dst;
+      if (dst != src && len > 0) {
+        std::memmove(c.col.data() + dst, c.col.data() + src, len * sizeof(int32_t));
+        std::memmove(c.val.data() + dst, c.val.data() + src, len * sizeof(double));
+      }
+    }
+    const int64_t nnz = c.row_ptr[a.rows];
+    c.col.resize(nnz);
+    c.val.resize(nnz);
     return c;
   }
   // Symbolic pass (exact row sizes), then the numeric pass into exactly sized arrays.

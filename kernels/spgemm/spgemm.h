@@ -48,6 +48,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -63,11 +67,39 @@ struct CsrView {
   int64_t nnz() const { return row_ptr[rows]; }
 };
 
+// std::allocator that default-initializes: resize(n) of int32/double leaves the new
+// elements uninitialized instead of zeroing them (value-initialization is unchanged:
+// resize(n, x), assign and push_back behave as usual). SpGemm sizes its output arrays to an
+// upper bound and writes the rows straight into them: zero-filling first would write the
+// whole output once more.
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <typename U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+template <typename T>
+using OutputVector = std::vector<T, DefaultInitAllocator<T>>;
+
+// Caution: resize() to a larger size leaves col/val's new elements uninitialized.
 struct CsrMatrix {
   int64_t rows = 0, cols = 0;
   std::vector<int64_t> row_ptr;  // rows + 1
-  std::vector<int32_t> col;
-  std::vector<double> val;
+  OutputVector<int32_t> col;
+  OutputVector<double> val;
   CsrView view() const { return {rows, cols, row_ptr.data(), col.data(), val.data()}; }
 };
 

@@ -97,7 +97,8 @@ TEST(SpGemm, RowHashAndDenseSpaEqualTheMapReferenceBitForBit) {
 }
 
 // Bit patterns of the values (EXPECT_EQ on doubles would call -0.0 == 0.0 equal).
-std::vector<uint64_t> Bits(const std::vector<double>& v) {
+template <typename Vector>
+std::vector<uint64_t> Bits(const Vector& v) {
   std::vector<uint64_t> b(v.size());
   if (!v.empty()) std::memcpy(b.data(), v.data(), v.size() * sizeof(double));
   return b;
@@ -297,7 +298,7 @@ TEST(SpGemm, RowHashPropagatesInfAndNanLikeTheReference) {
         ASSERT_TRUE(std::isnan(c.val[t])) << t;
         nans += threads == 1;
       } else {
-        ASSERT_EQ(Bits({c.val[t]}), Bits({r.val[t]})) << t;
+        ASSERT_EQ(Bits(std::vector<double>{c.val[t]}), Bits(std::vector<double>{r.val[t]})) << t;
         infs += threads == 1 && std::isinf(r.val[t]);
       }
     }
