@@ -43,6 +43,12 @@ constexpr int64_t kPrefetchData = 16;
 // Rows whose products all fall in a window of kWindow columns starting at a multiple of 64
 // use the window accumulator (kWindow / 64 = 64 groups of 64 columns: a one-word summary).
 constexpr int64_t kWindow = 4096;
+// Shifted-row plans (stencils): rows of at most kShiftedMaxA nonzeros and
+// kShiftedMaxProducts products; used when at least 1 in kMinShiftedShare sampled rows has
+// the structure of the row before it, shifted.
+constexpr int kShiftedMaxA = 16;
+constexpr int kShiftedMaxProducts = 64;
+constexpr int64_t kMinShiftedShare = 2;
 
 // Sizes v to n elements, asking Linux for transparent huge pages first when the buffer is
 // large: the output of a big product is written once into fresh memory, and with 4 KiB
@@ -134,6 +140,7 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
 // Which rows try the window accumulator and how (see RowHash).
 struct WindowPlan {
   bool use = true;       // false: never (no window rows in the sample)
+  bool shifted = false;  // try the previous short row's structure, shifted (see ShiftedRow)
   bool prefetch = true;  // fetch B rows ahead for window rows; false when A is banded and
                          // its rows advance steadily (B is then read in a sliding window
                          // the hardware prefetcher follows)
@@ -157,7 +164,8 @@ class RowAccumulator {
  public:
   // plan.use = false: never the window accumulator (for products where a row sample
   // found no window rows: the check's dependent loads then only delay the row).
-  RowAccumulator(int64_t n, WindowPlan plan) : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch) {}
+  RowAccumulator(int64_t n, WindowPlan plan)
+      : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch), use_shifted_(plan.shifted) {}
 
 
   // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
@@ -170,27 +178,58 @@ class RowAccumulator {
     return AccumulateWide<kNumeric>(a, b, t0, t1, ub, entries);
   }
 
-  // Numeric pass over rows [r0, r1): the rows' entries go to col/val back to back, row i's
-  // nnz to nnz_out[i - r0]; returns the total. entries(i) bounds row i's nnz (sizes the
-  // hash table). Accumulate<true> + Emit row by row, with the window path inlined.
+  // Numeric pass over rows [r0, r1): the rows' entries go to col/val back to back (room
+  // for `capacity` entries), row i's nnz to nnz_out[i - r0]; returns the total. entries(i)
+  // bounds row i's nnz (sizes the hash table). Accumulate<true> + Emit row by row, with the
+  // window path inlined; with the shifted-row plan, rows that repeat the previous short
+  // row's structure take ApplyShifted instead.
   template <typename Entries>
   int64_t NumericRows(const CsrView& a, const CsrView& b, int64_t r0, int64_t r1, const int64_t* ub,
-                      Entries entries, bool sorted, int32_t* col, double* val, int64_t* nnz_out) {
+                      Entries entries, bool sorted, int32_t* col, double* val, int64_t capacity,
+                      int64_t* nnz_out) {
     const int64_t* __restrict a_row_ptr = a.row_ptr;
     int64_t pos = 0;
     for (int64_t i = r0; i < r1; ++i) {
       const int64_t t0 = a_row_ptr[i], t1 = a_row_ptr[i + 1];
       int64_t cnt;
-      if (use_window_ && WindowRow<true>(a, b, t0, t1)) {
-        cnt = EmitWindow(col + pos, val + pos);
+      if (use_shifted_ && shifted_.valid && pos + shifted_.nout <= capacity &&
+          ApplyShifted(a, b, i, t0, t1, col + pos, val + pos)) {
+        cnt = shifted_.nout;
       } else {
-        AccumulateWide<true>(a, b, t0, t1, ub[i], entries(i));
-        cnt = EmitWide(col + pos, val + pos, sorted);
+        bool row_sorted = true;
+        if (use_window_ && WindowRow<true>(a, b, t0, t1)) {
+          cnt = EmitWindow(col + pos, val + pos);
+        } else {
+          AccumulateWide<true>(a, b, t0, t1, ub[i], entries(i));
+          row_sorted = sorted || mode_ == Mode::kDense;
+          cnt = EmitWide(col + pos, val + pos, sorted);
+        }
+        if (use_shifted_ && row_sorted) BuildShifted(a, b, i, t0, t1, col + pos, cnt);
       }
       nnz_out[i - r0] = cnt;
       pos += cnt;
     }
     return pos;
+  }
+
+  // Whether row i has row r's structure shifted by i − r: as many nonzeros in A, A's
+  // columns and every B row's columns (relative to the row index) equal, with at most
+  // kShiftedMaxProducts products (the sample's test for WindowPlan::shifted).
+  static bool SameShiftedStructure(const CsrView& a, const CsrView& b, int64_t r, int64_t i) {
+    const int64_t r0 = a.row_ptr[r], i0 = a.row_ptr[i], len = a.row_ptr[r + 1] - r0;
+    if (a.row_ptr[i + 1] - i0 != len || len > kShiftedMaxA) return false;
+    int64_t products = 0;
+    for (int64_t t = 0; t < len; ++t) {
+      const int64_t kr = a.col[r0 + t], ki = a.col[i0 + t];
+      if (ki - i != kr - r) return false;
+      const int64_t sr = b.row_ptr[kr], si = b.row_ptr[ki], n = b.row_ptr[kr + 1] - sr;
+      if (b.row_ptr[ki + 1] - si != n) return false;
+      products += n;
+      if (products > kShiftedMaxProducts) return false;
+      for (int64_t q = 0; q < n; ++q)
+        if (b.col[si + q] - i != b.col[sr + q] - r) return false;
+    }
+    return true;
   }
 
   enum class Mode { kHash, kDense, kWindow };
@@ -523,6 +562,74 @@ class RowAccumulator {
     count_ = 0;
   }
 
+  // Row i = [t0, t1) of A, if it has the structure of the row the plan was built from
+  // (shifted by the row difference: same A length, A columns and B rows' lengths and
+  // columns, all relative to the row index, compared mod 2^32, which is exact for int32
+  // columns): its values, summed in A's then B's order from -0.0 straight in val (the
+  // caller guarantees room for nout entries), the plan's columns shifted into col, true.
+  // Else false (col/val partly overwritten; the caller emits the row the ordinary way).
+  __attribute__((always_inline)) bool ApplyShifted(const CsrView& a, const CsrView& b, int64_t i, int64_t t0,
+                                                   int64_t t1, int32_t* __restrict col, double* __restrict val) {
+    const ShiftedRow& s = shifted_;
+    if (t1 - t0 != s.na) return false;
+    const int32_t* __restrict a_col = a.col + t0;
+    const double* __restrict a_val = a.val + t0;
+    const int64_t* __restrict b_row_ptr = b.row_ptr;
+    const int32_t* __restrict b_col = b.col;
+    const double* __restrict b_val = b.val;
+    const uint32_t ii = static_cast<uint32_t>(i);
+    const int32_t nout = s.nout;
+    for (int32_t j = 0; j < nout; ++j) val[j] = -0.0;
+    uint32_t bad = 0;
+    const uint32_t* __restrict b_rel = s.b_rel;
+    const uint8_t* __restrict slot = s.slot;
+    for (int32_t t = 0; t < s.na; ++t) {
+      const int32_t k = a_col[t];
+      const int64_t start = b_row_ptr[k];
+      const uint32_t len = s.b_len[t];
+      if (((static_cast<uint32_t>(k) - ii) ^ s.a_rel[t]) | (static_cast<uint32_t>(b_row_ptr[k + 1] - start) ^ len)) return false;
+      const double av = a_val[t];
+      const int32_t* __restrict bc = b_col + start;
+      const double* __restrict bv = b_val + start;
+      for (uint32_t q = 0; q < len; ++q) {
+        bad |= (static_cast<uint32_t>(bc[q]) - ii) ^ b_rel[q];
+        val[slot[q]] += av * bv[q];
+      }
+      b_rel += len;
+      slot += len;
+    }
+    if (bad != 0) return false;
+    for (int32_t j = 0; j < nout; ++j) col[j] = static_cast<int32_t>(s.out_rel[j] + ii);
+    return true;
+  }
+
+  // Makes row i = [t0, t1) of A, just emitted to col (cnt entries, ascending), the plan
+  // for the next rows, if it has at most kShiftedMaxA nonzeros and kShiftedMaxProducts
+  // products (else the plan is dropped).
+  void BuildShifted(const CsrView& a, const CsrView& b, int64_t i, int64_t t0, int64_t t1, const int32_t* col,
+                    int64_t cnt) {
+    ShiftedRow& s = shifted_;
+    s.valid = false;
+    if (t1 - t0 > kShiftedMaxA) return;
+    const uint32_t ii = static_cast<uint32_t>(i);
+    int32_t p = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int32_t k = a.col[t];
+      const int64_t start = b.row_ptr[k], len = b.row_ptr[k + 1] - start;
+      if (p + len > kShiftedMaxProducts) return;
+      s.a_rel[t - t0] = static_cast<uint32_t>(k) - ii;
+      s.b_len[t - t0] = static_cast<uint32_t>(len);
+      for (int64_t u = start; u < start + len; ++u, ++p) {
+        s.b_rel[p] = static_cast<uint32_t>(b.col[u]) - ii;
+        s.slot[p] = static_cast<uint8_t>(std::lower_bound(col, col + cnt, b.col[u]) - col);
+      }
+    }
+    s.na = static_cast<int32_t>(t1 - t0);
+    s.nout = static_cast<int32_t>(cnt);  // ≤ p ≤ kShiftedMaxProducts
+    for (int64_t j = 0; j < cnt; ++j) s.out_rel[j] = static_cast<uint32_t>(col[j]) - ii;
+    s.valid = true;
+  }
+
   // LSD radix sort of packed_ on the column bits (8 bits per pass, as many passes as the
   // column count needs).
   void RadixSortByColumn() {
@@ -540,6 +647,18 @@ class RowAccumulator {
   int64_t n_;
   bool use_window_;
   bool prefetch_window_;
+  bool use_shifted_;
+  // The structure of the last short row emitted, relative to its row index (all mod 2^32).
+  struct ShiftedRow {
+    bool valid = false;
+    int32_t na = 0, nout = 0;
+    uint32_t a_rel[kShiftedMaxA];            // A's columns
+    uint32_t b_len[kShiftedMaxA];            // their B rows' lengths
+    uint32_t b_rel[kShiftedMaxProducts];     // the B rows' columns, back to back
+    uint8_t slot[kShiftedMaxProducts];       // output position of each product
+    uint32_t out_rel[kShiftedMaxProducts];   // output columns, ascending
+  };
+  ShiftedRow shifted_;
   Mode mode_ = Mode::kHash;
   // Window rows.
   struct Window {
@@ -624,12 +743,13 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     // Symbolic rows only when the fused/staged choice is needed: on big skewed products
     // (R-MAT) row 0 alone can hold 10% of the flops.
     RowAccumulator acc(n, WindowPlan{});
-    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0;
+    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0, shifted_rows = 0;
     const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
     for (int64_t i = 0; i < a.rows; i += stride) {
       if (ub[i] == 0) continue;
       ++sampled_rows;
       window_rows += RowAccumulator::WindowBase(a.col, b.row_ptr, b.col, a.row_ptr[i], a.row_ptr[i + 1]) >= 0;
+      shifted_rows += i > 0 && RowAccumulator::SameShiftedStructure(a, b, i - 1, i);
       // Steady: row i of A spans at most kWindow columns and row i + 1 starts within 64
       // columns of it (banded A walking down its diagonal).
       const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
@@ -643,6 +763,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     }
     fused = single_pass && threads > 1 && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
     plan.use = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
+    plan.shifted = shifted_rows * kMinShiftedShare >= sampled_rows;
     plan.prefetch = steady_rows * kMinWindowShare < (kMinWindowShare - 1) * sampled_rows;
   }
   if (single_pass && threads == 1) {
@@ -652,7 +773,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     ResizeOutput(c.val, cap[chunks]);
     RowAccumulator acc(n, plan);
     const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
-                                        c.val.data(), c.row_ptr.data() + 1);
+                                        c.val.data(), cap[chunks], c.row_ptr.data() + 1);
     for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
     c.col.resize(nnz);
     c.val.resize(nnz);
@@ -666,7 +787,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
       acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
-                      c.val.data() + cap[ch], c.row_ptr.data() + 1 + r0);
+                      c.val.data() + cap[ch], cap[ch + 1] - cap[ch], c.row_ptr.data() + 1 + r0);
     });
     for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
     // Left to right: a chunk's destination never overlaps a later chunk's source.
@@ -702,7 +823,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
         const int64_t r0 = std::min(a.rows, split[t] * kRowChunk), r1 = std::min(a.rows, split[t + 1] * kRowChunk);
         RowAccumulator acc(n, plan);
         acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[split[t]],
-                        c.val.data() + cap[split[t]], c.row_ptr.data() + 1 + r0);
+                        c.val.data() + cap[split[t]], cap[split[t + 1]] - cap[split[t]], c.row_ptr.data() + 1 + r0);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mu);
         if (!error) error = std::current_exception();
@@ -739,7 +860,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     acc.stage_nnz.resize(kRowChunk);
     // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
     acc.NumericRows(a, b, r0, r1, ub.data(), [&](int64_t i) { return c.row_ptr[i + 1] - c.row_ptr[i]; },
-                    sorted, c.col.data() + c.row_ptr[r0], c.val.data() + c.row_ptr[r0], acc.stage_nnz.data());
+                    sorted, c.col.data() + c.row_ptr[r0], c.val.data() + c.row_ptr[r0],
+                    c.row_ptr[r1] - c.row_ptr[r0], acc.stage_nnz.data());
   });
   return c;
 }
