@@ -140,7 +140,9 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
 // Which rows try the window accumulator and how (see RowHash).
 struct WindowPlan {
   bool use = true;       // false: never (no window rows in the sample)
-  bool shifted = false;  // try the previous short row's structure, shifted (see ShiftedRow)
+  // Non-null: try the previous short row's structure on the next row (see ShiftedRow);
+  // b_shifted[k] != 0 iff row k of B is row k − 1 with every column plus one.
+  const uint8_t* b_shifted = nullptr;
   bool prefetch = true;  // fetch B rows ahead for window rows; false when A is banded and
                          // its rows advance steadily (B is then read in a sliding window
                          // the hardware prefetcher follows)
@@ -165,7 +167,8 @@ class RowAccumulator {
   // plan.use = false: never the window accumulator (for products where a row sample
   // found no window rows: the check's dependent loads then only delay the row).
   RowAccumulator(int64_t n, WindowPlan plan)
-      : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch), use_shifted_(plan.shifted) {}
+      : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch), use_shifted_(plan.b_shifted != nullptr),
+        b_shifted_(plan.b_shifted) {}
 
 
   // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
@@ -192,7 +195,7 @@ class RowAccumulator {
     for (int64_t i = r0; i < r1; ++i) {
       const int64_t t0 = a_row_ptr[i], t1 = a_row_ptr[i + 1];
       int64_t cnt;
-      if (use_shifted_ && shifted_.valid && pos + shifted_.nout <= capacity &&
+      if (use_shifted_ && pos + shifted_.nout <= capacity &&
           ApplyShifted(a, b, i, t0, t1, col + pos, val + pos)) {
         cnt = shifted_.nout;
       } else {
@@ -562,54 +565,48 @@ class RowAccumulator {
     count_ = 0;
   }
 
-  // Row i = [t0, t1) of A, if it has the structure of the row the plan was built from
-  // (shifted by the row difference: same A length, A columns and B rows' lengths and
-  // columns, all relative to the row index, compared mod 2^32, which is exact for int32
-  // columns): its values, summed in A's then B's order from -0.0 straight in val (the
-  // caller guarantees room for nout entries), the plan's columns shifted into col, true.
-  // Else false (col/val partly overwritten; the caller emits the row the ordinary way).
+  // Row i = [t0, t1) of A, if the plan was built or used on row i − 1 and row i has the
+  // same structure shifted by one: A's columns (relative to the row index, compared mod
+  // 2^32, which is exact for int32 columns) equal to the plan's and every B row it reads
+  // flagged as the B row before it shifted by one (b_shifted_), so each product lands in
+  // the output position it had in row i − 1. Then: its values, summed in A's then B's
+  // order from -0.0 straight in val (the caller guarantees room for nout entries), the
+  // plan's columns shifted into col, true. Else false (col/val partly overwritten; the
+  // caller emits the row the ordinary way).
   __attribute__((always_inline)) bool ApplyShifted(const CsrView& a, const CsrView& b, int64_t i, int64_t t0,
                                                    int64_t t1, int32_t* __restrict col, double* __restrict val) {
-    const ShiftedRow& s = shifted_;
-    if (t1 - t0 != s.na) return false;
+    ShiftedRow& s = shifted_;
+    if (s.row != i - 1 || t1 - t0 != s.na) return false;
     const int32_t* __restrict a_col = a.col + t0;
     const double* __restrict a_val = a.val + t0;
     const int64_t* __restrict b_row_ptr = b.row_ptr;
-    const int32_t* __restrict b_col = b.col;
     const double* __restrict b_val = b.val;
+    const uint8_t* __restrict b_shifted = b_shifted_;
     const uint32_t ii = static_cast<uint32_t>(i);
     const int32_t nout = s.nout;
     for (int32_t j = 0; j < nout; ++j) val[j] = -0.0;
-    uint32_t bad = 0;
-    const uint32_t* __restrict b_rel = s.b_rel;
     const uint8_t* __restrict slot = s.slot;
     for (int32_t t = 0; t < s.na; ++t) {
       const int32_t k = a_col[t];
-      const int64_t start = b_row_ptr[k];
-      const uint32_t len = s.b_len[t];
-      if (((static_cast<uint32_t>(k) - ii) ^ s.a_rel[t]) | (static_cast<uint32_t>(b_row_ptr[k + 1] - start) ^ len)) return false;
+      if (((static_cast<uint32_t>(k) - ii) ^ s.a_rel[t]) != 0 || b_shifted[k] == 0) return false;
       const double av = a_val[t];
-      const int32_t* __restrict bc = b_col + start;
-      const double* __restrict bv = b_val + start;
-      for (uint32_t q = 0; q < len; ++q) {
-        bad |= (static_cast<uint32_t>(bc[q]) - ii) ^ b_rel[q];
-        val[slot[q]] += av * bv[q];
-      }
-      b_rel += len;
+      const double* __restrict bv = b_val + b_row_ptr[k];
+      const uint32_t len = s.b_len[t];
+      for (uint32_t q = 0; q < len; ++q) val[slot[q]] += av * bv[q];
       slot += len;
     }
-    if (bad != 0) return false;
     for (int32_t j = 0; j < nout; ++j) col[j] = static_cast<int32_t>(s.out_rel[j] + ii);
+    s.row = i;
     return true;
   }
 
   // Makes row i = [t0, t1) of A, just emitted to col (cnt entries, ascending), the plan
-  // for the next rows, if it has at most kShiftedMaxA nonzeros and kShiftedMaxProducts
+  // for row i + 1, if it has at most kShiftedMaxA nonzeros and kShiftedMaxProducts
   // products (else the plan is dropped).
   void BuildShifted(const CsrView& a, const CsrView& b, int64_t i, int64_t t0, int64_t t1, const int32_t* col,
                     int64_t cnt) {
     ShiftedRow& s = shifted_;
-    s.valid = false;
+    s.row = -2;
     if (t1 - t0 > kShiftedMaxA) return;
     const uint32_t ii = static_cast<uint32_t>(i);
     int32_t p = 0;
@@ -620,14 +617,13 @@ class RowAccumulator {
       s.a_rel[t - t0] = static_cast<uint32_t>(k) - ii;
       s.b_len[t - t0] = static_cast<uint32_t>(len);
       for (int64_t u = start; u < start + len; ++u, ++p) {
-        s.b_rel[p] = static_cast<uint32_t>(b.col[u]) - ii;
         s.slot[p] = static_cast<uint8_t>(std::lower_bound(col, col + cnt, b.col[u]) - col);
       }
     }
     s.na = static_cast<int32_t>(t1 - t0);
     s.nout = static_cast<int32_t>(cnt);  // ≤ p ≤ kShiftedMaxProducts
     for (int64_t j = 0; j < cnt; ++j) s.out_rel[j] = static_cast<uint32_t>(col[j]) - ii;
-    s.valid = true;
+    s.row = i;
   }
 
   // LSD radix sort of packed_ on the column bits (8 bits per pass, as many passes as the
@@ -648,13 +644,13 @@ class RowAccumulator {
   bool use_window_;
   bool prefetch_window_;
   bool use_shifted_;
+  const uint8_t* b_shifted_;
   // The structure of the last short row emitted, relative to its row index (all mod 2^32).
   struct ShiftedRow {
-    bool valid = false;
+    int64_t row = -2;                        // the row it was built or last used on
     int32_t na = 0, nout = 0;
     uint32_t a_rel[kShiftedMaxA];            // A's columns
     uint32_t b_len[kShiftedMaxA];            // their B rows' lengths
-    uint32_t b_rel[kShiftedMaxProducts];     // the B rows' columns, back to back
     uint8_t slot[kShiftedMaxProducts];       // output position of each product
     uint32_t out_rel[kShiftedMaxProducts];   // output columns, ascending
   };
@@ -739,6 +735,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   const bool single_pass = cap[chunks] <= single_pass_max_entries;
   bool fused = single_pass;
   WindowPlan plan;
+  std::vector<uint8_t> b_shifted;
   {
     // Symbolic rows only when the fused/staged choice is needed: on big skewed products
     // (R-MAT) row 0 alone can hold 10% of the flops.
@@ -763,7 +760,17 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     }
     fused = single_pass && threads > 1 && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
     plan.use = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
-    plan.shifted = shifted_rows * kMinShiftedShare >= sampled_rows;
+    if (shifted_rows * kMinShiftedShare >= sampled_rows) {
+      b_shifted.assign(b.rows, 0);
+      for (int64_t k = 1; k < b.rows; ++k) {
+        const int64_t s0 = b.row_ptr[k - 1], s1 = b.row_ptr[k], len = b.row_ptr[k + 1] - s1;
+        if (s1 - s0 != len) continue;
+        uint32_t diff = 0;
+        for (int64_t q = 0; q < len; ++q) diff |= static_cast<uint32_t>(b.col[s1 + q] - b.col[s0 + q]) ^ 1u;
+        b_shifted[k] = diff == 0;
+      }
+      plan.b_shifted = b_shifted.data();
+    }
     plan.prefetch = steady_rows * kMinWindowShare < (kMinWindowShare - 1) * sampled_rows;
   }
   if (single_pass && threads == 1) {
