@@ -613,7 +613,21 @@ class RowAccumulator {
       const double av = a_val[t];
       const double* __restrict bv = b_val + b_row_ptr[k];
       const uint32_t len = s.b_len[t];
-      for (uint32_t q = 0; q < len; ++q) val[slot[q]] += av * bv[q];
+      // The columns of one B row are distinct, so its products may go in any order: short
+      // rows fully unrolled (no loop counter; one jump on the plan's fixed lengths).
+      switch (len) {
+        case 8: val[slot[7]] += av * bv[7]; [[fallthrough]];
+        case 7: val[slot[6]] += av * bv[6]; [[fallthrough]];
+        case 6: val[slot[5]] += av * bv[5]; [[fallthrough]];
+        case 5: val[slot[4]] += av * bv[4]; [[fallthrough]];
+        case 4: val[slot[3]] += av * bv[3]; [[fallthrough]];
+        case 3: val[slot[2]] += av * bv[2]; [[fallthrough]];
+        case 2: val[slot[1]] += av * bv[1]; [[fallthrough]];
+        case 1: val[slot[0]] += av * bv[0]; [[fallthrough]];
+        case 0: break;
+        default:
+          for (uint32_t q = 0; q < len; ++q) val[slot[q]] += av * bv[q];
+      }
       slot += len;
     }
     for (int32_t j = 0; j < nout; ++j) col[j] = static_cast<int32_t>(s.out_rel[j] + ii);
