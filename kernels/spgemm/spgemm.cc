@@ -47,7 +47,7 @@ constexpr int64_t kWindow = 4096;
 // kShiftedMaxProducts products; used when at least 1 in kMinShiftedShare sampled rows has
 // the structure of the row before it, shifted.
 constexpr int kShiftedMaxA = 16;
-constexpr int kShiftedMaxProducts = 64;
+constexpr int kShiftedMaxProducts = 128;
 constexpr int64_t kMinShiftedShare = 2;
 
 // Sizes v to n elements, asking Linux for transparent huge pages first when the buffer is
@@ -164,6 +164,7 @@ struct WindowPlan {
   // Non-null: try the previous short row's structure on the next row (see ShiftedRow);
   // b_shifted[k] != 0 iff row k of B is row k − 1 with every column plus one.
   const uint8_t* b_shifted = nullptr;
+  std::atomic<int64_t>* shifted_rows = nullptr;  // non-null: accumulators add their count
   bool prefetch = true;  // fetch B rows ahead for window rows; false when A is banded and
                          // its rows advance steadily (B is then read in a sliding window
                          // the hardware prefetcher follows)
@@ -189,7 +190,12 @@ class RowAccumulator {
   // found no window rows: the check's dependent loads then only delay the row).
   RowAccumulator(int64_t n, WindowPlan plan)
       : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch), use_shifted_(plan.b_shifted != nullptr),
-        b_shifted_(plan.b_shifted) {}
+        b_shifted_(plan.b_shifted), shifted_rows_total_(plan.shifted_rows) {}
+  ~RowAccumulator() {
+    if (shifted_rows_total_ != nullptr) shifted_rows_total_->fetch_add(shifted_rows_, std::memory_order_relaxed);
+  }
+  RowAccumulator(const RowAccumulator&) = delete;
+  RowAccumulator& operator=(const RowAccumulator&) = delete;
 
 
   // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
@@ -219,6 +225,7 @@ class RowAccumulator {
       if (use_shifted_ && pos + shifted_.nout <= capacity &&
           ApplyShifted(a, b, i, t0, t1, col + pos, val + pos)) {
         cnt = shifted_.nout;
+        ++shifted_rows_;
       } else {
         bool row_sorted = true;
         if (use_window_ && WindowRow<true>(a, b, t0, t1)) {
@@ -680,6 +687,8 @@ class RowAccumulator {
   bool prefetch_window_;
   bool use_shifted_;
   const uint8_t* b_shifted_;
+  std::atomic<int64_t>* shifted_rows_total_;
+  int64_t shifted_rows_ = 0;  // rows emitted by ApplyShifted
   // The structure of the last short row emitted, relative to its row index (all mod 2^32).
   struct ShiftedRow {
     int64_t row = -2;                        // the row it was built or last used on
@@ -741,7 +750,7 @@ void ForEachChunk(int64_t chunks, int threads, int64_t n, WindowPlan plan, Body 
 // Every row is accumulated by one thread in A's column order, then B's, whatever the thread
 // count, so the values are bit-identical for any `threads`.
 CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t>& ub,
-                  bool sorted, int threads, int64_t single_pass_max_entries) {
+                  bool sorted, int threads, int64_t single_pass_max_entries, std::atomic<int64_t>* shifted_rows) {
   CsrMatrix c;
   c.rows = a.rows;
   c.cols = b.cols;
@@ -775,13 +784,13 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
     // Symbolic rows only when the fused/staged choice is needed: on big skewed products
     // (R-MAT) row 0 alone can hold 10% of the flops.
     RowAccumulator acc(n, WindowPlan{});
-    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0, shifted_rows = 0;
+    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0, shifted_sampled = 0;
     const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
     for (int64_t i = 0; i < a.rows; i += stride) {
       if (ub[i] == 0) continue;
       ++sampled_rows;
       window_rows += RowAccumulator::WindowBase(a.col, b.row_ptr, b.col, a.row_ptr[i], a.row_ptr[i + 1]) >= 0;
-      shifted_rows += i > 0 && RowAccumulator::SameShiftedStructure(a, b, i - 1, i);
+      shifted_sampled += i > 0 && RowAccumulator::SameShiftedStructure(a, b, i - 1, i);
       // Steady: row i of A spans at most kWindow columns and row i + 1 starts within 64
       // columns of it (banded A walking down its diagonal).
       const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
@@ -795,7 +804,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
     }
     fused = single_pass && threads > 1 && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
     plan.use = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
-    if (shifted_rows * kMinShiftedShare >= sampled_rows) {
+    if (sampled_rows > 0 && shifted_sampled * kMinShiftedShare >= sampled_rows) {
       b_shifted.assign(b.rows, 0);
       for (int64_t k = 1; k < b.rows; ++k) {
         const int64_t s0 = b.row_ptr[k - 1], s1 = b.row_ptr[k], len = b.row_ptr[k + 1] - s1;
@@ -805,6 +814,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
         b_shifted[k] = q == len;
       }
       plan.b_shifted = b_shifted.data();
+      plan.shifted_rows = shifted_rows;
     }
     plan.prefetch = steady_rows * kMinWindowShare < (kMinWindowShare - 1) * sampled_rows;
   }
@@ -1132,9 +1142,10 @@ CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Sta
   OutputVector<int64_t> ub(a.rows);  // not zero-filled
   RowUbs(a, b, ub.data());
   CsrMatrix c;
+  std::atomic<int64_t> shifted_rows{0};
   switch (options.method) {
     case Method::kRowHash:
-      c = RowHash(a, b, ub, options.sort_columns, threads, options.single_pass_max_entries);
+      c = RowHash(a, b, ub, options.sort_columns, threads, options.single_pass_max_entries, &shifted_rows);
       break;
     case Method::kSmashAtomic: c = SmashAtomic(a, b, ub, threads); break;
     case Method::kDenseSpa: c = DenseSpa(a, b); break;
@@ -1149,6 +1160,7 @@ CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Sta
     }
     stats->mean_row_ub = a.rows > 0 ? static_cast<double>(stats->flops) / a.rows : 0.0;
     stats->nnz = static_cast<int64_t>(c.col.size());
+    stats->shifted_rows = shifted_rows.load();
     stats->compression = stats->nnz > 0 ? static_cast<double>(stats->flops) / stats->nnz : 0.0;
   }
   if (options.prune_zeros) PruneZeros(&c);

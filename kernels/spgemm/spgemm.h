@@ -124,6 +124,7 @@ struct Stats {
   int64_t max_row_ub = 0;
   double mean_row_ub = 0.0;
   int64_t nnz_upper = 0;     // Σ_i min(ub_i, n) ≥ nnz(C): sizes the output before the run
+  int64_t shifted_rows = 0;  // kRowHash: rows computed through a shifted-row plan
 };
 
 // OK, or INVALID_ARGUMENT naming `name` and the first violation of the CSR layout above.
