@@ -549,6 +549,44 @@ TEST(SpGemm, RowHashShiftedRowsNearTheInt32ColumnLimit) {
   EXPECT_GT(ShiftedRows(a, b), k * 9 / 10);
 }
 
+// A plan applies only on the row right after the one it was built or used on. Here the
+// row in between is an unsorted hash row (sort_columns = false: no plan is built from it),
+// and the row after it has the plan's A structure and a B row flagged as its predecessor
+// shifted, but that predecessor is not the plan's B row: applying the old plan there would
+// give columns {i, i + 1} instead of {i, i + 4}.
+TEST(SpGemm, RowHashShiftedPlanIsOnlyUsedOnTheNextRow) {
+  const int64_t n = 10000, wide = n - 1;
+  std::vector<std::vector<int32_t>> b_rows(n), a_rows(n);
+  for (int64_t k = 0; k < wide; ++k) {
+    const int64_t step = k < 5000 ? 1 : 4;
+    b_rows[k] = {static_cast<int32_t>(k)};
+    if (k + step < n) b_rows[k].push_back(static_cast<int32_t>(k + step));
+  }
+  for (int32_t c = 0; c < n; c += 1000) b_rows[wide].push_back(c);  // spans > 4096: hash
+  for (int64_t i = 0; i < n; ++i) a_rows[i] = {static_cast<int32_t>(i)};
+  a_rows[5000] = {static_cast<int32_t>(wide)};
+  Rng rng(91);
+  const CsrMatrix b = FromRows(b_rows, n, rng), a = FromRows(a_rows, n, rng);
+  Options ref, opt;
+  ref.method = Method::kReference;
+  opt.sort_columns = false;
+  const auto r = SpGemm(a.view(), b.view(), ref, nullptr);
+  Stats st;
+  const auto c = SpGemm(a.view(), b.view(), opt, &st);
+  EXPECT_GT(st.shifted_rows, n / 2);
+  ASSERT_EQ(c.row_ptr, r.row_ptr);
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<std::pair<int32_t, double>> row;
+    for (int64_t t = c.row_ptr[i]; t < c.row_ptr[i + 1]; ++t) row.emplace_back(c.col[t], c.val[t]);
+    std::sort(row.begin(), row.end());
+    for (size_t t = 0; t < row.size(); ++t) {
+      ASSERT_EQ(row[t].first, r.col[r.row_ptr[i] + t]) << "row " << i;
+      ASSERT_EQ(Bits(std::vector<double>{row[t].second}), Bits(std::vector<double>{r.val[r.row_ptr[i] + t]})) << "row " << i;
+    }
+  }
+  ASSERT_EQ(r.col[r.row_ptr[5001] + 1], 5005);
+}
+
 TEST(SpGemm, RowHashShiftedRowsStayOffForIrregularMatrices) {
   // ER rows never repeat their predecessor's structure: no plan, no flags pass.
   const auto er = ErdosRenyi(5000, 6, 81);
