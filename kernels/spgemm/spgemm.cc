@@ -158,6 +158,52 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   return ub;
 }
 
+// x[i] = x[0] + … + x[i] (the running sum stays in a register: written as
+// x[i + 1] += x[i], every step waits for the store before it).
+void PrefixSum(int64_t* __restrict x, int64_t n) {
+  int64_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sum += x[i];
+    x[i] = sum;
+  }
+}
+
+// flags[k] = 1 iff row k of B is row k − 1 with every column plus one (same length);
+// flags[0] = 0. One pass over B (shifted-row plans check each B row they read with it).
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))  // rows are short: the SSE2 loop's set-up costs more
+#endif
+void ShiftFlags(const CsrView& b, uint8_t* __restrict flags) {
+  const int64_t* __restrict row_ptr = b.row_ptr;
+  const int32_t* __restrict col = b.col;
+  if (b.rows > 0) flags[0] = 0;
+  const int64_t nnz = row_ptr[b.rows];
+  for (int64_t k = 1; k < b.rows; ++k) {
+    const int64_t s0 = row_ptr[k - 1], s1 = row_ptr[k], len = row_ptr[k + 1] - s1;
+    if (s1 - s0 != len) {
+      flags[k] = 0;
+      continue;
+    }
+#ifdef __SSE2__
+    if (len <= 8 && s1 + 8 <= nnz) {  // rows of up to 8: two 4-lane compares, lanes ≥ len ignored
+      const __m128i one = _mm_set1_epi32(1);
+      const __m128i* p0 = reinterpret_cast<const __m128i*>(col + s0);
+      const __m128i* p1 = reinterpret_cast<const __m128i*>(col + s1);
+      const __m128i lo = _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128(p1), _mm_loadu_si128(p0)), one);
+      const __m128i hi = _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128(p1 + 1), _mm_loadu_si128(p0 + 1)), one);
+      const uint32_t equal = static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(lo))) |
+                             static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(hi))) << 4;
+      const uint32_t want = (1u << len) - 1;
+      flags[k] = (equal & want) == want;
+      continue;
+    }
+#endif
+    uint32_t diff = 0;
+    for (int64_t q = 0; q < len; ++q) diff |= static_cast<uint32_t>(col[s1 + q] - col[s0 + q]) ^ 1u;
+    flags[k] = diff == 0;
+  }
+}
+
 // Which rows try the window accumulator and how (see RowHash).
 struct WindowPlan {
   bool use = true;       // false: never (no window rows in the sample)
@@ -779,7 +825,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
   const bool single_pass = cap[chunks] <= single_pass_max_entries;
   bool fused = single_pass;
   WindowPlan plan;
-  std::vector<uint8_t> b_shifted;
+  OutputVector<uint8_t> b_shifted;
   {
     // Symbolic rows only when the fused/staged choice is needed: on big skewed products
     // (R-MAT) row 0 alone can hold 10% of the flops.
@@ -805,14 +851,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
     fused = single_pass && threads > 1 && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
     plan.use = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
     if (sampled_rows > 0 && shifted_sampled * kMinShiftedShare >= sampled_rows) {
-      b_shifted.assign(b.rows, 0);
-      for (int64_t k = 1; k < b.rows; ++k) {
-        const int64_t s0 = b.row_ptr[k - 1], s1 = b.row_ptr[k], len = b.row_ptr[k + 1] - s1;
-        if (s1 - s0 != len) continue;
-        int64_t q = 0;
-        while (q < len && b.col[s1 + q] - b.col[s0 + q] == 1) ++q;
-        b_shifted[k] = q == len;
-      }
+      b_shifted.resize(b.rows);
+      ShiftFlags(b, b_shifted.data());
       plan.b_shifted = b_shifted.data();
       plan.shifted_rows = shifted_rows;
     }
@@ -826,7 +866,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
     RowAccumulator acc(n, plan);
     const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
                                         c.val.data(), cap[chunks], c.row_ptr.data() + 1);
-    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    PrefixSum(c.row_ptr.data() + 1, a.rows);
     c.col.resize(nnz);
     c.val.resize(nnz);
     return c;
@@ -841,7 +881,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
       acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
                       c.val.data() + cap[ch], cap[ch + 1] - cap[ch], c.row_ptr.data() + 1 + r0);
     });
-    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    PrefixSum(c.row_ptr.data() + 1, a.rows);
     // Left to right: a chunk's destination never overlaps a later chunk's source.
     for (int64_t ch = 0; ch < chunks; ++ch) {
       auto [r0, r1] = rows_of(ch);
@@ -882,7 +922,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
       }
     }
     if (error) std::rethrow_exception(error);
-    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    PrefixSum(c.row_ptr.data() + 1, a.rows);
     for (int t = 1; t < threads; ++t) {
       const int64_t r0 = std::min(a.rows, split[t] * kRowChunk), r1 = std::min(a.rows, split[t + 1] * kRowChunk);
       const int64_t dst = c.row_ptr[r0], src = cap[split[t]], len = c.row_ptr[r1] - dst;
@@ -904,7 +944,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
       acc.Reset();
     }
   });
-  for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+  PrefixSum(c.row_ptr.data() + 1, a.rows);
   ResizeOutput(c.col, c.row_ptr[a.rows]);
   ResizeOutput(c.val, c.row_ptr[a.rows]);
   ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
