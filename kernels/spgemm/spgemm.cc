@@ -28,10 +28,11 @@ namespace {
 
 constexpr int64_t kRowChunk = 64;          // rows per OpenMP work item
 constexpr int64_t kWindowProducts = 1 << 16;  // SMASH window: partial products per table
-// Row_hash's single pass (see Options::single_pass_max_entries) writes rows at upper-bound
-// offsets ("fused") when a symbolic pass over a sample of rows (about kSampleRows evenly
-// spaced rows, every row of smaller matrices) shows Σ min(ub_i, n) ≤ kFusedMaxSlack ·
-// nnz(C); otherwise it stages each chunk and appends it.
+// Row_hash's single pass (see Options::single_pass_max_entries) on several threads writes
+// 64-row chunks at upper-bound offsets ("fused", dynamically scheduled) when a symbolic
+// pass over a sample of rows (about kSampleRows evenly spaced rows, every row of smaller
+// matrices) shows Σ min(ub_i, n) ≤ kFusedMaxSlack · nnz(C); otherwise one contiguous range
+// of chunks per thread. The row sample also decides the window and shifted-row plans.
 constexpr int64_t kSampleRows = 1024;
 // The window check runs only if at least 1 in kMinWindowShare sampled rows (with products)
 // is a window row: on ER (none) and R-MAT s16 (0.2%) its dependent loads cost 2–8%.
@@ -836,16 +837,17 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
   // A sample of rows gives the share of window rows (span check only; under
   // 1/kMinWindowShare the window check is skipped for every row) and, when a single pass
   // is possible, Σ min(ub_i, n) / nnz(C) by a symbolic pass over the sampled rows.
-  // Up to single_pass_max_entries, one numeric pass: "fused" (rows written straight into C
-  // at upper-bound offsets, which touches cap[chunks] entries of memory and pays off only
-  // when C is nearly as large as its upper bound) or "staged" (each chunk staged in a
-  // small buffer, then appended, touching only nnz(C) entries).
+  // Up to single_pass_max_entries, one numeric pass straight into C: one thread at the
+  // exact offsets; several threads "fused" (every chunk at its upper-bound offset, which
+  // with huge pages touches about cap[chunks] entries of memory and pays off only when C is
+  // nearly as large as its upper bound) or by ranges (one contiguous range of chunks per
+  // thread, touching about nnz(C) entries); then moved down to the exact offsets.
   const bool single_pass = cap[chunks] <= single_pass_max_entries;
   bool fused = single_pass;
   WindowPlan plan;
   OutputVector<uint8_t> b_shifted;
   {
-    // Symbolic rows only when the fused/staged choice is needed: on big skewed products
+    // Symbolic rows only when the fused/ranges choice is needed: on big skewed products
     // (R-MAT) row 0 alone can hold 10% of the flops.
     RowAccumulator acc(n, WindowPlan{});
     int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0, shifted_sampled = 0;

@@ -22,18 +22,32 @@
 //                ub_i > n/4; else an open-addressing table (linear probing, load ≤ 1/2,
 //                multiplicative hash, size next_pow2(2·min(ub_i, n)) or, after a symbolic
 //                pass, next_pow2(2·nnz_i)), its slots then sorted. When Σ min(ub_j, n) ≤
-//                single_pass_max_entries, one numeric pass writes C: rows at 64-row-chunk
-//                upper-bound offsets (single thread: at the exact offsets), the chunks
-//                then moved down, if a sample of rows shows that bound within 12.5% of
-//                nnz(C); else each chunk is staged in a small buffer and appended (several
-//                threads: kept per chunk, copied once the offsets are known). Above the
-//                cap, a symbolic pass sizes C exactly first. B rows are prefetched 16
+//                single_pass_max_entries, one numeric pass writes C (single thread: every row
+//                at its exact offset; several threads: 64-row chunks at upper-bound
+//                offsets, dynamically scheduled, if a sample of rows shows that bound
+//                within 12.5% of nnz(C), else one contiguous range of chunks per thread,
+//                each then moved down to its exact offset). Above the cap, a symbolic pass
+//                sizes C exactly first. B rows are prefetched 16
 //                nonzeros of A ahead (row_ptr 64 ahead; not for window rows when A is
 //                banded and its rows advance steadily). Output buffers of ≥ 8 MiB are
 //                madvise(MADV_HUGEPAGE)d before their first touch (Linux). Each row is
 //                accumulated by one thread in A's column order, then B's, starting from the
 //                first product: deterministic, bit-identical for any thread count and
-//                strategy (and to kReference, which sums in the same order). With
+//                strategy (and to kReference, which sums in the same order).
+//                Shifted-row plans (stencils, bands): when at least half of the sampled
+//                rows have the previous row's structure shifted by one (A's columns and
+//                every B row's columns relative to the row index; ≤ 16 nonzeros of A and
+//                ≤ 128 products), a pass over B flags every B row that is its predecessor
+//                with each column plus one, and each sorted short row emitted becomes a
+//                plan: the output position of each of its products. The next row is then
+//                checked against it (A's relative columns, and the flag of each B row it
+//                reads) and, if it matches, its products are added straight into C at
+//                those positions (values preset to -0.0, the same order as the reference)
+//                and its columns are the plan's shifted by one — no accumulator, no emit
+//                scan; otherwise it is accumulated as above and becomes the new plan.
+//                C's arrays are sized to the upper bound without being filled (see
+//                OutputVector): only the nnz(C) entries written are touched; the exactly
+//                sized output of the symbolic path is prefaulted (MADV_POPULATE_WRITE). With
 //                sort_columns = false, hash rows come out in first-insertion order (still
 //                deterministic; window and dense rows are always sorted).
 //   kSmashAtomic the thesis idea: rows grouped into windows whose hash table fits in L2;
