@@ -274,12 +274,12 @@ class RowAccumulator {
   }
 
   // Numeric pass over rows [r0, r1): the rows' entries go to col/val back to back (room
-  // for `capacity` entries), row i's nnz to nnz_out[i - r0]; returns the total. entries(i)
-  // bounds row i's nnz (sizes the hash table). Accumulate<true> + Emit row by row, with the
+  // for `capacity` entries), row i's nnz to nnz_out[i - r0]; returns the total. ub_of(i) is
+  // row i's ub, entries(i) bounds its nnz (sizes the hash table). Accumulate<true> + Emit row by row, with the
   // window path inlined; with the shifted-row plan, rows that repeat the previous short
   // row's structure take ApplyShifted instead.
-  template <typename Entries>
-  int64_t NumericRows(const CsrView& a, const CsrView& b, int64_t r0, int64_t r1, const int64_t* ub,
+  template <typename UbOf, typename Entries>
+  int64_t NumericRows(const CsrView& a, const CsrView& b, int64_t r0, int64_t r1, UbOf ub_of,
                       Entries entries, bool sorted, int32_t* col, double* val, int64_t capacity,
                       int64_t* nnz_out) {
     const int64_t* __restrict a_row_ptr = a.row_ptr;
@@ -296,7 +296,7 @@ class RowAccumulator {
         if (use_window_ && WindowRow<true>(a, b, t0, t1)) {
           cnt = EmitWindow(col + pos, val + pos);
         } else {
-          AccumulateWide<true>(a, b, t0, t1, ub[i], entries(i));
+          AccumulateWide<true>(a, b, t0, t1, ub_of(i), entries(i));
           row_sorted = sorted || mode_ == Mode::kDense;
           cnt = EmitWide(col + pos, val + pos, sorted);
         }
@@ -814,7 +814,10 @@ void ForEachChunk(int64_t chunks, int threads, int64_t n, WindowPlan plan, Body 
 
 // Every row is accumulated by one thread in A's column order, then B's, whatever the thread
 // count, so the values are bit-identical for any `threads`.
-CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t>& ub,
+// ub_in: every row's ub, or null. Null with one thread: when nnz(A) · (longest B row) ≤
+// single_pass_max_entries, that bound sizes C and row ubs are computed only where needed
+// (hash / dense rows, the row sample): no pass over all of A for them.
+CsrMatrix RowHash(const CsrView& a, const CsrView& b, const int64_t* ub_in,
                   bool sorted, int threads, int64_t single_pass_max_entries, std::atomic<int64_t>* shifted_rows) {
   CsrMatrix c;
   c.rows = a.rows;
@@ -825,14 +828,32 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
   auto rows_of = [&](int64_t ch) {
     return std::pair<int64_t, int64_t>{ch * kRowChunk, std::min(a.rows, (ch + 1) * kRowChunk)};
   };
-  auto ub_entries = [&](int64_t i) { return ub[i]; };
-  // Upper-bound offset of every chunk: Σ min(ub_i, n) over the rows before it.
+  int64_t lazy_bound = -1;  // ≥ 0: Σ min(ub_i, n) ≤ lazy_bound, row ubs computed on demand
+  if (ub_in == nullptr && threads == 1) {
+    int64_t longest = 0;
+    for (int64_t k = 0; k < b.rows; ++k) longest = std::max(longest, b.row_ptr[k + 1] - b.row_ptr[k]);
+    const int64_t nnz_a = a.nnz();
+    if (longest == 0 || nnz_a <= single_pass_max_entries / longest) lazy_bound = nnz_a * longest;
+  }
+  OutputVector<int64_t> ub_local;
+  const int64_t* ub = ub_in;
+  if (ub == nullptr && lazy_bound < 0) {
+    ub_local.resize(a.rows);
+    RowUbs(a, b, ub_local.data());
+    ub = ub_local.data();
+  }
+  auto ub_of = [&](int64_t i) { return ub != nullptr ? ub[i] : RowUb(a, b, i); };
+  auto ub_entries = ub_of;
+  // Upper-bound offset of every chunk: Σ min(ub_i, n) over the rows before it (not with
+  // lazy_bound: one thread needs only the total).
   std::vector<int64_t> cap(chunks + 1, 0);
-  for (int64_t ch = 0; ch < chunks; ++ch) {
-    auto [r0, r1] = rows_of(ch);
-    int64_t s = 0;
-    for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
-    cap[ch + 1] = cap[ch] + s;
+  if (lazy_bound < 0) {
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      auto [r0, r1] = rows_of(ch);
+      int64_t s = 0;
+      for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
+      cap[ch + 1] = cap[ch] + s;
+    }
   }
   // A sample of rows gives the share of window rows (span check only; under
   // 1/kMinWindowShare the window check is skipped for every row) and, when a single pass
@@ -842,7 +863,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
   // with huge pages touches about cap[chunks] entries of memory and pays off only when C is
   // nearly as large as its upper bound) or by ranges (one contiguous range of chunks per
   // thread, touching about nnz(C) entries); then moved down to the exact offsets.
-  const bool single_pass = cap[chunks] <= single_pass_max_entries;
+  const bool single_pass = lazy_bound >= 0 || cap[chunks] <= single_pass_max_entries;
   bool fused = single_pass;
   WindowPlan plan;
   OutputVector<uint8_t> b_shifted;
@@ -853,7 +874,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
     int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0, shifted_sampled = 0;
     const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
     for (int64_t i = 0; i < a.rows; i += stride) {
-      if (ub[i] == 0) continue;
+      const int64_t ub_i = ub_of(i);
+      if (ub_i == 0) continue;
       ++sampled_rows;
       window_rows += RowAccumulator::WindowBase(a.col, b.row_ptr, b.col, a.row_ptr[i], a.row_ptr[i + 1]) >= 0;
       shifted_sampled += i > 0 && RowAccumulator::SameShiftedStructure(a, b, i - 1, i);
@@ -863,8 +885,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
       steady_rows += i + 1 < a.rows && a.row_ptr[i + 2] > t1 && a.col[t1 - 1] - a.col[t0] <= kWindow &&
                      std::abs(static_cast<int64_t>(a.col[t1]) - a.col[t0]) <= 64;
       if (single_pass && threads > 1) {
-        sample_cap += std::min(ub[i], n);
-        sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+        sample_cap += std::min(ub_i, n);
+        sample_nnz += acc.Accumulate<false>(a, b, i, ub_i, ub_i);
         acc.Reset();
       }
     }
@@ -881,11 +903,12 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
   if (single_pass && threads == 1) {
     // Rows in order, straight into C at their exact offsets (C's arrays are sized to the
     // upper bound without being filled: only the nnz(C) entries written are ever touched).
-    ResizeOutput(c.col, cap[chunks]);
-    ResizeOutput(c.val, cap[chunks]);
+    const int64_t room = lazy_bound >= 0 ? lazy_bound : cap[chunks];
+    ResizeOutput(c.col, room);
+    ResizeOutput(c.val, room);
     RowAccumulator acc(n, plan);
-    const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
-                                        c.val.data(), cap[chunks], c.row_ptr.data() + 1);
+    const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub_of, ub_entries, sorted, c.col.data(),
+                                        c.val.data(), room, c.row_ptr.data() + 1);
     PrefixSum(c.row_ptr.data() + 1, a.rows);
     c.col.resize(nnz);
     c.val.resize(nnz);
@@ -898,7 +921,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
     ResizeOutput(c.val, cap[chunks]);
     ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
-      acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
+      acc.NumericRows(a, b, r0, r1, ub_of, ub_entries, sorted, c.col.data() + cap[ch],
                       c.val.data() + cap[ch], cap[ch + 1] - cap[ch], c.row_ptr.data() + 1 + r0);
     });
     PrefixSum(c.row_ptr.data() + 1, a.rows);
@@ -934,7 +957,7 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
       try {
         const int64_t r0 = std::min(a.rows, split[t] * kRowChunk), r1 = std::min(a.rows, split[t + 1] * kRowChunk);
         RowAccumulator acc(n, plan);
-        acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[split[t]],
+        acc.NumericRows(a, b, r0, r1, ub_of, ub_entries, sorted, c.col.data() + cap[split[t]],
                         c.val.data() + cap[split[t]], cap[split[t + 1]] - cap[split[t]], c.row_ptr.data() + 1 + r0);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mu);
@@ -960,7 +983,8 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
   ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
-      c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+      const int64_t ub_i = ub_of(i);
+      c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub_i, ub_i);
       acc.Reset();
     }
   });
@@ -971,14 +995,14 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const OutputVector<int64_t
     auto [r0, r1] = rows_of(ch);
     acc.stage_nnz.resize(kRowChunk);
     // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
-    acc.NumericRows(a, b, r0, r1, ub.data(), [&](int64_t i) { return c.row_ptr[i + 1] - c.row_ptr[i]; },
+    acc.NumericRows(a, b, r0, r1, ub_of, [&](int64_t i) { return c.row_ptr[i + 1] - c.row_ptr[i]; },
                     sorted, c.col.data() + c.row_ptr[r0], c.val.data() + c.row_ptr[r0],
                     c.row_ptr[r1] - c.row_ptr[r0], acc.stage_nnz.data());
   });
   return c;
 }
 
-CsrMatrix SmashAtomic(const CsrView& a, const CsrView& b, const OutputVector<int64_t>& ub,
+CsrMatrix SmashAtomic(const CsrView& a, const CsrView& b, const int64_t* ub,
                       int threads) {
   CsrMatrix c;
   c.rows = a.rows;
@@ -1199,15 +1223,20 @@ Stats ComputeUpperBounds(const CsrView& a, const CsrView& b) {
 
 CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Stats* stats) {
   const int threads = std::max(1, options.threads);
-  OutputVector<int64_t> ub(a.rows);  // not zero-filled
-  RowUbs(a, b, ub.data());
+  // Row upper bounds: for the statistics and SMASH; row_hash computes them itself when not
+  // given (with one thread, possibly only for the rows that need them).
+  OutputVector<int64_t> ub;  // not zero-filled
+  if (stats != nullptr || options.method == Method::kSmashAtomic) {
+    ub.resize(a.rows);
+    RowUbs(a, b, ub.data());
+  }
   CsrMatrix c;
   std::atomic<int64_t> shifted_rows{0};
   switch (options.method) {
     case Method::kRowHash:
-      c = RowHash(a, b, ub, options.sort_columns, threads, options.single_pass_max_entries, &shifted_rows);
+      c = RowHash(a, b, ub.empty() ? nullptr : ub.data(), options.sort_columns, threads, options.single_pass_max_entries, &shifted_rows);
       break;
-    case Method::kSmashAtomic: c = SmashAtomic(a, b, ub, threads); break;
+    case Method::kSmashAtomic: c = SmashAtomic(a, b, ub.data(), threads); break;
     case Method::kDenseSpa: c = DenseSpa(a, b); break;
     case Method::kReference: c = MapReference(a, b); break;
   }

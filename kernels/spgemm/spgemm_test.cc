@@ -350,6 +350,13 @@ void ExpectRowHashEqualsReferenceBits(const CsrMatrix& a, const CsrMatrix& b) {
       ASSERT_EQ(Bits(c.val), Bits(r.val)) << threads << " threads, cap " << single_pass_max;
     }
   }
+  // With statistics requested, one thread gets every row's ub from SpGemm (without, it
+  // bounds C by nnz(A) · longest B row and computes row ubs only where needed).
+  Stats st;
+  const auto c = SpGemm(a.view(), b.view(), Options{}, &st);
+  ASSERT_EQ(c.row_ptr, r.row_ptr);
+  ASSERT_EQ(c.col, r.col);
+  ASSERT_EQ(Bits(c.val), Bits(r.val));
 }
 
 // Window rows are first accumulated at the window starting with their first B row's first
