@@ -127,7 +127,8 @@ struct Options {
   // kRowHash only, a tuning knob (tests lower it): when Σ_i min(ub_i, n) exceeds this many
   // entries, a symbolic pass sizes C exactly before the numeric pass; otherwise a single
   // numeric pass writes C (output buffers reserved for that many entries, untouched beyond
-  // nnz(C)).
+  // nnz(C)). One thread without Stats: if nnz(A) · (longest B row) is at most this, that
+  // bound is reserved instead and row ubs are computed only where needed.
   int64_t single_pass_max_entries = int64_t{1} << 27;
 };
 
@@ -149,7 +150,9 @@ absl::Status ValidateCsr(const CsrView& m, std::string_view name);
 // valid matrices. O(nnz(A)).
 Stats ComputeUpperBounds(const CsrView& a, const CsrView& b);
 
-// C = A·B. REQUIRES a.cols == b.rows, both valid (ValidateCsr).
+// C = A·B. REQUIRES a.cols == b.rows, both valid (ValidateCsr). `stats` may be null; when
+// given, it is filled (this costs one more pass over A's columns for the row upper bounds
+// when the method would not otherwise need them all).
 CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Stats* stats);
 
 }  // namespace chamferdb::spgemm
