@@ -28,10 +28,11 @@ namespace {
 
 constexpr int64_t kRowChunk = 64;          // rows per OpenMP work item
 constexpr int64_t kWindowProducts = 1 << 16;  // SMASH window: partial products per table
-// Row_hash's single pass (see Options::single_pass_max_entries) writes rows at upper-bound
-// offsets ("fused") when a symbolic pass over a sample of rows (about kSampleRows evenly
-// spaced rows, every row of smaller matrices) shows Σ min(ub_i, n) ≤ kFusedMaxSlack ·
-// nnz(C); otherwise it stages each chunk and appends it.
+// Row_hash's single pass (see Options::single_pass_max_entries) on several threads writes
+// 64-row chunks at upper-bound offsets ("fused", dynamically scheduled) when a symbolic
+// pass over a sample of rows (about kSampleRows evenly spaced rows, every row of smaller
+// matrices) shows Σ min(ub_i, n) ≤ kFusedMaxSlack · nnz(C); otherwise one contiguous range
+// of chunks per thread. The row sample also decides the window and shifted-row plans.
 constexpr int64_t kSampleRows = 1024;
 // The window check runs only if at least 1 in kMinWindowShare sampled rows (with products)
 // is a window row: on ER (none) and R-MAT s16 (0.2%) its dependent loads cost 2–8%.
@@ -43,12 +44,19 @@ constexpr int64_t kPrefetchData = 16;
 // Rows whose products all fall in a window of kWindow columns starting at a multiple of 64
 // use the window accumulator (kWindow / 64 = 64 groups of 64 columns: a one-word summary).
 constexpr int64_t kWindow = 4096;
+// Shifted-row plans (stencils): rows of at most kShiftedMaxA nonzeros and
+// kShiftedMaxProducts products; used when at least 1 in kMinShiftedShare sampled rows has
+// the structure of the row before it, shifted.
+constexpr int kShiftedMaxA = 16;
+constexpr int kShiftedMaxProducts = 128;
+constexpr int64_t kMinShiftedShare = 2;
 
 // Sizes v to n elements, asking Linux for transparent huge pages first when the buffer is
 // large: the output of a big product is written once into fresh memory, and with 4 KiB
 // pages its page faults cost ~20% of the whole product on ER-like inputs.
-template <typename T>
-void ReserveOutput(std::vector<T>& v, size_t n) {
+template <typename Vector>
+void ReserveOutput(Vector& v, size_t n) {
+  using T = typename Vector::value_type;
 #ifdef __linux__
   constexpr size_t kHuge = size_t{2} << 20;
   if (n * sizeof(T) >= 4 * kHuge && v.capacity() < n) {
@@ -61,10 +69,28 @@ void ReserveOutput(std::vector<T>& v, size_t n) {
   v.reserve(n);
 }
 
-template <typename T>
-void ResizeOutput(std::vector<T>& v, size_t n) {
+template <typename Vector>
+void ResizeOutput(Vector& v, size_t n) {
   ReserveOutput(v, n);
   v.resize(n);
+}
+
+// ResizeOutput for arrays that will be written in full (exactly sized C): their pages are
+// faulted in (and zeroed by the kernel) up front, in one go, rather than one by one in the
+// middle of the numeric pass, where each 2 MiB page clear evicts the accumulators from L2
+// (Linux ≥ 5.14; elsewhere, or if refused, the pages fault in on first write as before).
+template <typename Vector>
+void ResizeOutputPopulated(Vector& v, size_t n) {
+  ResizeOutput(v, n);
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+  using T = typename Vector::value_type;
+  constexpr size_t kPage = 4096;
+  if (n * sizeof(T) >= 4 * kPage) {
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(v.data()) + kPage - 1) & ~(kPage - 1);
+    const uintptr_t end = reinterpret_cast<uintptr_t>(v.data() + n) & ~(kPage - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);  // a hint
+  }
+#endif
 }
 
 uint32_t HashSlot(uint32_t key, int log2_size) {
@@ -121,6 +147,27 @@ inline int64_t PopCount(uint64_t x) {
   return static_cast<int64_t>((x * 0x0101010101010101u) >> 56);
 }
 
+// ub[i] = RowUb(a, b, i) for every row (one pass over A's columns). Not vectorized: GCC's
+// SSE2 version emulates the gathers and spills (13 instructions per nonzero of A, vs 5).
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+void RowUbs(const CsrView& a, const CsrView& b, int64_t* __restrict ub) {
+  const int64_t* __restrict a_row_ptr = a.row_ptr;
+  const int32_t* __restrict a_col = a.col;
+  const int64_t* __restrict b_row_ptr = b.row_ptr;
+  int64_t t = 0;
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const int64_t end = a_row_ptr[i + 1];
+    int64_t s = 0;
+    for (; t < end; ++t) {
+      const int32_t k = a_col[t];
+      s += b_row_ptr[k + 1] - b_row_ptr[k];
+    }
+    ub[i] = s;
+  }
+}
+
 int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   int64_t ub = 0;
   for (int64_t t = a.row_ptr[i]; t < a.row_ptr[i + 1]; ++t) {
@@ -130,9 +177,59 @@ int64_t RowUb(const CsrView& a, const CsrView& b, int64_t i) {
   return ub;
 }
 
+// x[i] = x[0] + … + x[i] (the running sum stays in a register: written as
+// x[i + 1] += x[i], every step waits for the store before it).
+void PrefixSum(int64_t* __restrict x, int64_t n) {
+  int64_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    sum += x[i];
+    x[i] = sum;
+  }
+}
+
+// flags[k] = 1 iff row k of B is row k − 1 with every column plus one (same length);
+// flags[0] = 0. One pass over B (shifted-row plans check each B row they read with it).
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))  // rows are short: the SSE2 loop's set-up costs more
+#endif
+void ShiftFlags(const CsrView& b, uint8_t* __restrict flags) {
+  const int64_t* __restrict row_ptr = b.row_ptr;
+  const int32_t* __restrict col = b.col;
+  if (b.rows > 0) flags[0] = 0;
+  const int64_t nnz = row_ptr[b.rows];
+  for (int64_t k = 1; k < b.rows; ++k) {
+    const int64_t s0 = row_ptr[k - 1], s1 = row_ptr[k], len = row_ptr[k + 1] - s1;
+    if (s1 - s0 != len) {
+      flags[k] = 0;
+      continue;
+    }
+#ifdef __SSE2__
+    if (len <= 8 && s1 + 8 <= nnz) {  // rows of up to 8: two 4-lane compares, lanes ≥ len ignored
+      const __m128i one = _mm_set1_epi32(1);
+      const __m128i* p0 = reinterpret_cast<const __m128i*>(col + s0);
+      const __m128i* p1 = reinterpret_cast<const __m128i*>(col + s1);
+      const __m128i lo = _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128(p1), _mm_loadu_si128(p0)), one);
+      const __m128i hi = _mm_cmpeq_epi32(_mm_sub_epi32(_mm_loadu_si128(p1 + 1), _mm_loadu_si128(p0 + 1)), one);
+      const uint32_t equal = static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(lo))) |
+                             static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(hi))) << 4;
+      const uint32_t want = (1u << len) - 1;
+      flags[k] = (equal & want) == want;
+      continue;
+    }
+#endif
+    uint32_t diff = 0;
+    for (int64_t q = 0; q < len; ++q) diff |= static_cast<uint32_t>(col[s1 + q] - col[s0 + q]) ^ 1u;
+    flags[k] = diff == 0;
+  }
+}
+
 // Which rows try the window accumulator and how (see RowHash).
 struct WindowPlan {
   bool use = true;       // false: never (no window rows in the sample)
+  // Non-null: try the previous short row's structure on the next row (see ShiftedRow);
+  // b_shifted[k] != 0 iff row k of B is row k − 1 with every column plus one.
+  const uint8_t* b_shifted = nullptr;
+  std::atomic<int64_t>* shifted_rows = nullptr;  // non-null: accumulators add their count
   bool prefetch = true;  // fetch B rows ahead for window rows; false when A is banded and
                          // its rows advance steadily (B is then read in a sliding window
                          // the hardware prefetcher follows)
@@ -156,7 +253,14 @@ class RowAccumulator {
  public:
   // plan.use = false: never the window accumulator (for products where a row sample
   // found no window rows: the check's dependent loads then only delay the row).
-  RowAccumulator(int64_t n, WindowPlan plan) : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch) {}
+  RowAccumulator(int64_t n, WindowPlan plan)
+      : n_(n), use_window_(plan.use), prefetch_window_(plan.prefetch), use_shifted_(plan.b_shifted != nullptr),
+        b_shifted_(plan.b_shifted), shifted_rows_total_(plan.shifted_rows) {}
+  ~RowAccumulator() {
+    if (shifted_rows_total_ != nullptr) shifted_rows_total_->fetch_add(shifted_rows_, std::memory_order_relaxed);
+  }
+  RowAccumulator(const RowAccumulator&) = delete;
+  RowAccumulator& operator=(const RowAccumulator&) = delete;
 
 
   // Accumulates row i of A·B (values only if kNumeric). Symbolic (!kNumeric): returns the
@@ -169,27 +273,59 @@ class RowAccumulator {
     return AccumulateWide<kNumeric>(a, b, t0, t1, ub, entries);
   }
 
-  // Numeric pass over rows [r0, r1): the rows' entries go to col/val back to back, row i's
-  // nnz to nnz_out[i - r0]; returns the total. entries(i) bounds row i's nnz (sizes the
-  // hash table). Accumulate<true> + Emit row by row, with the window path inlined.
-  template <typename Entries>
-  int64_t NumericRows(const CsrView& a, const CsrView& b, int64_t r0, int64_t r1, const int64_t* ub,
-                      Entries entries, bool sorted, int32_t* col, double* val, int64_t* nnz_out) {
+  // Numeric pass over rows [r0, r1): the rows' entries go to col/val back to back (room
+  // for `capacity` entries), row i's nnz to nnz_out[i - r0]; returns the total. ub_of(i) is
+  // row i's ub, entries(i) bounds its nnz (sizes the hash table). Accumulate<true> + Emit row by row, with the
+  // window path inlined; with the shifted-row plan, rows that repeat the previous short
+  // row's structure take ApplyShifted instead.
+  template <typename UbOf, typename Entries>
+  int64_t NumericRows(const CsrView& a, const CsrView& b, int64_t r0, int64_t r1, UbOf ub_of,
+                      Entries entries, bool sorted, int32_t* col, double* val, int64_t capacity,
+                      int64_t* nnz_out) {
     const int64_t* __restrict a_row_ptr = a.row_ptr;
     int64_t pos = 0;
     for (int64_t i = r0; i < r1; ++i) {
       const int64_t t0 = a_row_ptr[i], t1 = a_row_ptr[i + 1];
       int64_t cnt;
-      if (use_window_ && WindowRow<true>(a, b, t0, t1)) {
-        cnt = EmitWindow(col + pos, val + pos);
+      if (use_shifted_ && pos + shifted_.nout <= capacity &&
+          ApplyShifted(a, b, i, t0, t1, col + pos, val + pos)) {
+        cnt = shifted_.nout;
+        ++shifted_rows_;
       } else {
-        AccumulateWide<true>(a, b, t0, t1, ub[i], entries(i));
-        cnt = EmitWide(col + pos, val + pos, sorted);
+        bool row_sorted = true;
+        if (use_window_ && WindowRow<true>(a, b, t0, t1)) {
+          cnt = EmitWindow(col + pos, val + pos);
+        } else {
+          AccumulateWide<true>(a, b, t0, t1, ub_of(i), entries(i));
+          row_sorted = sorted || mode_ == Mode::kDense;
+          cnt = EmitWide(col + pos, val + pos, sorted);
+        }
+        if (use_shifted_ && row_sorted) BuildShifted(a, b, i, t0, t1, col + pos, cnt);
       }
       nnz_out[i - r0] = cnt;
       pos += cnt;
     }
     return pos;
+  }
+
+  // Whether row i has row r's structure shifted by i − r: as many nonzeros in A, A's
+  // columns and every B row's columns (relative to the row index) equal, with at most
+  // kShiftedMaxProducts products (the sample's test for WindowPlan::shifted).
+  static bool SameShiftedStructure(const CsrView& a, const CsrView& b, int64_t r, int64_t i) {
+    const int64_t r0 = a.row_ptr[r], i0 = a.row_ptr[i], len = a.row_ptr[r + 1] - r0;
+    if (a.row_ptr[i + 1] - i0 != len || len > kShiftedMaxA) return false;
+    int64_t products = 0;
+    for (int64_t t = 0; t < len; ++t) {
+      const int64_t kr = a.col[r0 + t], ki = a.col[i0 + t];
+      if (ki - i != kr - r) return false;
+      const int64_t sr = b.row_ptr[kr], si = b.row_ptr[ki], n = b.row_ptr[kr + 1] - sr;
+      if (b.row_ptr[ki + 1] - si != n) return false;
+      products += n;
+      if (products > kShiftedMaxProducts) return false;
+      for (int64_t q = 0; q < n; ++q)
+        if (b.col[si + q] - i != b.col[sr + q] - r) return false;
+    }
+    return true;
   }
 
   enum class Mode { kHash, kDense, kWindow };
@@ -404,9 +540,7 @@ class RowAccumulator {
     return count_;
   }
 
-  // Scratch output of the caller's current chunk.
-  std::vector<int32_t> stage_col;
-  std::vector<double> stage_val;
+  // Scratch row counts of the caller's current chunk (symbolic + numeric).
   std::vector<int64_t> stage_nnz;
 
   // Clears the table without emitting (after a symbolic pass).
@@ -524,6 +658,81 @@ class RowAccumulator {
     count_ = 0;
   }
 
+  // Row i = [t0, t1) of A, if the plan was built or used on row i − 1 and row i has the
+  // same structure shifted by one: A's columns (relative to the row index, compared mod
+  // 2^32, which is exact for int32 columns) equal to the plan's and every B row it reads
+  // flagged as the B row before it shifted by one (b_shifted_), so each product lands in
+  // the output position it had in row i − 1. Then: its values, summed in A's then B's
+  // order from -0.0 straight in val (the caller guarantees room for nout entries), the
+  // plan's columns shifted into col, true. Else false (col/val partly overwritten; the
+  // caller emits the row the ordinary way).
+  __attribute__((always_inline)) bool ApplyShifted(const CsrView& a, const CsrView& b, int64_t i, int64_t t0,
+                                                   int64_t t1, int32_t* __restrict col, double* __restrict val) {
+    ShiftedRow& s = shifted_;
+    if (s.row != i - 1 || t1 - t0 != s.na) return false;
+    const int32_t* __restrict a_col = a.col + t0;
+    const double* __restrict a_val = a.val + t0;
+    const int64_t* __restrict b_row_ptr = b.row_ptr;
+    const double* __restrict b_val = b.val;
+    const uint8_t* __restrict b_shifted = b_shifted_;
+    const uint32_t ii = static_cast<uint32_t>(i);
+    const int32_t nout = s.nout;
+    for (int32_t j = 0; j < nout; ++j) val[j] = -0.0;
+    const uint8_t* __restrict slot = s.slot;
+    for (int32_t t = 0; t < s.na; ++t) {
+      const int32_t k = a_col[t];
+      if (((static_cast<uint32_t>(k) - ii) ^ s.a_rel[t]) != 0 || b_shifted[k] == 0) return false;
+      const double av = a_val[t];
+      const double* __restrict bv = b_val + b_row_ptr[k];
+      const uint32_t len = s.b_len[t];
+      // The columns of one B row are distinct, so its products may go in any order: short
+      // rows fully unrolled (no loop counter; one jump on the plan's fixed lengths).
+      switch (len) {
+        case 8: val[slot[7]] += av * bv[7]; [[fallthrough]];
+        case 7: val[slot[6]] += av * bv[6]; [[fallthrough]];
+        case 6: val[slot[5]] += av * bv[5]; [[fallthrough]];
+        case 5: val[slot[4]] += av * bv[4]; [[fallthrough]];
+        case 4: val[slot[3]] += av * bv[3]; [[fallthrough]];
+        case 3: val[slot[2]] += av * bv[2]; [[fallthrough]];
+        case 2: val[slot[1]] += av * bv[1]; [[fallthrough]];
+        case 1: val[slot[0]] += av * bv[0]; [[fallthrough]];
+        case 0: break;
+        default:
+          for (uint32_t q = 0; q < len; ++q) val[slot[q]] += av * bv[q];
+      }
+      slot += len;
+    }
+    for (int32_t j = 0; j < nout; ++j) col[j] = static_cast<int32_t>(s.out_rel[j] + ii);
+    s.row = i;
+    return true;
+  }
+
+  // Makes row i = [t0, t1) of A, just emitted to col (cnt entries, ascending), the plan
+  // for row i + 1, if it has at most kShiftedMaxA nonzeros and kShiftedMaxProducts
+  // products (else the plan is dropped).
+  void BuildShifted(const CsrView& a, const CsrView& b, int64_t i, int64_t t0, int64_t t1, const int32_t* col,
+                    int64_t cnt) {
+    ShiftedRow& s = shifted_;
+    s.row = -2;
+    if (t1 - t0 > kShiftedMaxA) return;
+    const uint32_t ii = static_cast<uint32_t>(i);
+    int32_t p = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int32_t k = a.col[t];
+      const int64_t start = b.row_ptr[k], len = b.row_ptr[k + 1] - start;
+      if (p + len > kShiftedMaxProducts) return;
+      s.a_rel[t - t0] = static_cast<uint32_t>(k) - ii;
+      s.b_len[t - t0] = static_cast<uint32_t>(len);
+      for (int64_t u = start; u < start + len; ++u, ++p) {
+        s.slot[p] = static_cast<uint8_t>(std::lower_bound(col, col + cnt, b.col[u]) - col);
+      }
+    }
+    s.na = static_cast<int32_t>(t1 - t0);
+    s.nout = static_cast<int32_t>(cnt);  // ≤ p ≤ kShiftedMaxProducts
+    for (int64_t j = 0; j < cnt; ++j) s.out_rel[j] = static_cast<uint32_t>(col[j]) - ii;
+    s.row = i;
+  }
+
   // LSD radix sort of packed_ on the column bits (8 bits per pass, as many passes as the
   // column count needs).
   void RadixSortByColumn() {
@@ -541,6 +750,20 @@ class RowAccumulator {
   int64_t n_;
   bool use_window_;
   bool prefetch_window_;
+  bool use_shifted_;
+  const uint8_t* b_shifted_;
+  std::atomic<int64_t>* shifted_rows_total_;
+  int64_t shifted_rows_ = 0;  // rows emitted by ApplyShifted
+  // The structure of the last short row emitted, relative to its row index (all mod 2^32).
+  struct ShiftedRow {
+    int64_t row = -2;                        // the row it was built or last used on
+    int32_t na = 0, nout = 0;
+    uint32_t a_rel[kShiftedMaxA];            // A's columns
+    uint32_t b_len[kShiftedMaxA];            // their B rows' lengths
+    uint8_t slot[kShiftedMaxProducts];       // output position of each product
+    uint32_t out_rel[kShiftedMaxProducts];   // output columns, ascending
+  };
+  ShiftedRow shifted_;
   Mode mode_ = Mode::kHash;
   // Window rows.
   struct Window {
@@ -591,8 +814,11 @@ void ForEachChunk(int64_t chunks, int threads, int64_t n, WindowPlan plan, Body 
 
 // Every row is accumulated by one thread in A's column order, then B's, whatever the thread
 // count, so the values are bit-identical for any `threads`.
-CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>& ub,
-                  bool sorted, int threads, int64_t single_pass_max_entries) {
+// ub_in: every row's ub, or null. Null with one thread: when nnz(A) · (longest B row) ≤
+// single_pass_max_entries, that bound sizes C and row ubs are computed only where needed
+// (hash / dense rows, the row sample): no pass over all of A for them.
+CsrMatrix RowHash(const CsrView& a, const CsrView& b, const int64_t* ub_in,
+                  bool sorted, int threads, int64_t single_pass_max_entries, std::atomic<int64_t>* shifted_rows) {
   CsrMatrix c;
   c.rows = a.rows;
   c.cols = b.cols;
@@ -602,70 +828,103 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
   auto rows_of = [&](int64_t ch) {
     return std::pair<int64_t, int64_t>{ch * kRowChunk, std::min(a.rows, (ch + 1) * kRowChunk)};
   };
-  auto ub_entries = [&](int64_t i) { return ub[i]; };
-  // Upper-bound offset of every chunk: Σ min(ub_i, n) over the rows before it.
+  int64_t lazy_bound = -1;  // ≥ 0: Σ min(ub_i, n) ≤ lazy_bound, row ubs computed on demand
+  if (ub_in == nullptr && threads == 1) {
+    int64_t longest = 0;
+    for (int64_t k = 0; k < b.rows; ++k) longest = std::max(longest, b.row_ptr[k + 1] - b.row_ptr[k]);
+    const int64_t nnz_a = a.nnz();
+    if (longest == 0 || nnz_a <= single_pass_max_entries / longest) lazy_bound = nnz_a * longest;
+  }
+  OutputVector<int64_t> ub_local;
+  const int64_t* ub = ub_in;
+  if (ub == nullptr && lazy_bound < 0) {
+    ub_local.resize(a.rows);
+    RowUbs(a, b, ub_local.data());
+    ub = ub_local.data();
+  }
+  auto ub_of = [&](int64_t i) { return ub != nullptr ? ub[i] : RowUb(a, b, i); };
+  auto ub_entries = ub_of;
+  // Upper-bound offset of every chunk: Σ min(ub_i, n) over the rows before it (not with
+  // lazy_bound: one thread needs only the total).
   std::vector<int64_t> cap(chunks + 1, 0);
-  for (int64_t ch = 0; ch < chunks; ++ch) {
-    auto [r0, r1] = rows_of(ch);
-    int64_t s = 0;
-    for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
-    cap[ch + 1] = cap[ch] + s;
+  if (lazy_bound < 0) {
+    for (int64_t ch = 0; ch < chunks; ++ch) {
+      auto [r0, r1] = rows_of(ch);
+      int64_t s = 0;
+      for (int64_t i = r0; i < r1; ++i) s += std::min(ub[i], n);
+      cap[ch + 1] = cap[ch] + s;
+    }
   }
   // A sample of rows gives the share of window rows (span check only; under
   // 1/kMinWindowShare the window check is skipped for every row) and, when a single pass
   // is possible, Σ min(ub_i, n) / nnz(C) by a symbolic pass over the sampled rows.
-  // Up to single_pass_max_entries, one numeric pass: "fused" (rows written straight into C
-  // at upper-bound offsets, which touches cap[chunks] entries of memory and pays off only
-  // when C is nearly as large as its upper bound) or "staged" (each chunk staged in a
-  // small buffer, then appended, touching only nnz(C) entries).
-  const bool single_pass = cap[chunks] <= single_pass_max_entries;
+  // Up to single_pass_max_entries, one numeric pass straight into C: one thread at the
+  // exact offsets; several threads "fused" (every chunk at its upper-bound offset, which
+  // with huge pages touches about cap[chunks] entries of memory and pays off only when C is
+  // nearly as large as its upper bound) or by ranges (one contiguous range of chunks per
+  // thread, touching about nnz(C) entries); then moved down to the exact offsets.
+  const bool single_pass = lazy_bound >= 0 || cap[chunks] <= single_pass_max_entries;
   bool fused = single_pass;
   WindowPlan plan;
+  OutputVector<uint8_t> b_shifted;
   {
-    // Symbolic rows only when the fused/staged choice is needed: on big skewed products
+    // Symbolic rows only when the fused/ranges choice is needed: on big skewed products
     // (R-MAT) row 0 alone can hold 10% of the flops.
     RowAccumulator acc(n, WindowPlan{});
-    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0;
+    int64_t sample_cap = 0, sample_nnz = 0, window_rows = 0, sampled_rows = 0, steady_rows = 0, shifted_sampled = 0;
     const int64_t stride = std::max<int64_t>(1, a.rows / kSampleRows);
     for (int64_t i = 0; i < a.rows; i += stride) {
-      if (ub[i] == 0) continue;
+      const int64_t ub_i = ub_of(i);
+      if (ub_i == 0) continue;
       ++sampled_rows;
       window_rows += RowAccumulator::WindowBase(a.col, b.row_ptr, b.col, a.row_ptr[i], a.row_ptr[i + 1]) >= 0;
+      shifted_sampled += i > 0 && RowAccumulator::SameShiftedStructure(a, b, i - 1, i);
       // Steady: row i of A spans at most kWindow columns and row i + 1 starts within 64
       // columns of it (banded A walking down its diagonal).
       const int64_t t0 = a.row_ptr[i], t1 = a.row_ptr[i + 1];
       steady_rows += i + 1 < a.rows && a.row_ptr[i + 2] > t1 && a.col[t1 - 1] - a.col[t0] <= kWindow &&
                      std::abs(static_cast<int64_t>(a.col[t1]) - a.col[t0]) <= 64;
-      if (single_pass) {
-        sample_cap += std::min(ub[i], n);
-        sample_nnz += acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+      if (single_pass && threads > 1) {
+        sample_cap += std::min(ub_i, n);
+        sample_nnz += acc.Accumulate<false>(a, b, i, ub_i, ub_i);
         acc.Reset();
       }
     }
-    fused = single_pass && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
+    fused = single_pass && threads > 1 && sample_cap <= kFusedMaxSlack * static_cast<double>(sample_nnz);
     plan.use = window_rows > 0 && window_rows * kMinWindowShare >= sampled_rows;
+    if (sampled_rows > 0 && shifted_sampled * kMinShiftedShare >= sampled_rows) {
+      b_shifted.resize(b.rows);
+      ShiftFlags(b, b_shifted.data());
+      plan.b_shifted = b_shifted.data();
+      plan.shifted_rows = shifted_rows;
+    }
     plan.prefetch = steady_rows * kMinWindowShare < (kMinWindowShare - 1) * sampled_rows;
+  }
+  if (single_pass && threads == 1) {
+    // Rows in order, straight into C at their exact offsets (C's arrays are sized to the
+    // upper bound without being filled: only the nnz(C) entries written are ever touched).
+    const int64_t room = lazy_bound >= 0 ? lazy_bound : cap[chunks];
+    ResizeOutput(c.col, room);
+    ResizeOutput(c.val, room);
+    RowAccumulator acc(n, plan);
+    const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub_of, ub_entries, sorted, c.col.data(),
+                                        c.val.data(), room, c.row_ptr.data() + 1);
+    PrefixSum(c.row_ptr.data() + 1, a.rows);
+    c.col.resize(nnz);
+    c.val.resize(nnz);
+    return c;
   }
   if (fused) {
     // Each chunk's rows are written back to back from the chunk's upper-bound offset, then
     // the chunks are moved down to their exact offsets.
     ResizeOutput(c.col, cap[chunks]);
     ResizeOutput(c.val, cap[chunks]);
-    if (threads == 1) {  // rows in order: write at the exact offsets, nothing to move
-      RowAccumulator acc(n, plan);
-      const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub.data(), ub_entries, sorted, c.col.data(),
-                                          c.val.data(), c.row_ptr.data() + 1);
-      for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
-      c.col.resize(nnz);
-      c.val.resize(nnz);
-      return c;
-    }
     ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
       auto [r0, r1] = rows_of(ch);
-      acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, c.col.data() + cap[ch],
-                      c.val.data() + cap[ch], c.row_ptr.data() + 1 + r0);
+      acc.NumericRows(a, b, r0, r1, ub_of, ub_entries, sorted, c.col.data() + cap[ch],
+                      c.val.data() + cap[ch], cap[ch + 1] - cap[ch], c.row_ptr.data() + 1 + r0);
     });
-    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    PrefixSum(c.row_ptr.data() + 1, a.rows);
     // Left to right: a chunk's destination never overlaps a later chunk's source.
     for (int64_t ch = 0; ch < chunks; ++ch) {
       auto [r0, r1] = rows_of(ch);
@@ -681,81 +940,69 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const std::vector<int64_t>
     return c;
   }
   if (single_pass) {
-    // Staged: the chunk's rows back to back into the accumulator's staging buffer.
-    auto stage_chunk = [&](int64_t ch, RowAccumulator& acc) {
-      auto [r0, r1] = rows_of(ch);
-      acc.stage_col.resize(std::max<size_t>(acc.stage_col.size(), cap[ch + 1] - cap[ch]));
-      acc.stage_val.resize(acc.stage_col.size());
-      return acc.NumericRows(a, b, r0, r1, ub.data(), ub_entries, sorted, acc.stage_col.data(),
-                             acc.stage_val.data(), c.row_ptr.data() + 1 + r0);
-    };
-    // `threads` contiguous ranges of chunks with about equal upper bounds; range 0 appends
-    // to C directly, the others to their own buffers, appended to C afterwards (nothing is
-    // zero-filled; one thread: every chunk straight from the L1-sized staging buffer to C).
+    // `threads` contiguous ranges of chunks with about equal upper bounds, each written
+    // row after row from its upper-bound offset, then moved down (range 0 stays).
     std::vector<int64_t> split(threads + 1, chunks);
     split[0] = 0;
     for (int t = 1; t < threads; ++t) {
       const int64_t want = cap[chunks] / threads * t;
       split[t] = std::max(split[t - 1], static_cast<int64_t>(std::lower_bound(cap.begin(), cap.end() - 1, want) - cap.begin()));
     }
-    ReserveOutput(c.col, cap[chunks]);
-    ReserveOutput(c.val, cap[chunks]);
-    std::vector<std::vector<int32_t>> range_col(threads);
-    std::vector<std::vector<double>> range_val(threads);
+    ResizeOutput(c.col, cap[chunks]);
+    ResizeOutput(c.val, cap[chunks]);
     std::exception_ptr error;
     std::mutex error_mu;
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int t = 0; t < threads; ++t) {
       try {
-        std::vector<int32_t>& col = t == 0 ? c.col : range_col[t];
-        std::vector<double>& val = t == 0 ? c.val : range_val[t];
-        if (t > 0) {
-          ReserveOutput(col, cap[split[t + 1]] - cap[split[t]]);
-          ReserveOutput(val, cap[split[t + 1]] - cap[split[t]]);
-        }
+        const int64_t r0 = std::min(a.rows, split[t] * kRowChunk), r1 = std::min(a.rows, split[t + 1] * kRowChunk);
         RowAccumulator acc(n, plan);
-        for (int64_t ch = split[t]; ch < split[t + 1]; ++ch) {
-          const int64_t len = stage_chunk(ch, acc);
-          col.insert(col.end(), acc.stage_col.begin(), acc.stage_col.begin() + len);
-          val.insert(val.end(), acc.stage_val.begin(), acc.stage_val.begin() + len);
-        }
+        acc.NumericRows(a, b, r0, r1, ub_of, ub_entries, sorted, c.col.data() + cap[split[t]],
+                        c.val.data() + cap[split[t]], cap[split[t + 1]] - cap[split[t]], c.row_ptr.data() + 1 + r0);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mu);
         if (!error) error = std::current_exception();
       }
     }
     if (error) std::rethrow_exception(error);
+    PrefixSum(c.row_ptr.data() + 1, a.rows);
     for (int t = 1; t < threads; ++t) {
-      c.col.insert(c.col.end(), range_col[t].begin(), range_col[t].end());
-      c.val.insert(c.val.end(), range_val[t].begin(), range_val[t].end());
-      std::vector<int32_t>().swap(range_col[t]);
-      std::vector<double>().swap(range_val[t]);
+      const int64_t r0 = std::min(a.rows, split[t] * kRowChunk), r1 = std::min(a.rows, split[t + 1] * kRowChunk);
+      const int64_t dst = c.row_ptr[r0], src = cap[split[t]], len = c.row_ptr[r1] - dst;
+      if (dst != src && len > 0) {
+        std::memmove(c.col.data() + dst, c.col.data() + src, len * sizeof(int32_t));
+        std::memmove(c.val.data() + dst, c.val.data() + src, len * sizeof(double));
+      }
     }
-    for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
+    const int64_t nnz = c.row_ptr[a.rows];
+    c.col.resize(nnz);
+    c.val.resize(nnz);
     return c;
   }
   // Symbolic pass (exact row sizes), then the numeric pass into exactly sized arrays.
   ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     for (int64_t i = r0; i < r1; ++i) {
-      c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub[i], ub[i]);
+      const int64_t ub_i = ub_of(i);
+      c.row_ptr[i + 1] = acc.Accumulate<false>(a, b, i, ub_i, ub_i);
       acc.Reset();
     }
   });
-  for (int64_t i = 0; i < a.rows; ++i) c.row_ptr[i + 1] += c.row_ptr[i];
-  ResizeOutput(c.col, c.row_ptr[a.rows]);
-  ResizeOutput(c.val, c.row_ptr[a.rows]);
+  PrefixSum(c.row_ptr.data() + 1, a.rows);
+  ResizeOutputPopulated(c.col, c.row_ptr[a.rows]);
+  ResizeOutputPopulated(c.val, c.row_ptr[a.rows]);
   ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     acc.stage_nnz.resize(kRowChunk);
     // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
-    acc.NumericRows(a, b, r0, r1, ub.data(), [&](int64_t i) { return c.row_ptr[i + 1] - c.row_ptr[i]; },
-                    sorted, c.col.data() + c.row_ptr[r0], c.val.data() + c.row_ptr[r0], acc.stage_nnz.data());
+    acc.NumericRows(a, b, r0, r1, ub_of, [&](int64_t i) { return c.row_ptr[i + 1] - c.row_ptr[i]; },
+                    sorted, c.col.data() + c.row_ptr[r0], c.val.data() + c.row_ptr[r0],
+                    c.row_ptr[r1] - c.row_ptr[r0], acc.stage_nnz.data());
   });
   return c;
 }
 
-CsrMatrix SmashAtomic(const CsrView& a, const CsrView& b, const std::vector<int64_t>& ub,
+CsrMatrix SmashAtomic(const CsrView& a, const CsrView& b, const int64_t* ub,
                       int threads) {
   CsrMatrix c;
   c.rows = a.rows;
@@ -976,14 +1223,20 @@ Stats ComputeUpperBounds(const CsrView& a, const CsrView& b) {
 
 CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Stats* stats) {
   const int threads = std::max(1, options.threads);
-  std::vector<int64_t> ub(a.rows);
-  for (int64_t i = 0; i < a.rows; ++i) ub[i] = RowUb(a, b, i);
+  // Row upper bounds: for the statistics and SMASH; row_hash computes them itself when not
+  // given (with one thread, possibly only for the rows that need them).
+  OutputVector<int64_t> ub;  // not zero-filled
+  if (stats != nullptr || options.method == Method::kSmashAtomic) {
+    ub.resize(a.rows);
+    RowUbs(a, b, ub.data());
+  }
   CsrMatrix c;
+  std::atomic<int64_t> shifted_rows{0};
   switch (options.method) {
     case Method::kRowHash:
-      c = RowHash(a, b, ub, options.sort_columns, threads, options.single_pass_max_entries);
+      c = RowHash(a, b, ub.empty() ? nullptr : ub.data(), options.sort_columns, threads, options.single_pass_max_entries, &shifted_rows);
       break;
-    case Method::kSmashAtomic: c = SmashAtomic(a, b, ub, threads); break;
+    case Method::kSmashAtomic: c = SmashAtomic(a, b, ub.data(), threads); break;
     case Method::kDenseSpa: c = DenseSpa(a, b); break;
     case Method::kReference: c = MapReference(a, b); break;
   }
@@ -996,6 +1249,7 @@ CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Sta
     }
     stats->mean_row_ub = a.rows > 0 ? static_cast<double>(stats->flops) / a.rows : 0.0;
     stats->nnz = static_cast<int64_t>(c.col.size());
+    stats->shifted_rows = shifted_rows.load();
     stats->compression = stats->nnz > 0 ? static_cast<double>(stats->flops) / stats->nnz : 0.0;
   }
   if (options.prune_zeros) PruneZeros(&c);

@@ -22,18 +22,32 @@
 //                ub_i > n/4; else an open-addressing table (linear probing, load ≤ 1/2,
 //                multiplicative hash, size next_pow2(2·min(ub_i, n)) or, after a symbolic
 //                pass, next_pow2(2·nnz_i)), its slots then sorted. When Σ min(ub_j, n) ≤
-//                single_pass_max_entries, one numeric pass writes C: rows at 64-row-chunk
-//                upper-bound offsets (single thread: at the exact offsets), the chunks
-//                then moved down, if a sample of rows shows that bound within 12.5% of
-//                nnz(C); else each chunk is staged in a small buffer and appended (several
-//                threads: kept per chunk, copied once the offsets are known). Above the
-//                cap, a symbolic pass sizes C exactly first. B rows are prefetched 16
+//                single_pass_max_entries, one numeric pass writes C (single thread: every row
+//                at its exact offset; several threads: 64-row chunks at upper-bound
+//                offsets, dynamically scheduled, if a sample of rows shows that bound
+//                within 12.5% of nnz(C), else one contiguous range of chunks per thread,
+//                each then moved down to its exact offset). Above the cap, a symbolic pass
+//                sizes C exactly first. B rows are prefetched 16
 //                nonzeros of A ahead (row_ptr 64 ahead; not for window rows when A is
 //                banded and its rows advance steadily). Output buffers of ≥ 8 MiB are
 //                madvise(MADV_HUGEPAGE)d before their first touch (Linux). Each row is
 //                accumulated by one thread in A's column order, then B's, starting from the
 //                first product: deterministic, bit-identical for any thread count and
-//                strategy (and to kReference, which sums in the same order). With
+//                strategy (and to kReference, which sums in the same order).
+//                Shifted-row plans (stencils, bands): when at least half of the sampled
+//                rows have the previous row's structure shifted by one (A's columns and
+//                every B row's columns relative to the row index; ≤ 16 nonzeros of A and
+//                ≤ 128 products), a pass over B flags every B row that is its predecessor
+//                with each column plus one, and each sorted short row emitted becomes a
+//                plan: the output position of each of its products. The next row is then
+//                checked against it (A's relative columns, and the flag of each B row it
+//                reads) and, if it matches, its products are added straight into C at
+//                those positions (values preset to -0.0, the same order as the reference)
+//                and its columns are the plan's shifted by one — no accumulator, no emit
+//                scan; otherwise it is accumulated as above and becomes the new plan.
+//                C's arrays are sized to the upper bound without being filled (see
+//                OutputVector): only the nnz(C) entries written are touched; the exactly
+//                sized output of the symbolic path is prefaulted (MADV_POPULATE_WRITE). With
 //                sort_columns = false, hash rows come out in first-insertion order (still
 //                deterministic; window and dense rows are always sorted).
 //   kSmashAtomic the thesis idea: rows grouped into windows whose hash table fits in L2;
@@ -48,6 +62,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -63,11 +81,39 @@ struct CsrView {
   int64_t nnz() const { return row_ptr[rows]; }
 };
 
+// std::allocator that default-initializes: resize(n) of int32/double leaves the new
+// elements uninitialized instead of zeroing them (value-initialization is unchanged:
+// resize(n, x), assign and push_back behave as usual). SpGemm sizes its output arrays to an
+// upper bound and writes the rows straight into them: zero-filling first would write the
+// whole output once more.
+template <typename T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() = default;
+  template <typename U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+template <typename T>
+using OutputVector = std::vector<T, DefaultInitAllocator<T>>;
+
+// Caution: resize() to a larger size leaves col/val's new elements uninitialized.
 struct CsrMatrix {
   int64_t rows = 0, cols = 0;
   std::vector<int64_t> row_ptr;  // rows + 1
-  std::vector<int32_t> col;
-  std::vector<double> val;
+  OutputVector<int32_t> col;
+  OutputVector<double> val;
   CsrView view() const { return {rows, cols, row_ptr.data(), col.data(), val.data()}; }
 };
 
@@ -81,7 +127,8 @@ struct Options {
   // kRowHash only, a tuning knob (tests lower it): when Σ_i min(ub_i, n) exceeds this many
   // entries, a symbolic pass sizes C exactly before the numeric pass; otherwise a single
   // numeric pass writes C (output buffers reserved for that many entries, untouched beyond
-  // nnz(C)).
+  // nnz(C)). One thread without Stats: if nnz(A) · (longest B row) is at most this, that
+  // bound is reserved instead and row ubs are computed only where needed.
   int64_t single_pass_max_entries = int64_t{1} << 27;
 };
 
@@ -92,6 +139,7 @@ struct Stats {
   int64_t max_row_ub = 0;
   double mean_row_ub = 0.0;
   int64_t nnz_upper = 0;     // Σ_i min(ub_i, n) ≥ nnz(C): sizes the output before the run
+  int64_t shifted_rows = 0;  // kRowHash: rows computed through a shifted-row plan
 };
 
 // OK, or INVALID_ARGUMENT naming `name` and the first violation of the CSR layout above.
@@ -102,7 +150,9 @@ absl::Status ValidateCsr(const CsrView& m, std::string_view name);
 // valid matrices. O(nnz(A)).
 Stats ComputeUpperBounds(const CsrView& a, const CsrView& b);
 
-// C = A·B. REQUIRES a.cols == b.rows, both valid (ValidateCsr).
+// C = A·B. REQUIRES a.cols == b.rows, both valid (ValidateCsr). `stats` may be null; when
+// given, it is filled (this costs one more pass over A's columns for the row upper bounds
+// when the method would not otherwise need them all).
 CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Stats* stats);
 
 }  // namespace chamferdb::spgemm

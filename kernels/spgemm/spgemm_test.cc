@@ -97,7 +97,8 @@ TEST(SpGemm, RowHashAndDenseSpaEqualTheMapReferenceBitForBit) {
 }
 
 // Bit patterns of the values (EXPECT_EQ on doubles would call -0.0 == 0.0 equal).
-std::vector<uint64_t> Bits(const std::vector<double>& v) {
+template <typename Vector>
+std::vector<uint64_t> Bits(const Vector& v) {
   std::vector<uint64_t> b(v.size());
   if (!v.empty()) std::memcpy(b.data(), v.data(), v.size() * sizeof(double));
   return b;
@@ -297,7 +298,7 @@ TEST(SpGemm, RowHashPropagatesInfAndNanLikeTheReference) {
         ASSERT_TRUE(std::isnan(c.val[t])) << t;
         nans += threads == 1;
       } else {
-        ASSERT_EQ(Bits({c.val[t]}), Bits({r.val[t]})) << t;
+        ASSERT_EQ(Bits(std::vector<double>{c.val[t]}), Bits(std::vector<double>{r.val[t]})) << t;
         infs += threads == 1 && std::isinf(r.val[t]);
       }
     }
@@ -349,6 +350,13 @@ void ExpectRowHashEqualsReferenceBits(const CsrMatrix& a, const CsrMatrix& b) {
       ASSERT_EQ(Bits(c.val), Bits(r.val)) << threads << " threads, cap " << single_pass_max;
     }
   }
+  // With statistics requested, one thread gets every row's ub from SpGemm (without, it
+  // bounds C by nnz(A) · longest B row and computes row ubs only where needed).
+  Stats st;
+  const auto c = SpGemm(a.view(), b.view(), Options{}, &st);
+  ASSERT_EQ(c.row_ptr, r.row_ptr);
+  ASSERT_EQ(c.col, r.col);
+  ASSERT_EQ(Bits(c.val), Bits(r.val));
 }
 
 // Window rows are first accumulated at the window starting with their first B row's first
@@ -431,6 +439,165 @@ TEST(SpGemm, RowHashOnBandedUnsymmetricMatrixMatchesTheReference) {
   opt.threads = 2;
   const auto small = Laplacian2d(12);
   ExpectMatchesDense(small, small, SpGemm(small.view(), small.view(), opt, nullptr));
+}
+
+// Rows computed through a shifted-row plan (the previous row's structure shifted by one:
+// stencils, bands), counted in Stats::shifted_rows.
+int64_t ShiftedRows(const CsrMatrix& a, const CsrMatrix& b, int threads = 1) {
+  Options opt;
+  opt.threads = threads;
+  Stats st;
+  SpGemm(a.view(), b.view(), opt, &st);
+  return st.shifted_rows;
+}
+
+TEST(SpGemm, RowHashShiftedRowsOnStencilsMatchTheReferences) {
+  // 2-D 5-point Laplacian (the benchmark's case at CI size) and its square against the
+  // dense product; most rows repeat the previous row's structure shifted by one.
+  const auto lap = Laplacian2d(64);
+  ExpectRowHashEqualsReferenceBits(lap, lap);
+  EXPECT_GT(ShiftedRows(lap, lap), lap.rows * 9 / 10);
+  EXPECT_GT(ShiftedRows(lap, lap, 3), lap.rows * 8 / 10);
+  const auto small = Laplacian2d(14);
+  EXPECT_GT(ShiftedRows(small, small), 0);
+  ExpectMatchesDense(small, small, SpGemm(small.view(), small.view(), Options{}, nullptr));
+  // Unsorted output allowed: plans are built only from sorted rows, the output is the same.
+  Options unsorted;
+  unsorted.sort_columns = false;
+  Options ref;
+  ref.method = Method::kReference;
+  const auto r = SpGemm(lap.view(), lap.view(), ref, nullptr);
+  const auto u = SpGemm(lap.view(), lap.view(), unsorted, nullptr);
+  EXPECT_EQ(u.row_ptr, r.row_ptr);
+  EXPECT_EQ(u.col, r.col);
+  EXPECT_EQ(Bits(u.val), Bits(r.val));
+
+  // 9-point stencil with random values, times the Laplacian (B ≠ A) and squared.
+  Rng rng(51);
+  const int64_t g = 40;
+  std::vector<std::vector<int32_t>> rows(g * g);
+  for (int64_t i = 0; i < g; ++i)
+    for (int64_t j = 0; j < g; ++j)
+      for (int64_t di = -1; di <= 1; ++di)
+        for (int64_t dj = -1; dj <= 1; ++dj)
+          if (i + di >= 0 && i + di < g && j + dj >= 0 && j + dj < g)
+            rows[i * g + j].push_back(static_cast<int32_t>((i + di) * g + j + dj));
+  const CsrMatrix box = FromRows(rows, g * g, rng);
+  const CsrMatrix lap40 = Laplacian2d(g);
+  ExpectRowHashEqualsReferenceBits(box, lap40);
+  ExpectRowHashEqualsReferenceBits(box, box);
+  EXPECT_GT(ShiftedRows(box, box), box.rows / 2);
+  EXPECT_GT(ShiftedRows(box, lap40), box.rows / 2);
+}
+
+// A band (columns i − 1, i, i + 2) with explicit zeros, negative zeros and rows that break
+// the pattern (empty rows, a longer row, a row with the same length but other columns,
+// short last rows): those rows, and the rows whose B rows they are, fall back (also after
+// products were accumulated), the rows after them start a new plan. Bits, sign of zero
+// included, must equal the map reference's; the plan must really serve most rows.
+TEST(SpGemm, RowHashShiftedRowsFallBackOnBrokenPatternsAndKeepZeroSigns) {
+  Rng rng(61);
+  const int64_t n = 3000;
+  std::vector<std::vector<int32_t>> rows(n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t d : {-1, 0, 2})
+      if (i + d >= 0 && i + d < n) rows[i].push_back(static_cast<int32_t>(i + d));
+  for (int64_t i : {100, 101, 102, 1500}) rows[i].clear();  // empty rows
+  rows[500].push_back(507);                               // one more entry
+  rows[700] = {699, 700, 703};                            // same length, other columns
+  rows[2000] = {1999, 2001, 2002};
+  CsrMatrix a = FromRows(rows, n, rng);
+  for (size_t t = 0; t < a.val.size(); ++t) {
+    if (t % 11 == 0) a.val[t] = -0.0;
+    if (t % 13 == 0) a.val[t] = 0.0;
+  }
+  ExpectRowHashEqualsReferenceBits(a, a);
+  const int64_t shifted = ShiftedRows(a, a);
+  EXPECT_GT(shifted, n * 9 / 10);
+  EXPECT_LT(shifted, n - 20);  // the broken rows and their neighbours did fall back
+  // Zeros of both signs are in the result (the −0.0 start of the plan's sums is exercised).
+  Options ref;
+  ref.method = Method::kReference;
+  const auto r = SpGemm(a.view(), a.view(), ref, nullptr);
+  bool neg_zero = false, pos_zero = false;
+  for (double v : r.val) {
+    neg_zero = neg_zero || (v == 0.0 && std::signbit(v));
+    pos_zero = pos_zero || (v == 0.0 && !std::signbit(v));
+  }
+  EXPECT_TRUE(neg_zero);
+  EXPECT_TRUE(pos_zero);
+  // Against the dense product on a small cut of the same construction.
+  CsrMatrix cut = FromRows(rows, n, rng);
+  cut.rows = 300;
+  cut.cols = 300;
+  cut.row_ptr.resize(301);
+  std::vector<std::vector<int32_t>> small_rows(rows.begin(), rows.begin() + 300);
+  for (auto& row : small_rows) row.erase(std::remove_if(row.begin(), row.end(), [](int32_t c) { return c >= 300; }), row.end());
+  const CsrMatrix small = FromRows(small_rows, 300, rng);
+  EXPECT_GT(ShiftedRows(small, small), 200);
+  ExpectMatchesDense(small, small, SpGemm(small.view(), small.view(), Options{}, nullptr));
+}
+
+// Columns near 2^31: the plans store columns relative to the row index modulo 2^32.
+TEST(SpGemm, RowHashShiftedRowsNearTheInt32ColumnLimit) {
+  const int64_t k = 2000, n = (int64_t{1} << 31) - 1;
+  const int32_t big = static_cast<int32_t>(n - k - 5);
+  Rng rng(71);
+  std::vector<std::vector<int32_t>> b_rows(k);
+  for (int64_t r = 0; r < k; ++r) b_rows[r] = {static_cast<int32_t>(big + r), static_cast<int32_t>(big + r + 1), static_cast<int32_t>(big + r + 4)};
+  const CsrMatrix b = FromRows(b_rows, n, rng);
+  std::vector<std::vector<int32_t>> a_rows(k);
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t d : {-2, 0, 1})
+      if (i + d >= 0 && i + d < k) a_rows[i].push_back(static_cast<int32_t>(i + d));
+  const CsrMatrix a = FromRows(a_rows, k, rng);
+  ASSERT_TRUE(ValidateCsr(b.view(), "b").ok());
+  ExpectRowHashEqualsReferenceBits(a, b);
+  EXPECT_GT(ShiftedRows(a, b), k * 9 / 10);
+}
+
+// A plan applies only on the row right after the one it was built or used on. Here the
+// row in between is an unsorted hash row (sort_columns = false: no plan is built from it),
+// and the row after it has the plan's A structure and a B row flagged as its predecessor
+// shifted, but that predecessor is not the plan's B row: applying the old plan there would
+// give columns {i, i + 1} instead of {i, i + 4}.
+TEST(SpGemm, RowHashShiftedPlanIsOnlyUsedOnTheNextRow) {
+  const int64_t n = 10000, wide = n - 1;
+  std::vector<std::vector<int32_t>> b_rows(n), a_rows(n);
+  for (int64_t k = 0; k < wide; ++k) {
+    const int64_t step = k < 5000 ? 1 : 4;
+    b_rows[k] = {static_cast<int32_t>(k)};
+    if (k + step < n) b_rows[k].push_back(static_cast<int32_t>(k + step));
+  }
+  for (int32_t c = 0; c < n; c += 1000) b_rows[wide].push_back(c);  // spans > 4096: hash
+  for (int64_t i = 0; i < n; ++i) a_rows[i] = {static_cast<int32_t>(i)};
+  a_rows[5000] = {static_cast<int32_t>(wide)};
+  Rng rng(91);
+  const CsrMatrix b = FromRows(b_rows, n, rng), a = FromRows(a_rows, n, rng);
+  Options ref, opt;
+  ref.method = Method::kReference;
+  opt.sort_columns = false;
+  const auto r = SpGemm(a.view(), b.view(), ref, nullptr);
+  Stats st;
+  const auto c = SpGemm(a.view(), b.view(), opt, &st);
+  EXPECT_GT(st.shifted_rows, n / 2);
+  ASSERT_EQ(c.row_ptr, r.row_ptr);
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<std::pair<int32_t, double>> row;
+    for (int64_t t = c.row_ptr[i]; t < c.row_ptr[i + 1]; ++t) row.emplace_back(c.col[t], c.val[t]);
+    std::sort(row.begin(), row.end());
+    for (size_t t = 0; t < row.size(); ++t) {
+      ASSERT_EQ(row[t].first, r.col[r.row_ptr[i] + t]) << "row " << i;
+      ASSERT_EQ(Bits(std::vector<double>{row[t].second}), Bits(std::vector<double>{r.val[r.row_ptr[i] + t]})) << "row " << i;
+    }
+  }
+  ASSERT_EQ(r.col[r.row_ptr[5001] + 1], 5005);
+}
+
+TEST(SpGemm, RowHashShiftedRowsStayOffForIrregularMatrices) {
+  // ER rows never repeat their predecessor's structure: no plan, no flags pass.
+  const auto er = ErdosRenyi(5000, 6, 81);
+  EXPECT_EQ(ShiftedRows(er, er), 0);
 }
 
 TEST(SpGemm, SmashAtomicOnSkewedRmatHasIdenticalPatternAndCloseValues) {
