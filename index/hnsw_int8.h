@@ -141,7 +141,12 @@ struct Int8Hnsw final : faiss::IndexHNSW {
   struct Scratch;
 
   std::mutex& Lock(int32_t row) const;
-  void NeighborRange(int32_t row, int level, size_t* begin, size_t* end) const;
+  // faiss::HNSW::neighbor_range, inlined (it is on the hot path of every expansion).
+  void NeighborRange(int32_t row, int level, size_t* begin, size_t* end) const {
+    const size_t o = hnsw.offsets[static_cast<size_t>(row)];
+    *begin = o + static_cast<size_t>(hnsw.cum_nneighbor_per_level[level]);
+    *end = o + static_cast<size_t>(hnsw.cum_nneighbor_per_level[level + 1]);
+  }
   void InsertBatch(int64_t n0, int64_t n);
   void InsertPoint(int32_t pt, int pt_level, Scratch& t);
   // Greedy descent on `level` from nearest (scorer set to the point).
