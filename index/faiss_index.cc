@@ -347,7 +347,7 @@ class FaissIndex final : public VectorIndex {
       bytes += (rows - compacted_ivf_) * (code + sizeof(idx_t)) + uint64_t{config_.ivf_nlist} * dim_ * 4 +
                (uint64_t{1} << config_.pq_nbits) * dim_ * 4;
     } else if (config_.kind == IndexKind::kHnsw && config_.hnsw_storage == HnswStorage::kInt8) {
-      bytes += rows * (dim_ + 4) + rows * config_.hnsw_m * 2 * 4 * 1.1;
+      bytes += rows * (dim_ + 8) + rows * config_.hnsw_m * 2 * 4 * 1.1;  // codes, scale, graph prefix sum, links
     } else {
       bytes += rows * dim_ * 4;
       if (config_.kind == IndexKind::kHnsw) bytes += rows * config_.hnsw_m * 2 * 4 * 1.1;
