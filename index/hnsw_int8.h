@@ -2,10 +2,12 @@
 //
 // The graph's vectors are kept as vector-wise absmax int8 codes (LLM.int8 style,
 // kernels/int8/quantize.h: scale c = max|x|, code = round(127·x / c), x̂ = code·c/127).
-// Graph construction (get_distance_computer, what FAISS's IndexHNSW::add uses) scores by an
-// exact integer dot product of int8 codes, scaled once,
+// Graph construction (Int8Hnsw below, the index the server uses; or FAISS's IndexHNSW::add
+// through get_distance_computer) scores by an exact integer dot product of int8 codes,
+// scaled once,
 //   score(q, i) = (Σ_{j<g} qcode_j · code_ij) · (c_q / 127) · (c_i / 127)   (= ⟨q̂, x̂_i⟩ for g = d)
-// where the inserted vector q is quantized the same way in set_query and g = graph_dims.
+// where the inserted vector q is quantized the same way (Int8Hnsw uses its stored row;
+// FAISS's path re-quantizes it in set_query) and g = graph_dims.
 // Searches (NewInnerProductComputer, search) keep the float query: ⟨q, x̂_i⟩ over all d
 // coordinates. Compared with float storage a distance reads d + 4 bytes (g for the graph)
 // instead of 4·d, and the products run as VNNI (vpdpbusd) / AVX-512BW / AVX2 instructions.
