@@ -347,7 +347,7 @@ class FaissIndex final : public VectorIndex {
       bytes += (rows - compacted_ivf_) * (code + sizeof(idx_t)) + uint64_t{config_.ivf_nlist} * dim_ * 4 +
                (uint64_t{1} << config_.pq_nbits) * dim_ * 4;
     } else if (config_.kind == IndexKind::kHnsw && config_.hnsw_storage == HnswStorage::kInt8) {
-      bytes += rows * (dim_ + 4) + rows * config_.hnsw_m * 2 * 4 * 1.1;
+      bytes += rows * (dim_ + 8) + rows * config_.hnsw_m * 2 * 4 * 1.1;  // codes, scale, graph prefix sum, links
     } else {
       bytes += rows * dim_ * 4;
       if (config_.kind == IndexKind::kHnsw) bytes += rows * config_.hnsw_m * 2 * 4 * 1.1;
@@ -503,9 +503,13 @@ class FaissIndex final : public VectorIndex {
   std::unique_ptr<faiss::Index> NewEmpty(bool trained_ivf) const {
     const int d = static_cast<int>(dim_);
     if (config_.kind == IndexKind::kHnsw) {
-      faiss::Index* storage = config_.hnsw_storage == HnswStorage::kInt8 ? static_cast<faiss::Index*>(new Int8IpStorage(d, HnswGraphDims(dim_)))
-                                                                          : new SimdFlatIP(d);
-      auto h = std::make_unique<faiss::IndexHNSW>(storage, static_cast<int>(config_.hnsw_m));
+      // int8 storage: the graph is built by Int8Hnsw (index/hnsw_int8.h), not by FAISS.
+      std::unique_ptr<faiss::IndexHNSW> h;
+      if (config_.hnsw_storage == HnswStorage::kInt8) {
+        h = std::make_unique<Int8Hnsw>(new Int8IpStorage(d, HnswGraphDims(dim_)), static_cast<int>(config_.hnsw_m));
+      } else {
+        h = std::make_unique<faiss::IndexHNSW>(new SimdFlatIP(d), static_cast<int>(config_.hnsw_m));
+      }
       h->own_fields = true;
       h->hnsw.efConstruction = static_cast<int>(config_.hnsw_ef_construction);
       h->hnsw.efSearch = static_cast<int>(config_.hnsw_ef_search);

@@ -1,7 +1,9 @@
 // int8 HNSW storage (index/hnsw_int8.h): the integer dot product against a 64-bit scalar
 // sum, the distance computer against exact double-precision inner products within the
 // analytic quantization bound, the storage's exact scan and the HNSW index over it against
-// brute force, and removal / compaction / rebuild through the VectorIndex interface.
+// brute force, and removal / compaction / rebuild through the VectorIndex interface; the
+// graph builder (Int8Hnsw): its similarities against a scalar reference, its neighbour
+// heuristic against the heuristic's definition, and its graphs' structure and recall.
 #include "index/hnsw_int8.h"
 
 #include <faiss/IndexHNSW.h>
@@ -412,6 +414,188 @@ TEST(HnswStorage, GraphOnAPrefixOfProjectedVectorsKeepsRecall) {
   }
   EXPECT_GE(recall[1], 0.9) << "float32 graph: " << recall[0];
   EXPECT_GE(recall[1], recall[0] - 0.03) << "float32 graph: " << recall[0];
+}
+
+// Reference graph similarity: a 64-bit scalar sum of the prefix codes (independent of the
+// SIMD kernels) times the documented scale (c_a/127)·(c_b/127).
+float RefGraphSim(const Int8IpStorage& s, int64_t a, int64_t b) {
+  const size_t d = static_cast<size_t>(s.d);
+  int64_t dot = 0;
+  for (size_t j = 0; j < s.graph_dims(); ++j) dot += int64_t{s.codes()[a * d + j]} * s.codes()[b * d + j];
+  return static_cast<float>(dot) * ((s.scales()[a] * (1.0f / 127.0f)) * (s.scales()[b] * (1.0f / 127.0f)));
+}
+
+// Points reachable from the entry point over level-0 links.
+size_t Reachable(const faiss::HNSW& g, size_t n) {
+  std::vector<uint8_t> reached(n, 0);
+  std::vector<int> todo = {g.entry_point};
+  reached[g.entry_point] = 1;
+  size_t count = 1;
+  while (!todo.empty()) {
+    const int c = todo.back();
+    todo.pop_back();
+    size_t b, e;
+    g.neighbor_range(c, 0, &b, &e);
+    for (size_t j = b; j < e && g.neighbors[j] >= 0; ++j) {
+      if (!reached[g.neighbors[j]]) {
+        reached[g.neighbors[j]] = 1;
+        ++count;
+        todo.push_back(g.neighbors[j]);
+      }
+    }
+  }
+  return count;
+}
+
+TEST(Int8Hnsw, GraphSimilarityIsTheScaledPrefixDotAndSymmetric) {
+  Rng rng(23);
+  for (size_t prefix : {1, 20, 64, 100, 300}) {
+    const size_t dim = 300, n = 40;
+    auto x = Clustered(rng, n, dim, 4);
+    Int8IpStorage s(dim, prefix);
+    s.add(static_cast<faiss::Index::idx_t>(n), x.data());
+    for (size_t i = 0; i < n; ++i) {
+      int32_t sum = 0;
+      for (size_t j = 0; j < prefix; ++j) sum += s.codes()[i * dim + j];
+      ASSERT_EQ(s.graph_sums()[i], sum);
+      for (size_t k = 0; k < n; ++k) {
+        ASSERT_EQ(GraphSimilarity(s, i, k), RefGraphSim(s, i, k)) << prefix;
+        ASSERT_EQ(GraphSimilarity(s, i, k), GraphSimilarity(s, k, i));
+      }
+    }
+  }
+}
+
+// The heuristic's defining property, checked pair by pair with the reference similarity:
+// a kept candidate has no earlier kept one closer to it than the base is; a dropped one
+// (before the list filled up) has one; at most max_keep are kept, in candidate order; and
+// with fewer candidates than max_keep everything is kept (FAISS's behaviour).
+TEST(Int8Hnsw, SelectNeighborsKeepsExactlyTheHeuristicsChoice) {
+  Rng rng(29);
+  for (size_t prefix : {7, 64, 130}) {
+    const size_t dim = 130, n = 400;
+    auto x = Clustered(rng, n, dim, 6);  // clusters: many candidates shadow each other
+    Int8IpStorage s(dim, prefix);
+    s.add(static_cast<faiss::Index::idx_t>(n), x.data());
+    for (int trial = 0; trial < 20; ++trial) {
+      const int32_t base = static_cast<int32_t>(rng.UniformInt(n));
+      std::vector<std::pair<float, int32_t>> cands;
+      for (int32_t i = 0; i < static_cast<int32_t>(n); ++i) {
+        if (i != base && rng.UniformInt(3) == 0) cands.push_back({RefGraphSim(s, base, i), i});
+      }
+      std::sort(cands.begin(), cands.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      });
+      const size_t max_keep = trial % 2 == 0 ? 8 : 60;  // of ~130 candidates
+      const auto kept = SelectNeighbors(s, cands, max_keep);
+      ASSERT_LE(kept.size(), max_keep);
+      ASSERT_FALSE(kept.empty());
+      size_t next = 0;  // position in kept
+      bool full = false;
+      for (const auto& c : cands) {
+        if (full) break;
+        bool shadowed = false;
+        for (size_t k = 0; k < next; ++k) shadowed = shadowed || RefGraphSim(s, c.second, kept[k].second) > c.first;
+        if (next < kept.size() && kept[next] == c) {
+          EXPECT_FALSE(shadowed) << "kept " << c.second;
+          full = ++next == max_keep;
+        } else {
+          EXPECT_TRUE(shadowed) << "dropped " << c.second;
+        }
+      }
+      EXPECT_EQ(next, kept.size()) << "kept ones must be candidates, in candidate order";
+      std::vector<std::pair<float, int32_t>> few(cands.begin(), cands.begin() + 5);
+      EXPECT_EQ(SelectNeighbors(s, few, 6), few);
+    }
+  }
+}
+
+// Structure of a graph built by Int8Hnsw (one thread and two, one batch and many): every
+// list holds valid, distinct rows other than its owner, packed before the -1 padding, and no
+// more than the level allows; the entry point sits on the top level; every point is
+// reachable from the entry point on level 0; and the search (FAISS's own IndexHNSW::search
+// over the graph) finds the brute-force neighbours about as well as on the graph FAISS's own
+// builder makes from the same storage.
+TEST(Int8Hnsw, GraphIsWellFormedAndFindsTheBruteForceNeighbours) {
+  Rng rng(31);
+  const size_t dim = 128, n = 3000, nq = 40, k = 10;
+  auto x = Clustered(rng, n, dim, 30);
+  auto queries = NearRows(rng, x, dim, nq);
+  for (auto* v : {&x, &queries}) {
+    for (size_t i = 0; i < v->size() / dim; ++i) {
+      float* r = v->data() + i * dim;
+      const double norm = std::sqrt(ExactDot(r, r, dim));
+      for (size_t j = 0; j < dim; ++j) r[j] = static_cast<float>(r[j] / norm);
+    }
+  }
+  auto recall_of = [&](faiss::IndexHNSW& index) {
+    faiss::SearchParametersHNSW p;
+    p.efSearch = 64;
+    index.hnsw.efSearch = 64;
+    std::vector<float> dist(nq * k);
+    std::vector<faiss::Index::idx_t> rows(nq * k);
+    index.search(nq, queries.data(), k, dist.data(), rows.data(), &p);
+    size_t hit = 0;
+    for (size_t q = 0; q < nq; ++q) {
+      const auto truth = TopK(x, dim, queries.data() + q * dim, k);
+      for (size_t j = 0; j < k; ++j) hit += std::count(truth.begin(), truth.end(), rows[q * k + j]);
+    }
+    return hit / double(nq * k);
+  };
+  faiss::IndexHNSW reference(new Int8IpStorage(dim), 16);
+  reference.own_fields = true;
+  reference.hnsw.efConstruction = 64;
+  reference.add(static_cast<faiss::Index::idx_t>(n), x.data());
+  const double faiss_recall = recall_of(reference);
+  std::printf("FAISS-built graph: %zu of %zu reachable\n", Reachable(reference.hnsw, n), n);
+  for (int threads : {1, 2}) {
+    for (size_t batch : {n, size_t{256}}) {
+      Int8Hnsw index(new Int8IpStorage(dim), 16);
+      index.set_build_threads(threads);
+      index.hnsw.efConstruction = 64;
+      for (size_t b = 0; b < n; b += batch) {
+        index.add(static_cast<faiss::Index::idx_t>(std::min(batch, n - b)), x.data() + b * dim);
+      }
+      ASSERT_EQ(index.ntotal, static_cast<faiss::Index::idx_t>(n));
+      const faiss::HNSW& g = index.hnsw;
+      ASSERT_EQ(g.levels.size(), n);
+      int top = 0;
+      for (size_t i = 0; i < n; ++i) top = std::max(top, g.levels[i] - 1);
+      EXPECT_EQ(g.max_level, top);
+      ASSERT_GE(g.entry_point, 0);
+      EXPECT_EQ(g.levels[g.entry_point] - 1, top);
+      for (size_t i = 0; i < n; ++i) {
+        for (int level = 0; level < g.levels[i]; ++level) {
+          size_t b, e;
+          g.neighbor_range(static_cast<faiss::Index::idx_t>(i), level, &b, &e);
+          ASSERT_EQ(e - b, static_cast<size_t>(g.nb_neighbors(level)));
+          std::set<int> seen;
+          bool padding = false;
+          for (size_t j = b; j < e; ++j) {
+            const int v = g.neighbors[j];
+            if (v < 0) {
+              padding = true;
+              continue;
+            }
+            ASSERT_FALSE(padding) << "link after padding at row " << i;
+            ASSERT_LT(v, static_cast<int>(n));
+            ASSERT_NE(v, static_cast<int>(i));
+            ASSERT_GT(g.levels[v], level) << "link to a row without this level";
+            ASSERT_TRUE(seen.insert(v).second) << "duplicate link at row " << i;
+          }
+        }
+      }
+      // HNSW can orphan a point when pruned reverse links drop it from every list (FAISS's
+      // builder too); nearly all must stay reachable.
+      const size_t count = Reachable(g, n);
+      EXPECT_GE(count, n - n / 500) << "threads " << threads << " batch " << batch;
+      const double recall = recall_of(index);
+      std::printf("threads %d batch %zu: recall@10 %.3f (FAISS-built graph %.3f)\n", threads, batch, recall,
+                  faiss_recall);
+      EXPECT_GE(recall, 0.9);
+      EXPECT_GE(recall, faiss_recall - 0.03);
+    }
+  }
 }
 
 TEST(HnswSearch, PerRequestEfWidensTheBeam) {

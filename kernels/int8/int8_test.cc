@@ -47,6 +47,33 @@ TEST(Quantize, RoundsHalfToEvenAndStaysInSymmetricRange) {
   EXPECT_THAT(codes, ::testing::ElementsAre(0, 2, 2, 0, -2, -2, 127, -127, 3));
 }
 
+// The row quantizer (SIMD path where the CPU has one) against QuantizeValue's std::nearbyint
+// formula, value by value: lengths around the 8/16-lane blocks, exact halves (x = k + 0.5
+// with c = 127), values at ±c, and a scale below the absmax (the clamp path).
+TEST(Quantize, RowCodesEqualQuantizeValueOnEveryLengthTiesAndClamp) {
+  Rng rng(77);
+  for (size_t d : {1, 7, 8, 9, 15, 16, 17, 31, 33, 128, 2048, 2051}) {
+    for (int rep = 0; rep < 4; ++rep) {
+      std::vector<float> x(d);
+      for (float& v : x) v = static_cast<float>(rng.Normal());
+      if (rep == 1) {  // ties: with c = 127 every code is x rounded half to even
+        for (float& v : x) v = static_cast<float>(static_cast<int>(rng.UniformInt(254)) - 127) + 0.5f;
+        x[0] = 127.0f;
+      }
+      if (rep == 2) x[rng.UniformInt(d)] = -std::fabs(x[0]) - 3.0f;  // a negative absmax
+      std::vector<int8_t> codes(d), fixed(d);
+      const float c = QuantizeRow(x.data(), d, codes.data());
+      float absmax = 0;
+      for (float v : x) absmax = std::max(absmax, std::fabs(v));
+      ASSERT_EQ(c, absmax) << "d=" << d;
+      for (size_t j = 0; j < d; ++j) ASSERT_EQ(codes[j], QuantizeValue(x[j], c)) << "d=" << d << " j=" << j;
+      const float small = 0.3f * absmax;  // rep 3: most values clamp to ±127
+      QuantizeRowWithScale(x.data(), d, small, fixed.data());
+      for (size_t j = 0; j < d; ++j) ASSERT_EQ(fixed[j], QuantizeValue(x[j], small)) << "d=" << d << " j=" << j;
+    }
+  }
+}
+
 TEST(Quantize, DequantizationErrorWithinHalfStep) {
   const size_t n = 17, d = 127;
   auto x = Gaussian(n * d, 1);
