@@ -130,6 +130,12 @@ struct Options {
   // nnz(C)). One thread without Stats: if nnz(A) · (longest B row) is at most this, that
   // bound is reserved instead and row ubs are computed only where needed.
   int64_t single_pass_max_entries = int64_t{1} << 27;
+  // kRowHash only, a tuning knob (tests set 0): when C is sized to at least this many
+  // entries (one thread, single pass: the upper bound it reserves; the symbolic path:
+  // nnz(C)), dense and sorted hash rows are written with non-temporal stores (x86-64;
+  // ordinary stores elsewhere and for every other kind of row). Values are the same bits
+  // either way.
+  int64_t stream_min_entries = int64_t{1} << 22;
 };
 
 struct Stats {
