@@ -378,22 +378,32 @@ class RowAccumulator {
       uint64_t* __restrict bits = dbits_.data();
       uint64_t* __restrict summary = dsummary_.data();
       double* __restrict vals = dval_.data();
-      int64_t count = 0;
+      int64_t count = 0;  // symbolic only (the numeric pass counts while emitting)
       for (int64_t t = t0; t < t1; ++t) {
         PrefetchBRow(a_col, b_row_ptr, b_col, b_val, t, nnz_a);
         const int32_t k = a_col[t];
         const double av = kNumeric ? a_val[t] : 0.0;
-        for (int64_t u = b_row_ptr[k]; u < b_row_ptr[k + 1]; ++u) {
-          const int32_t c = b_col[u];
-          const uint64_t m = uint64_t{1} << (c & 63);
+        // The B row's bounds and base pointers in registers (not reloaded after each store).
+        const int64_t s = b_row_ptr[k], len = b_row_ptr[k + 1] - s;
+        const int32_t* __restrict bc = b_col + s;
+        const double* __restrict bv = b_val + s;
+        for (int64_t u = 0; u < len; ++u) {
+          const uint32_t c = static_cast<uint32_t>(bc[u]);  // unsigned: no sign extensions
           uint64_t& w = bits[c >> 6];
-          if (w & m) {
-            if (kNumeric) vals[c] += av * b_val[u];
+          uint64_t word = w;
+          // A repeated column is the exception in most dense rows: the new-entry path is
+          // the straight one (one bt / bts each instead of building masks through cl).
+          if ((word >> (c & 63)) & 1) [[unlikely]] {
+            if (kNumeric) vals[c] += av * bv[u];
           } else {
-            w |= m;
-            summary[c >> 12] |= uint64_t{1} << ((c >> 6) & 63);
-            if (kNumeric) vals[c] = av * b_val[u];
-            ++count;
+            SetBit(word, c & 63);
+            w = word;
+            uint64_t& sw = summary[c >> 12];
+            uint64_t sword = sw;
+            SetBit(sword, (c >> 6) & 63);
+            sw = sword;
+            if (kNumeric) vals[c] = av * bv[u];
+            if (!kNumeric) ++count;
           }
         }
       }
@@ -519,7 +529,8 @@ class RowAccumulator {
           }
         }
       }
-      return count_;
+      count_ = o;
+      return o;
     }
     int32_t* keys = keys_.data();
     const double* vals = vals_.data();
