@@ -107,9 +107,17 @@ __attribute__((always_inline)) inline void PrefetchBRow(const int32_t* __restric
     const int32_t k = a_col[t + kPrefetchData];
     const int64_t start = b_row_ptr[k];
     // The first 32 entries (2 lines of columns, 4 of values); longer rows stream anyway.
+    // Every cache line they touch: rows rarely start on a line boundary (a row of 16
+    // spans 2 lines of columns and 3 of values from most starts).
     const int64_t end = std::min(b_row_ptr[k + 1], start + 32);
-    for (int64_t u = start; u < end; u += 16) __builtin_prefetch(b_col + u);
-    for (int64_t u = start; u < end; u += 8) __builtin_prefetch(b_val + u);
+    if (start < end) {
+      const uintptr_t c_last = reinterpret_cast<uintptr_t>(b_col + end - 1);
+      for (uintptr_t p = reinterpret_cast<uintptr_t>(b_col + start) & ~uintptr_t{63}; p <= c_last; p += 64)
+        __builtin_prefetch(reinterpret_cast<const void*>(p));
+      const uintptr_t v_last = reinterpret_cast<uintptr_t>(b_val + end - 1);
+      for (uintptr_t p = reinterpret_cast<uintptr_t>(b_val + start) & ~uintptr_t{63}; p <= v_last; p += 64)
+        __builtin_prefetch(reinterpret_cast<const void*>(p));
+    }
   }
 }
 
@@ -370,22 +378,32 @@ class RowAccumulator {
       uint64_t* __restrict bits = dbits_.data();
       uint64_t* __restrict summary = dsummary_.data();
       double* __restrict vals = dval_.data();
-      int64_t count = 0;
+      int64_t count = 0;  // symbolic only (the numeric pass counts while emitting)
       for (int64_t t = t0; t < t1; ++t) {
         PrefetchBRow(a_col, b_row_ptr, b_col, b_val, t, nnz_a);
         const int32_t k = a_col[t];
         const double av = kNumeric ? a_val[t] : 0.0;
-        for (int64_t u = b_row_ptr[k]; u < b_row_ptr[k + 1]; ++u) {
-          const int32_t c = b_col[u];
-          const uint64_t m = uint64_t{1} << (c & 63);
+        // The B row's bounds and base pointers in registers (not reloaded after each store).
+        const int64_t s = b_row_ptr[k], len = b_row_ptr[k + 1] - s;
+        const int32_t* __restrict bc = b_col + s;
+        const double* __restrict bv = b_val + s;
+        for (int64_t u = 0; u < len; ++u) {
+          const uint32_t c = static_cast<uint32_t>(bc[u]);  // unsigned: no sign extensions
           uint64_t& w = bits[c >> 6];
-          if (w & m) {
-            if (kNumeric) vals[c] += av * b_val[u];
+          uint64_t word = w;
+          // A repeated column is the exception in most dense rows: the new-entry path is
+          // the straight one (one bt / bts each instead of building masks through cl).
+          if ((word >> (c & 63)) & 1) [[unlikely]] {
+            if (kNumeric) vals[c] += av * bv[u];
           } else {
-            w |= m;
-            summary[c >> 12] |= uint64_t{1} << ((c >> 6) & 63);
-            if (kNumeric) vals[c] = av * b_val[u];
-            ++count;
+            SetBit(word, c & 63);
+            w = word;
+            uint64_t& sw = summary[c >> 12];
+            uint64_t sword = sw;
+            SetBit(sword, (c >> 6) & 63);
+            sw = sword;
+            if (kNumeric) vals[c] = av * bv[u];
+            if (!kNumeric) ++count;
           }
         }
       }
@@ -471,6 +489,21 @@ class RowAccumulator {
     }
   }
 
+  // One output entry, with non-temporal stores if stream_ (C's lines are then neither read
+  // for ownership nor kept in the caches: the output of a large product is written once and
+  // not read back by this pass, and each line read would evict an accumulator or B line).
+  __attribute__((always_inline)) void StoreEntry(int32_t* col, double* val, int32_t c, double v) const {
+#if defined(__SSE2__) && defined(__x86_64__)
+    if (stream_) {
+      _mm_stream_si32(col, c);
+      _mm_stream_si64(reinterpret_cast<long long*>(val), std::bit_cast<long long>(v));
+      return;
+    }
+#endif
+    *col = c;
+    *val = v;
+  }
+
   // Emit for hash and dense rows.
   int64_t EmitWide(int32_t* __restrict col, double* __restrict val, bool sorted) {
     if (mode_ == Mode::kDense) {
@@ -490,14 +523,14 @@ class RowAccumulator {
           bits[w] = 0;
           while (x != 0) {
             const int32_t c = static_cast<int32_t>(w * 64 + std::countr_zero(x));
-            col[o] = c;
-            val[o] = vals[c];
+            StoreEntry(col + o, val + o, c, vals[c]);
             ++o;
             x &= x - 1;
           }
         }
       }
-      return count_;
+      count_ = o;
+      return o;
     }
     int32_t* keys = keys_.data();
     const double* vals = vals_.data();
@@ -533,11 +566,21 @@ class RowAccumulator {
     }
     for (int64_t o = 0; o < count_; ++o) {
       const uint32_t s = static_cast<uint32_t>(p[o]);
-      col[o] = static_cast<int32_t>(p[o] >> 32);
-      val[o] = vals[s];
+      StoreEntry(col + o, val + o, static_cast<int32_t>(p[o] >> 32), vals[s]);
       keys[s] = -1;
     }
     return count_;
+  }
+
+  // Whether dense and sorted hash rows are written to C with non-temporal stores (see
+  // Options::stream_min_entries); the caller then calls StreamFence() before C is read
+  // elsewhere. Window rows and shifted-row plans always use ordinary stores (plans add
+  // into C in place).
+  void set_stream(bool stream) { stream_ = stream; }
+  static void StreamFence() {
+#if defined(__SSE2__) && defined(__x86_64__)
+    _mm_sfence();
+#endif
   }
 
   // Scratch row counts of the caller's current chunk (symbolic + numeric).
@@ -773,6 +816,7 @@ class RowAccumulator {
     std::vector<double> val;   // values, -0.0 where unoccupied
   };
   Window win_;
+  bool stream_ = false;
   int log2_ = 1;
   int64_t count_ = 0;
   std::vector<int32_t> keys_;
@@ -818,7 +862,8 @@ void ForEachChunk(int64_t chunks, int threads, int64_t n, WindowPlan plan, Body 
 // single_pass_max_entries, that bound sizes C and row ubs are computed only where needed
 // (hash / dense rows, the row sample): no pass over all of A for them.
 CsrMatrix RowHash(const CsrView& a, const CsrView& b, const int64_t* ub_in,
-                  bool sorted, int threads, int64_t single_pass_max_entries, std::atomic<int64_t>* shifted_rows) {
+                  bool sorted, int threads, int64_t single_pass_max_entries, int64_t stream_min_entries,
+                  std::atomic<int64_t>* shifted_rows) {
   CsrMatrix c;
   c.rows = a.rows;
   c.cols = b.cols;
@@ -907,8 +952,10 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const int64_t* ub_in,
     ResizeOutput(c.col, room);
     ResizeOutput(c.val, room);
     RowAccumulator acc(n, plan);
+    acc.set_stream(room >= stream_min_entries);
     const int64_t nnz = acc.NumericRows(a, b, 0, a.rows, ub_of, ub_entries, sorted, c.col.data(),
                                         c.val.data(), room, c.row_ptr.data() + 1);
+    RowAccumulator::StreamFence();
     PrefixSum(c.row_ptr.data() + 1, a.rows);
     c.col.resize(nnz);
     c.val.resize(nnz);
@@ -991,13 +1038,16 @@ CsrMatrix RowHash(const CsrView& a, const CsrView& b, const int64_t* ub_in,
   PrefixSum(c.row_ptr.data() + 1, a.rows);
   ResizeOutputPopulated(c.col, c.row_ptr[a.rows]);
   ResizeOutputPopulated(c.val, c.row_ptr[a.rows]);
+  const bool stream = c.row_ptr[a.rows] >= stream_min_entries;
   ForEachChunk(chunks, threads, n, plan, [&](int64_t ch, RowAccumulator& acc) {
     auto [r0, r1] = rows_of(ch);
     acc.stage_nnz.resize(kRowChunk);
+    acc.set_stream(stream);
     // The table is sized by the row's exact nnz (load ≤ 1/2) rather than its ub.
     acc.NumericRows(a, b, r0, r1, ub_of, [&](int64_t i) { return c.row_ptr[i + 1] - c.row_ptr[i]; },
                     sorted, c.col.data() + c.row_ptr[r0], c.val.data() + c.row_ptr[r0],
                     c.row_ptr[r1] - c.row_ptr[r0], acc.stage_nnz.data());
+    RowAccumulator::StreamFence();
   });
   return c;
 }
@@ -1234,7 +1284,8 @@ CsrMatrix SpGemm(const CsrView& a, const CsrView& b, const Options& options, Sta
   std::atomic<int64_t> shifted_rows{0};
   switch (options.method) {
     case Method::kRowHash:
-      c = RowHash(a, b, ub.empty() ? nullptr : ub.data(), options.sort_columns, threads, options.single_pass_max_entries, &shifted_rows);
+      c = RowHash(a, b, ub.empty() ? nullptr : ub.data(), options.sort_columns, threads, options.single_pass_max_entries,
+                    options.stream_min_entries, &shifted_rows);
       break;
     case Method::kSmashAtomic: c = SmashAtomic(a, b, ub.data(), threads); break;
     case Method::kDenseSpa: c = DenseSpa(a, b); break;

@@ -27,8 +27,8 @@
 //                offsets, dynamically scheduled, if a sample of rows shows that bound
 //                within 12.5% of nnz(C), else one contiguous range of chunks per thread,
 //                each then moved down to its exact offset). Above the cap, a symbolic pass
-//                sizes C exactly first. B rows are prefetched 16
-//                nonzeros of A ahead (row_ptr 64 ahead; not for window rows when A is
+//                sizes C exactly first. B rows (every cache line of their first 32
+//                entries) are prefetched 16 nonzeros of A ahead (row_ptr 64 ahead; not for window rows when A is
 //                banded and its rows advance steadily). Output buffers of ≥ 8 MiB are
 //                madvise(MADV_HUGEPAGE)d before their first touch (Linux). Each row is
 //                accumulated by one thread in A's column order, then B's, starting from the
@@ -49,7 +49,9 @@
 //                OutputVector): only the nnz(C) entries written are touched; the exactly
 //                sized output of the symbolic path is prefaulted (MADV_POPULATE_WRITE). With
 //                sort_columns = false, hash rows come out in first-insertion order (still
-//                deterministic; window and dense rows are always sorted).
+//                deterministic; window and dense rows are always sorted). Large outputs
+//                (Options::stream_min_entries) get dense and sorted hash rows written with
+//                non-temporal stores (fenced before SpGemm returns).
 //   kSmashAtomic the thesis idea: rows grouped into windows whose hash table fits in L2;
 //                the partial products of a window are split evenly across threads
 //                ignoring row boundaries and merged into one shared table with CAS on
@@ -130,6 +132,12 @@ struct Options {
   // nnz(C)). One thread without Stats: if nnz(A) · (longest B row) is at most this, that
   // bound is reserved instead and row ubs are computed only where needed.
   int64_t single_pass_max_entries = int64_t{1} << 27;
+  // kRowHash only, a tuning knob (tests set 0): when C is sized to at least this many
+  // entries (one thread, single pass: the upper bound it reserves; the symbolic path:
+  // nnz(C)), dense and sorted hash rows are written with non-temporal stores (x86-64;
+  // ordinary stores elsewhere and for every other kind of row). Values are the same bits
+  // either way.
+  int64_t stream_min_entries = int64_t{1} << 22;
 };
 
 struct Stats {

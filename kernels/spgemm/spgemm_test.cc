@@ -258,15 +258,18 @@ TEST(SpGemm, RowHashWindowHashAndDenseRowsMatchTheReferencesOnEdgeCases) {
   std::vector<uint64_t> first_bits;
   for (int64_t single_pass_max : {int64_t{1} << 27, int64_t{0}}) {
     for (int threads : {1, 2}) {
-      Options opt;
-      opt.threads = threads;
-      opt.single_pass_max_entries = single_pass_max;
-      const auto c = SpGemm(a.view(), b.view(), opt, nullptr);
-      EXPECT_EQ(c.row_ptr, r.row_ptr);
-      EXPECT_EQ(c.col, r.col);
-      EXPECT_EQ(Bits(c.val), Bits(r.val));  // incl. the sign of zeros
-      if (first_bits.empty()) first_bits = Bits(c.val);
-      EXPECT_EQ(Bits(c.val), first_bits) << threads << " threads";
+      for (int64_t stream_min : {Options{}.stream_min_entries, int64_t{0}}) {  // 0: non-temporal stores
+        Options opt;
+        opt.threads = threads;
+        opt.single_pass_max_entries = single_pass_max;
+        opt.stream_min_entries = stream_min;
+        const auto c = SpGemm(a.view(), b.view(), opt, nullptr);
+        EXPECT_EQ(c.row_ptr, r.row_ptr);
+        EXPECT_EQ(c.col, r.col);
+        EXPECT_EQ(Bits(c.val), Bits(r.val));  // incl. the sign of zeros
+        if (first_bits.empty()) first_bits = Bits(c.val);
+        EXPECT_EQ(Bits(c.val), first_bits) << threads << " threads, stream " << stream_min;
+      }
     }
   }
   // The -0.0 cases are really there: some entry is -0.0 and some +0.0.
@@ -341,13 +344,16 @@ void ExpectRowHashEqualsReferenceBits(const CsrMatrix& a, const CsrMatrix& b) {
   const auto r = SpGemm(a.view(), b.view(), ref, nullptr);
   for (int64_t single_pass_max : {int64_t{1} << 27, int64_t{0}}) {
     for (int threads : {1, 2, 3}) {
-      Options opt;
-      opt.threads = threads;
-      opt.single_pass_max_entries = single_pass_max;
-      const auto c = SpGemm(a.view(), b.view(), opt, nullptr);
-      ASSERT_EQ(c.row_ptr, r.row_ptr) << threads << " threads, cap " << single_pass_max;
-      ASSERT_EQ(c.col, r.col) << threads << " threads, cap " << single_pass_max;
-      ASSERT_EQ(Bits(c.val), Bits(r.val)) << threads << " threads, cap " << single_pass_max;
+      for (int64_t stream_min : {Options{}.stream_min_entries, int64_t{0}}) {
+        Options opt;
+        opt.threads = threads;
+        opt.single_pass_max_entries = single_pass_max;
+        opt.stream_min_entries = stream_min;
+        const auto c = SpGemm(a.view(), b.view(), opt, nullptr);
+        ASSERT_EQ(c.row_ptr, r.row_ptr) << threads << " threads, cap " << single_pass_max << ", stream " << stream_min;
+        ASSERT_EQ(c.col, r.col) << threads << " threads, cap " << single_pass_max << ", stream " << stream_min;
+        ASSERT_EQ(Bits(c.val), Bits(r.val)) << threads << " threads, cap " << single_pass_max << ", stream " << stream_min;
+      }
     }
   }
   // With statistics requested, one thread gets every row's ub from SpGemm (without, it
@@ -357,6 +363,50 @@ void ExpectRowHashEqualsReferenceBits(const CsrMatrix& a, const CsrMatrix& b) {
   ASSERT_EQ(c.row_ptr, r.row_ptr);
   ASSERT_EQ(c.col, r.col);
   ASSERT_EQ(Bits(c.val), Bits(r.val));
+}
+
+// ER-like rows (16 × 16 random products over 8192 columns: the dense accumulator) and
+// lighter rows (4 × 16: hash), written with non-temporal stores (stream_min_entries = 0)
+// or not: with explicit +0.0 / -0.0 values in A and B (a column whose only products are
+// -0.0 must stay -0.0, a +0.0 + -0.0 sum must be +0.0), empty rows of A and rows reaching
+// only empty rows of B, every strategy and 1, 2 and 3 threads — bit-identical to the map
+// reference, which is itself checked against dense GEMM.
+TEST(SpGemm, RowHashStreamedDenseAndHashRowsMatchTheReferences) {
+  Rng rng(31);
+  const int32_t m = 120, k = 200, n = 8192;
+  std::vector<std::vector<int32_t>> a_rows(m), b_rows(k);
+  for (int32_t i = 0; i < k; ++i) {
+    if (i % 23 == 5) continue;  // empty row of B
+    for (int t = 0; t < 16; ++t) b_rows[i].push_back(static_cast<int32_t>(rng.UniformInt(n)));
+  }
+  for (int32_t i = 0; i < m; ++i) {
+    if (i % 29 == 3) continue;  // empty row of A
+    const int per_row = i % 5 == 0 ? 4 : 16;
+    for (int t = 0; t < per_row; ++t) a_rows[i].push_back(static_cast<int32_t>(rng.UniformInt(k)));
+  }
+  a_rows[7] = {5, 28};  // reaches only empty rows of B
+  CsrMatrix a = FromRows(a_rows, k, rng), b = FromRows(b_rows, n, rng);
+  for (size_t t = 0; t < a.val.size(); ++t) {
+    if (t % 11 == 3) a.val[t] = -0.0;
+    if (t % 17 == 4) a.val[t] = 0.0;
+  }
+  for (size_t t = 0; t < b.val.size(); ++t) {
+    if (t % 13 == 2) b.val[t] = -0.0;
+  }
+  Options ref;
+  ref.method = Method::kReference;
+  Stats st;
+  const auto r = SpGemm(a.view(), b.view(), ref, &st);
+  EXPECT_GE(st.max_row_ub, 128);  // dense rows are reached
+  ExpectMatchesDense(a, b, r);
+  bool neg_zero = false, pos_zero = false;
+  for (double v : r.val) {
+    neg_zero = neg_zero || (v == 0.0 && std::signbit(v));
+    pos_zero = pos_zero || (v == 0.0 && !std::signbit(v));
+  }
+  EXPECT_TRUE(neg_zero);
+  EXPECT_TRUE(pos_zero);
+  ExpectRowHashEqualsReferenceBits(a, b);
 }
 
 // Window rows are first accumulated at the window starting with their first B row's first
