@@ -564,7 +564,7 @@ std::string MbatLeaf::ToJson() const {
 }
 
 void MbatPathDictionary::Add(const std::vector<MbatPathAtom>& atoms) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   for (const MbatPathAtom& a : atoms) {
     Values& v = paths_[a.path];
     if (v.leaves.size() >= max_values_per_path_) continue;
@@ -574,14 +574,14 @@ void MbatPathDictionary::Add(const std::vector<MbatPathAtom>& atoms) {
 }
 
 std::vector<MbatLeaf> MbatPathDictionary::Candidates(const std::string& pattern) const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   auto it = paths_.find(pattern);
   if (it == paths_.end()) return {};
   return it->second.leaves;
 }
 
 size_t MbatPathDictionary::num_paths() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return paths_.size();
 }
 
@@ -866,7 +866,7 @@ void MbatJsonEncoder::Init() {
 std::shared_ptr<const mbat::OrthoOp> MbatJsonEncoder::KeyOp(std::string_view key) const {
   std::string k(key);
   {
-    absl::MutexLock lock(&cache_mu_);
+    std::lock_guard<std::mutex> lock(cache_mu_);
     auto it = cache_.find(k);
     if (it != cache_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
@@ -876,7 +876,7 @@ std::shared_ptr<const mbat::OrthoOp> MbatJsonEncoder::KeyOp(std::string_view key
   // Built outside the lock (a dense operator takes long); a racing duplicate is identical.
   std::shared_ptr<const mbat::OrthoOp> op =
       mbat::OrthoOp::Create(op_kind_, config_.dim, MbatHash(config_.seed, "key-op", key));
-  absl::MutexLock lock(&cache_mu_);
+  std::lock_guard<std::mutex> lock(cache_mu_);
   auto it = cache_.find(k);
   if (it != cache_.end()) return it->second.op;
   lru_.push_front(k);
@@ -1027,7 +1027,7 @@ void MbatJsonEncoder::EncodeLeaf(const MbatLeaf& leaf, float* out) const {
 }
 
 bool MbatJsonEncoder::AddBoundLeaf(const std::string& memo_key, float* out) const {
-  absl::ReaderMutexLock lock(&leaf_mu_);
+  std::shared_lock<std::shared_mutex> lock(leaf_mu_);
   auto it = bound_leaves_.find(memo_key);
   if (it == bound_leaves_.end()) return false;
   const float* y = it->second.data();
@@ -1045,7 +1045,7 @@ bool MbatJsonEncoder::SeenBefore(uint64_t fingerprint) const {
 void MbatJsonEncoder::RememberBoundLeaf(const std::string& memo_key, uint64_t fingerprint,
                                         const float* y) const {
   if (!SeenBefore(fingerprint)) return;
-  absl::MutexLock lock(&leaf_mu_);
+  std::unique_lock<std::shared_mutex> lock(leaf_mu_);
   if (bound_leaves_.size() >= max_bound_leaves_) bound_leaves_.clear();
   bound_leaves_.try_emplace(memo_key, y, y + config_.dim);
 }

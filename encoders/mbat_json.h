@@ -45,6 +45,8 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -54,7 +56,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/base/thread_annotations.h"
 #include "encoders/mbat_ops.h"
 
 namespace chamferdb {
@@ -161,7 +163,9 @@ class MbatPathDictionary {
     std::unordered_map<std::string, size_t> index;  // ToJson() -> position
   };
   const size_t max_values_per_path_;
-  mutable absl::Mutex mu_;
+  // std mutexes, not absl::Mutex: Debian's absl is not built for ThreadSanitizer, which then
+  // cannot see absl's locking and reports the guarded accesses as races.
+  mutable std::mutex mu_;
   std::unordered_map<std::string, Values> paths_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -291,7 +295,7 @@ class MbatJsonEncoder {
     std::shared_ptr<const mbat::OrthoOp> op;
     std::list<std::string>::iterator lru;
   };
-  mutable absl::Mutex cache_mu_;
+  mutable std::mutex cache_mu_;
   mutable std::unordered_map<std::string, CacheEntry> cache_ ABSL_GUARDED_BY(cache_mu_);
   mutable std::list<std::string> lru_ ABSL_GUARDED_BY(cache_mu_);  // front = most recent
   mutable size_t cache_bytes_ ABSL_GUARDED_BY(cache_mu_) = 0;
@@ -303,7 +307,7 @@ class MbatJsonEncoder {
   bool AddBoundLeaf(const std::string& memo_key, float* out) const;
   void RememberBoundLeaf(const std::string& memo_key, uint64_t fingerprint, const float* y) const;
   bool SeenBefore(uint64_t fingerprint) const;
-  mutable absl::Mutex leaf_mu_;
+  mutable std::shared_mutex leaf_mu_;
   mutable std::unordered_map<std::string, std::vector<float>> bound_leaves_ ABSL_GUARDED_BY(leaf_mu_);
   size_t max_bound_leaves_ = 0;
   std::unique_ptr<std::atomic<uint64_t>[]> leaf_seen_;  // kLeafSeenSlots fingerprints
