@@ -150,6 +150,15 @@ TEST(Int8IpStorage, DistancesStayWithinTheQuantizationBoundOfExactDotProducts) {
   for (size_t j = 0; j < dim; ++j) EXPECT_LE(std::fabs(r[j] - x[5 * dim + j]), c / 254 + 1e-6);
 }
 
+// Scales each dim-long row of *v to unit L2 norm (norm in double).
+void NormalizeRows(std::vector<float>* v, size_t dim) {
+  for (size_t i = 0; i < v->size() / dim; ++i) {
+    float* r = v->data() + i * dim;
+    const double norm = std::sqrt(ExactDot(r, r, dim));
+    for (size_t j = 0; j < dim; ++j) r[j] = static_cast<float>(r[j] / norm);
+  }
+}
+
 TEST(Int8IpStorage, ExactScanAndHnswOverItFindTheBruteForceNeighbours) {
   Rng rng(11);
   const size_t dim = 128, n = 3000, nq = 40, k = 10;
@@ -157,13 +166,8 @@ TEST(Int8IpStorage, ExactScanAndHnswOverItFindTheBruteForceNeighbours) {
   // vectors MIPS favours large norms and HNSW's recall drops for float and int8 alike).
   auto x = Clustered(rng, n, dim, 30);
   auto queries = NearRows(rng, x, dim, nq);
-  for (auto* v : {&x, &queries}) {
-    for (size_t i = 0; i < v->size() / dim; ++i) {
-      float* r = v->data() + i * dim;
-      const double norm = std::sqrt(ExactDot(r, r, dim));
-      for (size_t j = 0; j < dim; ++j) r[j] = static_cast<float>(r[j] / norm);
-    }
-  }
+  NormalizeRows(&x, dim);
+  NormalizeRows(&queries, dim);
   auto* storage = new Int8IpStorage(dim);
   faiss::IndexHNSW hnsw(storage, 16);
   hnsw.own_fields = true;
@@ -521,13 +525,8 @@ TEST(Int8Hnsw, GraphIsWellFormedAndFindsTheBruteForceNeighbours) {
   const size_t dim = 128, n = 3000, nq = 40, k = 10;
   auto x = Clustered(rng, n, dim, 30);
   auto queries = NearRows(rng, x, dim, nq);
-  for (auto* v : {&x, &queries}) {
-    for (size_t i = 0; i < v->size() / dim; ++i) {
-      float* r = v->data() + i * dim;
-      const double norm = std::sqrt(ExactDot(r, r, dim));
-      for (size_t j = 0; j < dim; ++j) r[j] = static_cast<float>(r[j] / norm);
-    }
-  }
+  NormalizeRows(&x, dim);
+  NormalizeRows(&queries, dim);
   auto recall_of = [&](faiss::IndexHNSW& index) {
     faiss::SearchParametersHNSW p;
     p.efSearch = 64;

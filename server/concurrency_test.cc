@@ -29,6 +29,7 @@
 #include "server/collection.h"
 #include "server/json_collection.h"
 #include "server/registry.h"
+#include "server/test_tokens.h"
 #include "storage/store.h"
 
 namespace chamferdb {
@@ -50,16 +51,7 @@ std::string TempPath(const std::string& name) {
 std::vector<float> Tokens(const std::string& id, int version) {
   Rng rng(std::hash<std::string>{}(id) * 7919 + static_cast<uint64_t>(version));
   const size_t n = 1 + rng.UniformInt(12);
-  std::vector<float> v(n * kDim);
-  for (size_t i = 0; i < n; ++i) {
-    double norm = 0;
-    for (size_t j = 0; j < kDim; ++j) {
-      v[i * kDim + j] = static_cast<float>(rng.Normal());
-      norm += double(v[i * kDim + j]) * v[i * kDim + j];
-    }
-    for (size_t j = 0; j < kDim; ++j) v[i * kDim + j] /= static_cast<float>(std::sqrt(norm));
-  }
-  return v;
+  return RandomUnitTokens(rng, n, kDim);
 }
 
 std::string Id(int writer, int i) { return "w" + std::to_string(writer) + "-" + std::to_string(i); }
