@@ -26,6 +26,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/rw_mutex.h"
 #include "common/types.h"
 #include "encoders/muvera_fde.h"
 #include "index/index.h"
@@ -280,7 +281,8 @@ class Collection {
   const std::unique_ptr<MuveraFdeEncoder> encoder_;
   Store* const store_;
 
-  mutable std::shared_mutex mu_;
+  // Writer-preferring (common/rw_mutex.h): overlapping searches cannot starve upserts.
+  mutable WriterPriorityMutex mu_;
   // Protected by mu_.
   std::unique_ptr<VectorIndex> index_ ABSL_GUARDED_BY(mu_);
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);  // by label

@@ -19,6 +19,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/rw_mutex.h"
 #include "encoders/mbat_json.h"
 #include "index/index.h"
 #include "server/collection.h"
@@ -94,7 +95,8 @@ class JsonCollection {
   Store* const store_;
   MbatPathDictionary dictionary_;  // internally synchronized
 
-  mutable std::shared_mutex mu_;
+  // Writer-preferring (common/rw_mutex.h): overlapping searches cannot starve upserts.
+  mutable WriterPriorityMutex mu_;
   std::unique_ptr<VectorIndex> index_ ABSL_GUARDED_BY(mu_);
   std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Label, std::less<>> labels_ ABSL_GUARDED_BY(mu_);  // live ids, ordered
