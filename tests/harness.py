@@ -63,6 +63,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _remove_file(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def die_with_parent():
     """preexec_fn for server processes: Linux delivers SIGTERM (graceful shutdown) to the
     child when the thread that started it exits, so no test leaves a server behind."""
@@ -91,6 +98,8 @@ class Server:
         self.target_name = target_name  # TLS name override (certificate's CN)
         self.env = env
         self.log_path = os.path.join(tempfile.gettempdir(), f"chamferdb-{self.port}.log")
+        # The log is read back by failing tests (log()); it goes when the test process exits.
+        atexit.register(_remove_file, self.log_path)
 
     def start(self):
         """Starts the server; it also stops (SIGTERM) when this test process dies, even when
