@@ -278,8 +278,10 @@ int64_t CountCrossingsBruteForce(const std::vector<Point>& poly, int64_t* degene
 }
 
 int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
-                           std::vector<Crossing>* out, int64_t max_out) {
+                           std::vector<Crossing>* out, int64_t max_out, int64_t max_work,
+                           int64_t* work) {
   const int64_t n = static_cast<int64_t>(poly.size());
+  if (work) *work = 0;
   if (n < 4) {
     if (degenerate) *degenerate = 0;
     return 0;
@@ -302,12 +304,37 @@ int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
   // Cell range of each edge's bounding box (conservative: cell_x is monotone, so the range
   // covers every cell the closed box touches).
   std::vector<std::array<int64_t, 4>> range(n);
-  std::vector<std::vector<int64_t>> cells(g * g);
+  // Work first: cell insertions (each ≤ g² ≤ 2^22 for n ≤ 2^22, so the sum fits), then
+  // 4 × the candidate pairs per cell; nothing is binned or tested when the total is over
+  // max_work (the count stops early, so *work is then only a lower bound).
+  int64_t total = 0;
+  std::vector<int64_t> fill(g * g, 0);
   for (int64_t i = 0; i < n; ++i) {
     if (ZeroLength(poly, i)) continue;
     const Point &a = poly[i], &b = poly[(i + 1) % n];
     range[i] = {cell_x(std::min(a.x, b.x)), cell_x(std::max(a.x, b.x)),
                 cell_y(std::min(a.y, b.y)), cell_y(std::max(a.y, b.y))};
+    total += (range[i][1] - range[i][0] + 1) * (range[i][3] - range[i][2] + 1);
+    if (total > max_work) break;
+  }
+  if (total <= max_work) {
+    for (int64_t i = 0; i < n && total <= max_work; ++i) {
+      if (ZeroLength(poly, i)) continue;
+      for (int64_t cy = range[i][2]; cy <= range[i][3]; ++cy)
+        for (int64_t cx = range[i][0]; cx <= range[i][1]; ++cx) ++fill[cy * g + cx];
+    }
+    // A candidate pair costs four orientation predicates (exact ones when the coordinates
+    // span many orders of magnitude): weight 4 against an insertion.
+    for (int64_t c = 0; c < g * g && total <= max_work; ++c) total += 4 * (fill[c] * (fill[c] - 1) / 2);
+  }
+  if (work) *work = total;
+  if (total > max_work) {
+    if (degenerate) *degenerate = 0;
+    return -1;
+  }
+  std::vector<std::vector<int64_t>> cells(g * g);
+  for (int64_t i = 0; i < n; ++i) {
+    if (ZeroLength(poly, i)) continue;
     for (int64_t cy = range[i][2]; cy <= range[i][3]; ++cy)
       for (int64_t cx = range[i][0]; cx <= range[i][1]; ++cx) cells[cy * g + cx].push_back(i);
   }
@@ -443,10 +470,23 @@ Regularity PathRegularity(const Point* path, int64_t num_points, const Regularit
   // Flattened curve: crossings and turning number.
   const std::vector<Point> poly = Flatten(path, num_points, opt.flatten_tolerance);
   r.flattened_vertices = static_cast<int64_t>(poly.size());
-  r.self_intersections =
-      opt.brute_force
-          ? CountCrossingsBruteForce(poly, &r.degenerate_contacts, &r.crossings, opt.max_crossings)
-          : CountCrossingsGrid(poly, &r.degenerate_contacts, &r.crossings, opt.max_crossings);
+  if (opt.brute_force) {
+    const int64_t n = r.flattened_vertices;
+    r.crossing_work = 4 * (n * (n - 1) / 2);
+    if (r.crossing_work > opt.max_crossing_work) {
+      r.over_budget = true;
+    } else {
+      r.self_intersections =
+          CountCrossingsBruteForce(poly, &r.degenerate_contacts, &r.crossings, opt.max_crossings);
+    }
+  } else {
+    r.self_intersections = CountCrossingsGrid(poly, &r.degenerate_contacts, &r.crossings, opt.max_crossings,
+                                              opt.max_crossing_work, &r.crossing_work);
+    if (r.self_intersections < 0) {
+      r.self_intersections = 0;
+      r.over_budget = true;
+    }
+  }
   std::vector<Point> edges;
   for (size_t i = 0; i < poly.size(); ++i) {
     const Point e = Sub(poly[(i + 1) % poly.size()], poly[i]);

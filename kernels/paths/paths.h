@@ -78,12 +78,22 @@ struct Regularity {
   double max_curvature = 0;         // max |B'×B''|/|B'|³ over samples_per_segment samples
   double max_g1_defect = 0;         // max angle (radians) between in/out tangents at joints
   int64_t flattened_vertices = 0;
+  // Work of the crossing count: grid cell insertions + 4 × candidate pairs (four orientation
+  // predicates each), or 4·n(n−1)/2 brute force. When it would exceed
+  // RegularityOptions::max_crossing_work the count is not run: over_budget is set, the
+  // crossing fields stay 0 and crossing_work is a lower bound (> the cap).
+  int64_t crossing_work = 0;
+  bool over_budget = false;
 };
 struct RegularityOptions {
   double flatten_tolerance = 0.05;
   int samples_per_segment = 16;
   int64_t max_crossings = 1000;
   bool brute_force = false;  // O(n²) pair test instead of the uniform-grid broad phase
+  // Cap on Regularity::crossing_work. The grid is O(n) for well-spread edges but O(n²) when
+  // they pile into a few cells (coordinates spanning many orders of magnitude, long
+  // overlapping edges).
+  int64_t max_crossing_work = INT64_MAX;
 };
 Regularity PathRegularity(const Point* path, int64_t num_points, const RegularityOptions& opt);
 
@@ -92,8 +102,11 @@ Regularity PathRegularity(const Point* path, int64_t num_points, const Regularit
 // deduplicated by testing each pair only in the first cell both edges share.
 int64_t CountCrossingsBruteForce(const std::vector<Point>& poly, int64_t* degenerate,
                                  std::vector<Crossing>* out, int64_t max_out);
+// The grid version first counts its work (cell insertions + 4 × candidate pairs) into *work
+// (when non-null) and returns -1 without testing any pair when that exceeds max_work.
 int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
-                           std::vector<Crossing>* out, int64_t max_out);
+                           std::vector<Crossing>* out, int64_t max_out, int64_t max_work = INT64_MAX,
+                           int64_t* work = nullptr);
 
 // ---- J2 RasterizePaths ----
 enum class FillRule { kNonZero = 0, kEvenOdd = 1 };
