@@ -266,6 +266,7 @@ constexpr int64_t kRasterMaxSide = 4096;
 constexpr int64_t kRasterMaxSamples = int64_t{1} << 30;
 constexpr int64_t kRasterMaxReferenceWork = int64_t{1} << 32;
 constexpr double kRasterMaxScanWork = 4294967296.0;  // 2^32
+constexpr double kDescriptorMaxWork = 4294967296.0;  // 2^32
 
 absl::StatusOr<std::vector<int64_t>> DecodeIndexVector(const v1::Tensor& t, const std::string& field) {
   std::vector<int64_t> out;
@@ -881,6 +882,22 @@ grpc::Status AppliedKernelsService::PathDescriptor(grpc::ServerContext* ctx,
         return absl::ResourceExhaustedError(fmt::format(
             "scene: the paths would flatten to more than {} vertices", kPathMaxFlattened));
       }
+    }
+    // Work, in units of ≈ 1.25 ns of one core: the EFD sums (≈ 40 ns per resample point and
+    // harmonic: trigonometry), the rasterized shape (≈ 4 units per pixel) and the all-pairs
+    // top-k (≈ 2 units per product: dot products, candidate lists). 2^32 ≈ 5 s (review during
+    // the kernels_fuzz run: many paths at resample 4096 / harmonics 2048, or thousands of paths
+    // with top_k, passed the per-path caps and ran for minutes).
+    const double desc_dim = 4.0 * opt.harmonics + static_cast<double>(opt.raster) * opt.raster;
+    const double work = static_cast<double>(paths_n) *
+                            (32.0 * opt.resample * opt.harmonics + 4.0 * opt.raster * opt.raster) +
+                        (req->top_k() > 0 ? 2.0 * static_cast<double>(paths_n) * paths_n * desc_dim : 0.0);
+    if (work > kDescriptorMaxWork) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "scene: descriptors of {} paths with resample {}, harmonics {}, raster {}{} need {:.3g} "
+          "units of work, over the cap 2^32; lower resample/harmonics/raster or split the scene",
+          paths_n, opt.resample, opt.harmonics, opt.raster, req->top_k() > 0 ? " and all-pairs top_k" : "",
+          work));
     }
     std::vector<std::vector<double>> desc(paths_n);
     for (int64_t p = 0; p < paths_n; ++p) {

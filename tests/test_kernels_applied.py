@@ -543,6 +543,18 @@ class AppliedKernelsTest(unittest.TestCase):
                               ka.RasterizePathsRequest(scene=self.scene(paths), width=4096, height=4096, samples=1))
         self.assertIn("width/height/samples", msg)
 
+    def test_path_descriptor_work_is_capped(self):
+        # 20 paths at resample 4096 / harmonics 2048 (≈ 7 s of CPU) and 3,000 paths with the
+        # all-pairs top_k (≈ 23 s) passed the per-path caps.
+        circles = [self.circle(1.0 + 0.01 * p) for p in range(20)]
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.PathDescriptor,
+                              ka.PathDescriptorRequest(scene=self.scene(circles), resample=4096, harmonics=2048, raster=0))
+        self.assertIn("resample", msg)
+        many = [self.circle(1.0 + 0.001 * p) for p in range(3000)]
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.PathDescriptor,
+                              ka.PathDescriptorRequest(scene=self.scene(many), top_k=1))
+        self.assertIn("top_k", msg)
+
 
 if __name__ == "__main__":
     unittest.main()
