@@ -65,6 +65,7 @@ class AppliedKernelsTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as cm:
             fn(*args)
         self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        return cm.exception.details()
 
     # ---------------------------------------------------------------- Bures–Wasserstein
 
