@@ -430,6 +430,9 @@ class NumericKernelsTest(unittest.TestCase):
             grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.EbvGenerate,
             knp.EbvGenerateRequest(n=200, d=50, tau=0, optimizer=knp.EbvGenerateRequest.OFFICIAL_SGD,
                                    max_steps=2000)))
+        # The QR path (N ≤ d): n²·d = 2^34 passed the old cap and ran ~40 s.
+        self.assertIn("n²·d", self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.EbvGenerate,
+                                              knp.EbvGenerateRequest(n=1024, d=16384)))
         self.assertIn("ebv", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
             features=T(np.ones((2, 3))), ebv=T(np.ones((4, 5))), k=1)))
         self.assertIn("k", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
