@@ -177,6 +177,12 @@ class GeometryKernelsTest(unittest.TestCase):
                             kg.GauntTPRequest(x=T(np.zeros((1, 20000, 1))),
                                               y=T(np.zeros((1, 1, 49 * 49)))))
         self.assertIn("cap", d)
+        # kernels_fuzz review: 64 channels of L = 48 by the direct 2D convolution ran ~14 s
+        # under the old 2^35 cap.
+        d = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.GauntTP,
+                            kg.GauntTPRequest(x=T(np.zeros((1, 64, 49 * 49))), y=T(np.zeros((1, 1, 49 * 49))),
+                                              method=kg.GAUNT_METHOD_FOURIER_DIRECT_CONV))
+        self.assertIn("x: estimated work", d)
 
     # ------------------------------------------------------------ InvariantMDS
     @staticmethod
