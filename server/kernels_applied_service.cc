@@ -255,9 +255,9 @@ constexpr int64_t kPathMaxPaths = int64_t{1} << 16;
 constexpr int64_t kPathMaxFlattened = int64_t{1} << 22;
 constexpr int64_t kPathMaxBruteVertices = 20000;
 // PathRegularity: crossing-count work (grid cell insertions + 4 × candidate pairs, or
-// 4 × the brute-force pairs) summed over the request's paths. 2^27 ≈ 8 s of one core in the
-// worst case (every predicate exact: extreme coordinates), ≈ 1 s with ordinary ones.
-constexpr int64_t kPathMaxCrossingWork = int64_t{1} << 27;
+// 4 × the brute-force pairs) summed over the request's paths. 2^26 ≈ 3.5 s of one core in the
+// worst case (every predicate exact), well under 1 s with ordinary coordinates.
+constexpr int64_t kPathMaxCrossingWork = int64_t{1} << 26;
 // |coordinate| bound (after the affine transforms): differences and their products stay
 // finite, so the orientation predicates are exact and O(1). Beyond it products overflow to
 // inf/NaN and every predicate fell to the slow exact path (kernels_fuzz finding).
@@ -735,7 +735,7 @@ grpc::Status AppliedKernelsService::PathRegularity(grpc::ServerContext* ctx,
       if (r.over_budget) {
         return absl::ResourceExhaustedError(fmt::format(
             "scene.points: the self-crossing test of path {} needs more than {} units of work "
-            "(cell insertions + 4 × candidate edge pairs), over the request's cap 2^27 (edges "
+            "(cell insertions + 4 × candidate edge pairs), over the request's cap 2^26 (edges "
             "piling into few grid cells: coordinates spanning many orders of magnitude, long "
             "overlapping edges, or method REFERENCE on a long path); raise flatten_tolerance "
             "or split the scene", p, r.crossing_work));

@@ -525,7 +525,7 @@ class AppliedKernelsTest(unittest.TestCase):
         self.assertEqual(r.paths[0].self_intersections, 0)
 
     def test_path_crossing_work_is_capped(self):
-        # method REFERENCE on a circle flattened to ~11,000 vertices: 4·n(n−1)/2 ≈ 2.4e8 > 2^27
+        # method REFERENCE on a circle flattened to ~11,000 vertices: 4·n(n−1)/2 ≈ 2.4e8 > 2^26
         # (collinear inputs make every predicate exact: ~1 µs per pair at the old 20,000 cap).
         msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.PathRegularity,
                               ka.PathRegularityRequest(scene=self.scene([self.circle(10.0)]),
@@ -533,7 +533,7 @@ class AppliedKernelsTest(unittest.TestCase):
         self.assertIn("scene.points", msg)
         self.assertIn("path 0", msg)
         r = self.stub.PathRegularity(ka.PathRegularityRequest(
-            scene=self.scene([self.circle(5.0)]), flatten_tolerance=1e-6, method=ka.PATH_REFERENCE))
+            scene=self.scene([self.circle(2.0)]), flatten_tolerance=1e-6, method=ka.PATH_REFERENCE))
         self.assertEqual(r.paths[0].self_intersections, 0)
 
     def test_rasterize_scan_work_is_capped(self):
