@@ -481,6 +481,10 @@ class NumericKernelsTest(unittest.TestCase):
         st.next_slot = 7
         self.assertIn("next_slot", self.assertCode(INV, self.stub.MFacWindowApply, knp.MFacWindowApplyRequest(
             state=st, x=T(np.ones(5)))))
+        # kernels_fuzz review: m²·(d+m) = 4.3e10 passed the old 2^36 cap (≈ 14 s at 2^36).
+        self.assertIn("grads", self.assertCode(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.MFacWindowInit,
+            knp.MFacWindowInitRequest(grads=T(np.ones((3500, 10))), damp=1.0)))
 
 
 if __name__ == "__main__":
