@@ -467,6 +467,23 @@ class NumericKernelsTest(unittest.TestCase):
         ref = dense_inv(g[3:m + 3]) @ x[0]
         np.testing.assert_allclose(y, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
 
+    def test_spgemm_smash_atomic_work_cap(self):
+        # kernels_fuzz review: SMASH_ATOMIC costs ≈ 10 ns per partial product on one thread;
+        # 2^30 of them (the old cap of every fast method) took 10 s. A [6000, 16] dense times
+        # B [16, 6000] dense: 5.8e8 partial products, between its new cap 2^29 and 2^30.
+        m = k = 16
+        n = rows = 6000
+        a_rp = np.arange(0, rows * k + 1, k, dtype=np.int64)
+        a_col = np.tile(np.arange(k, dtype=np.int32), rows)
+        b_rp = np.arange(0, m * n + 1, n, dtype=np.int64)
+        b_col = np.tile(np.arange(n, dtype=np.int32), m)
+        req = knp.SpGemmRequest(a_row_ptr=T(a_rp), a_col=T(a_col), a_val=T(np.ones(rows * k)), a_cols=k,
+                                b_row_ptr=T(b_rp), b_col=T(b_col), b_val=T(np.ones(m * n)), b_cols=n,
+                                method=knp.SpGemmRequest.SMASH_ATOMIC)
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.SpGemm, req)
+        self.assertIn("SpGemm (partial products)", msg)
+        self.assertIn("a / b", msg)
+
     def test_mfac_bad_input(self):
         INV = grpc.StatusCode.INVALID_ARGUMENT
         g = np.ones((3, 5))
