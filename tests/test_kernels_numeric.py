@@ -467,6 +467,17 @@ class NumericKernelsTest(unittest.TestCase):
         ref = dense_inv(g[3:m + 3]) @ x[0]
         np.testing.assert_allclose(y, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
 
+    def test_int8_mixed_linear_scalar_path_work_cap(self):
+        # kernels_fuzz review: the scalar GEMM at the old cap s·o·h = 2^35 took 11 s. s·o·h =
+        # 2.1e10 (between 2^34 and 2^35) with pre-quantized weights (13 MB request).
+        s, h, o = 4096, 512, 10000
+        req = knp.Int8MixedLinearRequest(
+            x=T(np.ones((s, h), np.float32)), w_codes=T(np.ones((o, h), np.int8)),
+            w_scales=T(np.ones(o, np.float32)), gemm_path=knp.INT8_GEMM_PATH_SCALAR,
+            outlier_weight=knp.Int8MixedLinearRequest.OUTLIER_WEIGHT_DEQUANT)
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.Int8MixedLinear, req)
+        self.assertIn("x / w", msg)
+
     def test_spgemm_smash_atomic_work_cap(self):
         # kernels_fuzz review: SMASH_ATOMIC costs ≈ 10 ns per partial product on one thread;
         # 2^30 of them (the old cap of every fast method) took 10 s. A [6000, 16] dense times
