@@ -254,10 +254,12 @@ constexpr int64_t kPathMaxPoints = int64_t{1} << 20;
 constexpr int64_t kPathMaxPaths = int64_t{1} << 16;
 constexpr int64_t kPathMaxFlattened = int64_t{1} << 22;
 constexpr int64_t kPathMaxBruteVertices = 20000;
-// PathRegularity: crossing-count work (grid cell insertions + 4 × candidate pairs, or
-// 4 × the brute-force pairs) summed over the request's paths. 2^26 ≈ 3.5 s of one core in the
-// worst case (every predicate exact), well under 1 s with ordinary coordinates.
-constexpr int64_t kPathMaxCrossingWork = int64_t{1} << 26;
+// PathRegularity: crossing-count work summed over the request's paths: the pairs to test
+// (grid cell insertions + candidate pairs, or all pairs for REFERENCE) + 4 per exact
+// orientation fallback taken (kernels/paths/paths.h). 2^28 ≈ 5 s of one core: ≈ 18 ns per
+// ordinary pair, ≈ 70 ns per exact fallback (a scene whose every predicate went exact took
+// 7 s at half this budget when pairs were charged 4 each, exact calls nothing).
+constexpr int64_t kPathMaxCrossingWork = int64_t{1} << 28;
 // |coordinate| bound (after the affine transforms): differences and their products stay
 // finite, so the orientation predicates are exact and O(1). Beyond it products overflow to
 // inf/NaN and every predicate fell to the slow exact path (kernels_fuzz finding).
@@ -735,10 +737,10 @@ grpc::Status AppliedKernelsService::PathRegularity(grpc::ServerContext* ctx,
       if (r.over_budget) {
         return absl::ResourceExhaustedError(fmt::format(
             "scene.points: the self-crossing test of path {} needs more than {} units of work "
-            "(cell insertions + 4 × candidate edge pairs), over the request's cap 2^26 (edges "
-            "piling into few grid cells: coordinates spanning many orders of magnitude, long "
-            "overlapping edges, or method REFERENCE on a long path); raise flatten_tolerance "
-            "or split the scene", p, r.crossing_work));
+            "(edge pairs to test + 4 × exact orientation tests), over the request's cap 2^28 "
+            "(edges piling into few grid cells, coordinates spanning many orders of magnitude, "
+            "near-collinear edges); raise flatten_tolerance or split the scene",
+            p, r.crossing_work));
       }
       crossing_budget -= r.crossing_work;
       v1::PathRegularityResult* out = resp->add_paths();

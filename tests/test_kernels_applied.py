@@ -525,13 +525,20 @@ class AppliedKernelsTest(unittest.TestCase):
         self.assertEqual(r.paths[0].self_intersections, 0)
 
     def test_path_crossing_work_is_capped(self):
-        # method REFERENCE on a circle flattened to ~11,000 vertices: 4·n(n−1)/2 ≈ 2.4e8 > 2^26
-        # (collinear inputs make every predicate exact: ~1 µs per pair at the old 20,000 cap).
+        # A {4001/2000} star of straight cubic segments: every edge is nearly a diameter, so
+        # the grid broad phase puts ~1,500 edges in every cell (≈ 5e9 candidate pairs: seconds
+        # under the old code, minutes for larger stars). The work is counted before testing.
+        n = 4001
+        k = np.arange(n)
+        ang = 2 * np.pi * ((k * ((n - 1) // 2)) % n) / n
+        v = 100 * np.stack([np.cos(ang), np.sin(ang)], 1)
+        w = np.roll(v, -1, axis=0)
+        star = np.stack([v, v + (w - v) / 3, v + 2 * (w - v) / 3], 1).reshape(-1, 2)
         msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.PathRegularity,
-                              ka.PathRegularityRequest(scene=self.scene([self.circle(10.0)]),
-                                                       flatten_tolerance=1e-6, method=ka.PATH_REFERENCE))
+                              ka.PathRegularityRequest(scene=self.scene([star])))
         self.assertIn("scene.points", msg)
         self.assertIn("path 0", msg)
+        # A long ordinary path stays well inside the budget (REFERENCE: ~4,900 vertices).
         r = self.stub.PathRegularity(ka.PathRegularityRequest(
             scene=self.scene([self.circle(2.0)]), flatten_tolerance=1e-6, method=ka.PATH_REFERENCE))
         self.assertEqual(r.paths[0].self_intersections, 0)

@@ -220,8 +220,22 @@ TEST(PathRegularity, GridCrossingWorkIsCountedAndCapped) {
   EXPECT_EQ(capped.self_intersections, 0);
   EXPECT_EQ(capped.crossing_work, full.crossing_work);
   opt.brute_force = true;
-  opt.max_crossing_work = 4 * (static_cast<int64_t>(flat.size()) * (flat.size() - 1) / 2) - 1;
+  opt.max_crossing_work = static_cast<int64_t>(flat.size()) * (flat.size() - 1) / 2 - 1;
   EXPECT_TRUE(PathRegularity(path.data(), path.size(), opt).over_budget);
+
+  // Exact orientation fallbacks are charged while testing: an all-collinear polyline (every
+  // predicate exact) stops inside a budget that its pair count alone fits.
+  std::vector<Point> line;
+  for (int k = 0; k < 200; ++k) line.push_back({static_cast<double>(k % 2 == 0 ? k : 199 - k), 0.0});
+  const int64_t line_pairs = int64_t{200} * 199 / 2;
+  int64_t line_work = 0;
+  list.clear();
+  EXPECT_EQ(CountCrossingsBruteForce(line, &dg, &list, 1 << 20, INT64_MAX, &line_work),
+            CountCrossingsGrid(line, &dg, nullptr, 0));
+  EXPECT_GT(line_work, line_pairs);  // exact calls were charged
+  list.clear();
+  EXPECT_EQ(CountCrossingsBruteForce(line, &dg, &list, 1 << 20, line_pairs + 10, &line_work), -1);
+  EXPECT_TRUE(list.empty());
 }
 
 // Circle by 4 cubics: Green's-theorem area against a densely flattened polygon (independent),
