@@ -255,10 +255,9 @@ constexpr int64_t kPathMaxPaths = int64_t{1} << 16;
 constexpr int64_t kPathMaxFlattened = int64_t{1} << 22;
 constexpr int64_t kPathMaxBruteVertices = 20000;
 // PathRegularity: crossing-count work summed over the request's paths: the pairs to test
-// (grid cell insertions + candidate pairs, or all pairs for REFERENCE) + 4 per exact
-// orientation fallback taken (kernels/paths/paths.h). 2^28 ≈ 5 s of one core: ≈ 18 ns per
-// ordinary pair, ≈ 70 ns per exact fallback (a scene whose every predicate went exact took
-// 7 s at half this budget when pairs were charged 4 each, exact calls nothing).
+// (grid cell insertions + candidate pairs, or all pairs for REFERENCE) + 8 per exact
+// orientation fallback taken (kernels/paths/paths.h). 2^28 ≈ 5 s of one core at worst:
+// ≈ 18 ns per ordinary pair, 70–130 ns per exact fallback.
 constexpr int64_t kPathMaxCrossingWork = int64_t{1} << 28;
 // |coordinate| bound (after the affine transforms): differences and their products stay
 // finite, so the orientation predicates are exact and O(1). Beyond it products overflow to
@@ -737,7 +736,7 @@ grpc::Status AppliedKernelsService::PathRegularity(grpc::ServerContext* ctx,
       if (r.over_budget) {
         return absl::ResourceExhaustedError(fmt::format(
             "scene.points: the self-crossing test of path {} needs more than {} units of work "
-            "(edge pairs to test + 4 × exact orientation tests), over the request's cap 2^28 "
+            "(edge pairs to test + 8 × exact orientation tests), over the request's cap 2^28 "
             "(edges piling into few grid cells, coordinates spanning many orders of magnitude, "
             "near-collinear edges); raise flatten_tolerance or split the scene",
             p, r.crossing_work));

@@ -104,10 +104,10 @@ int64_t CountCrossingsBruteForce(const std::vector<Point>& poly, int64_t* degene
                                  int64_t max_work = INT64_MAX, int64_t* work = nullptr);
 // Work budget (both versions): the pairs to test (brute force: n(n−1)/2; grid: cell
 // insertions + candidate pairs, counted before any test) plus kExactOrientWeight per exact
-// orientation fallback taken while testing (≈ 4× a whole ordinary pair test; near-collinear
+// orientation fallback taken while testing (≈ 7× a whole ordinary pair test; near-collinear
 // or wide-ranging coordinates take it). Over max_work: −1, out unchanged, *work (when
 // non-null) a lower bound above max_work; else *work is the exact total.
-inline constexpr int64_t kExactOrientWeight = 4;
+inline constexpr int64_t kExactOrientWeight = 8;
 int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
                            std::vector<Crossing>* out, int64_t max_out, int64_t max_work = INT64_MAX,
                            int64_t* work = nullptr);
