@@ -254,9 +254,20 @@ constexpr int64_t kPathMaxPoints = int64_t{1} << 20;
 constexpr int64_t kPathMaxPaths = int64_t{1} << 16;
 constexpr int64_t kPathMaxFlattened = int64_t{1} << 22;
 constexpr int64_t kPathMaxBruteVertices = 20000;
+// PathRegularity: crossing-count work summed over the request's paths: the pairs to test
+// (grid cell insertions + candidate pairs, or all pairs for REFERENCE) + 8 per exact
+// orientation fallback taken (kernels/paths/paths.h). 2^28 ≈ 5 s of one core at worst:
+// ≈ 18 ns per ordinary pair, 70–130 ns per exact fallback.
+constexpr int64_t kPathMaxCrossingWork = int64_t{1} << 28;
+// |coordinate| bound (after the affine transforms): differences and their products stay
+// finite, so the orientation predicates are exact and O(1). Beyond it products overflow to
+// inf/NaN and every predicate fell to the slow exact path (kernels_fuzz finding).
+constexpr double kPathMaxCoordinate = 1e100;
 constexpr int64_t kRasterMaxSide = 4096;
 constexpr int64_t kRasterMaxSamples = int64_t{1} << 30;
 constexpr int64_t kRasterMaxReferenceWork = int64_t{1} << 32;
+constexpr double kRasterMaxScanWork = 4294967296.0;  // 2^32
+constexpr double kDescriptorMaxWork = 4294967296.0;  // 2^32
 
 absl::StatusOr<std::vector<int64_t>> DecodeIndexVector(const v1::Tensor& t, const std::string& field) {
   std::vector<int64_t> out;
@@ -272,6 +283,17 @@ absl::StatusOr<std::vector<int64_t>> DecodeIndexVector(const v1::Tensor& t, cons
   }
   RETURN_IF_ERROR(CheckShape(shape, {-1}, field));
   return out;
+}
+
+absl::Status CheckCoordinates(const paths::Scene& scene, std::string_view what) {
+  for (size_t i = 0; i < scene.points.size(); ++i) {
+    const paths::Point& q = scene.points[i];
+    if (!(std::abs(q.x) <= kPathMaxCoordinate && std::abs(q.y) <= kPathMaxCoordinate)) {
+      return Invalid(fmt::format("{}[{}] = ({}, {}): coordinates must be finite and within ±{:g}", what, i,
+                                 q.x, q.y, kPathMaxCoordinate));
+    }
+  }
+  return absl::OkStatus();
 }
 
 // Decodes, validates and (if given) applies the per-path affine transforms.
@@ -293,6 +315,7 @@ absl::StatusOr<paths::Scene> DecodeScene(const v1::PathScene& s) {
   for (int64_t i = 0; i < pts.shape[0]; ++i) scene.points[i] = {pts.data[2 * i], pts.data[2 * i + 1]};
   absl::Status st = paths::ValidateScene(scene);
   if (!st.ok()) return Invalid(fmt::format("scene.{}", std::string(st.message())));
+  RETURN_IF_ERROR(CheckCoordinates(scene, "scene.points"));
   if (IsSet(s.affine())) {
     ASSIGN_OR_RETURN(HostTensor<double> aff,
                      DecodeFiniteMatrix(s.affine(), "scene.affine", scene.num_paths(), 4));
@@ -301,6 +324,7 @@ absl::StatusOr<paths::Scene> DecodeScene(const v1::PathScene& s) {
       for (int k = 0; k < 4; ++k) rows[p][k] = aff.data[4 * p + k];
     }
     scene = paths::ApplyAffine(scene, rows);
+    RETURN_IF_ERROR(CheckCoordinates(scene, "scene.affine: transformed point"));
   }
   return scene;
 }
@@ -698,6 +722,7 @@ grpc::Status AppliedKernelsService::PathRegularity(grpc::ServerContext* ctx,
     if (!std::isfinite(scale)) return Invalid("xing_scale: not finite");
     if (!v1::PathMethod_IsValid(req->method())) return Invalid("method: unknown value");
     opt.brute_force = req->method() == v1::PATH_REFERENCE;
+    int64_t crossing_budget = kPathMaxCrossingWork;
     double xing_sum = 0;
     for (int64_t p = 0; p < scene.num_paths(); ++p) {
       if (opt.brute_force &&
@@ -706,7 +731,17 @@ grpc::Status AppliedKernelsService::PathRegularity(grpc::ServerContext* ctx,
         return absl::ResourceExhaustedError(fmt::format(
             "method REFERENCE: path {} flattens to more than {} vertices", p, kPathMaxBruteVertices));
       }
+      opt.max_crossing_work = crossing_budget;
       const paths::Regularity r = paths::PathRegularity(scene.path(p), scene.path_size(p), opt);
+      if (r.over_budget) {
+        return absl::ResourceExhaustedError(fmt::format(
+            "scene.points: the self-crossing test of path {} needs more than {} units of work "
+            "(edge pairs to test + 8 × exact orientation tests), over the request's cap 2^28 "
+            "(edges piling into few grid cells, coordinates spanning many orders of magnitude, "
+            "near-collinear edges); raise flatten_tolerance or split the scene",
+            p, r.crossing_work));
+      }
+      crossing_budget -= r.crossing_work;
       v1::PathRegularityResult* out = resp->add_paths();
       out->set_xing_loss(r.xing_loss);
       out->set_laplacian(r.laplacian);
@@ -759,6 +794,32 @@ grpc::Status AppliedKernelsService::RasterizePaths(grpc::ServerContext* ctx,
     ASSIGN_OR_RETURN(opt.flatten_tolerance,
                      FlattenTolerance(req->has_flatten_tolerance(), req->flatten_tolerance(),
                                       &total, scene));
+    // Scanline work, summed over paths: every path composites the whole canvas (2·W·H),
+    // fills the samples of its bounding box and crosses each sample row of the box with all
+    // of its edges. 2^32 ≈ 6 s of one core (kernels_fuzz: 2,000 overlapping canvas-sized
+    // paths at 4096², 8² samples passed the per-canvas caps and ran for minutes).
+    double scan_work = 0;
+    for (int64_t p = 0; p < scene.num_paths(); ++p) {
+      const paths::Point* pts = scene.path(p);
+      double x0 = pts[0].x, x1 = x0, y0 = pts[0].y, y1 = y0;
+      for (int64_t i = 0; i < scene.path_size(p); ++i) {
+        x0 = std::min(x0, pts[i].x), x1 = std::max(x1, pts[i].x);
+        y0 = std::min(y0, pts[i].y), y1 = std::max(y1, pts[i].y);
+      }
+      const double cols = std::clamp(std::ceil(x1), 0.0, double(opt.width)) - std::clamp(std::floor(x0), 0.0, double(opt.width));
+      const double rows = std::clamp(std::ceil(y1), 0.0, double(opt.height)) - std::clamp(std::floor(y0), 0.0, double(opt.height));
+      const double edges = static_cast<double>(
+          paths::EstimateFlattenedVertices(pts, scene.path_size(p), opt.flatten_tolerance));
+      scan_work += 2.0 * opt.width * opt.height + cols * rows * opt.samples * opt.samples +
+                   rows * opt.samples * edges;
+    }
+    if (scan_work > kRasterMaxScanWork) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "scene: rasterizing {} paths at {}x{} with samples {} needs {:.3g} units of work "
+          "(paths·2·width·height + box samples + sample rows × edges), over the cap 2^32; "
+          "lower width/height/samples or split the scene",
+          scene.num_paths(), opt.width, opt.height, opt.samples, scan_work));
+    }
     const bool reference = req->method() == v1::PATH_REFERENCE;
     if (reference && static_cast<double>(sample_count) * static_cast<double>(total) >
                          static_cast<double>(kRasterMaxReferenceWork)) {
@@ -822,6 +883,22 @@ grpc::Status AppliedKernelsService::PathDescriptor(grpc::ServerContext* ctx,
         return absl::ResourceExhaustedError(fmt::format(
             "scene: the paths would flatten to more than {} vertices", kPathMaxFlattened));
       }
+    }
+    // Work, in units of ≈ 1.25 ns of one core: the EFD sums (≈ 40 ns per resample point and
+    // harmonic: trigonometry), the rasterized shape (≈ 4 units per pixel) and the all-pairs
+    // top-k (≈ 2 units per product: dot products, candidate lists). 2^32 ≈ 5 s (review during
+    // the kernels_fuzz run: many paths at resample 4096 / harmonics 2048, or thousands of paths
+    // with top_k, passed the per-path caps and ran for minutes).
+    const double desc_dim = 4.0 * opt.harmonics + static_cast<double>(opt.raster) * opt.raster;
+    const double work = static_cast<double>(paths_n) *
+                            (32.0 * opt.resample * opt.harmonics + 4.0 * opt.raster * opt.raster) +
+                        (req->top_k() > 0 ? 2.0 * static_cast<double>(paths_n) * paths_n * desc_dim : 0.0);
+    if (work > kDescriptorMaxWork) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "scene: descriptors of {} paths with resample {}, harmonics {}, raster {}{} need {:.3g} "
+          "units of work, over the cap 2^32; lower resample/harmonics/raster or split the scene",
+          paths_n, opt.resample, opt.harmonics, opt.raster, req->top_k() > 0 ? " and all-pairs top_k" : "",
+          work));
     }
     std::vector<std::vector<double>> desc(paths_n);
     for (int64_t p = 0; p < paths_n; ++p) {
@@ -914,9 +991,11 @@ grpc::Status AppliedKernelsService::InsrAdvect1D(grpc::ServerContext* ctx,
     if (opt.n_eval < 2 || opt.n_eval > 8192) return Invalid("n_eval: must be in [2, 8192]");
     const int64_t params = net.NumParams();
     const double work = double(opt.n_steps + 1) * opt.max_iters * opt.n_samples * double(params);
-    if (work > double(int64_t{1} << 34)) {
+    // 2^30 ≈ 5 s of one core (measured ≈ 4.9 ns per unit; 2^34 took over a minute).
+    if (work > double(int64_t{1} << 30)) {
       return absl::ResourceExhaustedError(fmt::format(
-          "(n_steps+1)·max_iters·n_samples·params = {:.3g} exceeds the cap 2^34", work));
+          "(n_steps+1)·max_iters·n_samples·params = {:.3g} exceeds the cap 2^30; lower max_iters, "
+          "n_samples or n_steps", work));
     }
     const int32_t fd_points = req->has_fd_points() ? req->fd_points() : static_cast<int32_t>(params);
     if (fd_points < 3 || fd_points > 100000) return Invalid("fd_points: must be in [3, 100000]");

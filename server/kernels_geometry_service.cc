@@ -21,8 +21,10 @@
 namespace chamferdb {
 namespace {
 
-// Per-request work cap of GauntTP, in estimated flops.
-constexpr double kGauntMaxWork = 34359738368.0;  // 2^35
+// Per-request work cap of GauntTP, in estimated flops. 2^33 ≈ 4–5 s of one core: the cost
+// models run at ≈ 0.45–0.6 ns per unit (kernels_fuzz review: FOURIER_DIRECT_CONV at
+// L1 = L2 = 48 with 96 channels stayed under the old 2^35 and ran 21 s).
+constexpr double kGauntMaxWork = 8589934592.0;  // 2^33
 
 // Per-request work cap of the O(N³) MDS route: B·N³.
 constexpr double kMdsMaxCubicWork = 4294967296.0;  // 2^32 (≈ 10 s single-threaded)

@@ -160,8 +160,14 @@ absl::Status DoInt8MixedLinear(const v1::Int8MixedLinearRequest& req,
   opt.path = path;
   opt.threads = threads;
   const double work = static_cast<double>(s) * o * std::max<size_t>(h, 1);
-  RETURN_IF_ERROR(CheckWork(work, opt.naive_gemm ? std::ldexp(1.0, 30) : std::ldexp(1.0, 35),
-                            "Int8MixedLinear (s·o·h)"));
+  // The scalar GEMM (gemm_path SCALAR, or AUTO on a CPU without AVX2) runs ≈ 0.33 ns per
+  // multiply-add: 2^35 took 11 s, so it gets 2^34; the SIMD paths are several times faster.
+  const bool scalar = int8::ResolveGemmPath(path) == int8::GemmPath::kScalar;
+  RETURN_IF_ERROR(CheckWork(work,
+                            opt.naive_gemm ? std::ldexp(1.0, 30)
+                            : scalar       ? std::ldexp(1.0, 34)
+                                           : std::ldexp(1.0, 35),
+                            "x / w: Int8MixedLinear (s·o·h)"));
 
   auto r = int8::Int8MixedLinear(x.data.data(), s, h, wq, has_w ? w.data.data() : nullptr,
                                  req.has_bias() ? bias.data.data() : nullptr, opt);
@@ -457,10 +463,13 @@ absl::Status DoSpGemm(const v1::SpGemmRequest& req, v1::SpGemmResponse* resp) {
   opt.prune_zeros = req.prune_zeros();
   opt.threads = threads;
   const spgemm::Stats bound = spgemm::ComputeUpperBounds(a.view, b.view);
-  RETURN_IF_ERROR(CheckWork(static_cast<double>(bound.flops),
-                            opt.method == spgemm::Method::kReference ? std::ldexp(1.0, 25)
-                                                                     : std::ldexp(1.0, 30),
-                            "SpGemm (partial products)"));
+  // SMASH_ATOMIC runs ≈ 10 ns per partial product on one thread (CAS + atomic adds): 2^30
+  // took 10 s, so it gets 2^29; ROW_HASH / DENSE_SPA ≈ 1–2.5 ns.
+  const double spgemm_cap = opt.method == spgemm::Method::kReference     ? std::ldexp(1.0, 25)
+                            : opt.method == spgemm::Method::kSmashAtomic ? std::ldexp(1.0, 29)
+                                                                         : std::ldexp(1.0, 30);
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(bound.flops), spgemm_cap,
+                            "a / b: SpGemm (partial products)"));
   if (bound.nnz_upper > kMaxTensorElements) {
     return TooMuch(fmt::format("C could have up to {} nonzeros, over the cap {}", bound.nnz_upper,
                                kMaxTensorElements));
@@ -589,7 +598,8 @@ absl::Status DoEbvGenerate(const v1::EbvGenerateRequest& req, v1::EbvGenerateRes
   if (req.max_steps() < 0) return Invalid("max_steps must be >= 0");
   const bool sgd = p.optimizer == ebv::Optimizer::kOfficialSgd || p.n > p.d;
   const double per_step = 4.0 * static_cast<double>(p.n) * static_cast<double>(p.n) * static_cast<double>(p.d);
-  const double cap = std::ldexp(1.0, 38);
+  // 2^33 ≈ 6 s of one core (≈ 0.7 ns per unit of 4·N²·d; 2^38 was minutes).
+  const double cap = std::ldexp(1.0, 33);
   if (req.max_steps() == 0) {
     p.max_steps = static_cast<int64_t>(std::min(100000.0, std::floor(cap / per_step)));
   } else {
@@ -598,8 +608,10 @@ absl::Status DoEbvGenerate(const v1::EbvGenerateRequest& req, v1::EbvGenerateRes
   }
   if (sgd && per_step > cap) return TooMuch("one SGD step of EbvGenerate is over the work cap");
   if (!sgd) {
-    RETURN_IF_ERROR(CheckWork(static_cast<double>(p.n) * p.n * p.d, std::ldexp(1.0, 34),
-                              "EbvGenerate QR path (N²·d)"));
+    // 2^31 ≈ 5 s of one core (QR plus the N²·d cosine statistics, ≈ 2.3 ns per unit;
+    // n = 1024, d = 16384 took 39 s under the old 2^34).
+    RETURN_IF_ERROR(CheckWork(static_cast<double>(p.n) * p.n * p.d, std::ldexp(1.0, 31),
+                              "EbvGenerate QR path (n²·d)"));
   }
   const ebv::GenerateResult r = ebv::Generate(p);
   EncodeF64({req.n(), req.d()}, r.e.data(), resp->mutable_e());
@@ -753,7 +765,8 @@ absl::Status DoMFacStaticPrecompute(const v1::MFacStaticPrecomputeRequest& req,
   RETURN_IF_ERROR(CheckDamp(req.damp()));
   ASSIGN_OR_RETURN(auto g, DecodeGrads(req.grads(), "grads"));
   const int64_t m = g.shape[0], d = g.shape[1];
-  RETURN_IF_ERROR(CheckWork(static_cast<double>(m) * m * d, std::ldexp(1.0, 36), "M-FAC precompute (m²·d)"));
+  // 2^35 ≈ 6 s of one core (≈ 0.17 ns per unit; 2^36 ≈ 12 s).
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(m) * m * d, std::ldexp(1.0, 35), "grads: M-FAC precompute (m²·d)"));
   EncodeFactor(mfac::StaticPrecompute(g.data.data(), m, d, req.damp()), resp->mutable_factor());
   return absl::OkStatus();
 }
@@ -797,7 +810,8 @@ absl::Status DoMFacWindowInit(const v1::MFacWindowInitRequest& req, v1::MFacWind
   RETURN_IF_ERROR(CheckDamp(req.damp()));
   ASSIGN_OR_RETURN(auto g, DecodeGrads(req.grads(), "grads"));
   const int64_t m = g.shape[0], d = g.shape[1];
-  RETURN_IF_ERROR(CheckWork(static_cast<double>(m) * m * (d + m), std::ldexp(1.0, 36), "M-FAC window init"));
+  // 2^35 ≈ 7 s of one core (≈ 0.2 ns per unit; 2^36 ≈ 14 s).
+  RETURN_IF_ERROR(CheckWork(static_cast<double>(m) * m * (d + m), std::ldexp(1.0, 35), "grads: M-FAC window init (m²·(d+m))"));
   mfac::Window w(g.data.data(), m, d, req.damp());
   EncodeWindowState(w.State(), resp->mutable_state());
   return absl::OkStatus();

@@ -65,6 +65,7 @@ class AppliedKernelsTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as cm:
             fn(*args)
         self.assertEqual(cm.exception.code(), code, cm.exception.details())
+        return cm.exception.details()
 
     # ---------------------------------------------------------------- Bures–Wasserstein
 
@@ -486,6 +487,81 @@ class AppliedKernelsTest(unittest.TestCase):
                         ka.InsrAdvect1DRequest(n_steps=1, max_iters=5, theta0=T(np.zeros(5))))
         self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, self.stub.InsrAdvect1D,
                         ka.InsrAdvect1DRequest(n_steps=1, max_iters=5, dt=-1.0))
+
+    # ------------------------------------------------------------ kernels_fuzz findings
+    # (docs/fuzzing-kernels.md)
+    def test_insr_work_cap_is_seconds_not_minutes(self):
+        # 1·1500·8192·901 ≈ 1.1e10 units passed the old 2^34 cap and ran ~a minute of CPU.
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.InsrAdvect1D,
+                              ka.InsrAdvect1DRequest(n_steps=0, n_samples=8192, max_iters=1500))
+        self.assertIn("max_iters", msg)
+        self.assertIn("n_samples", msg)
+
+    @staticmethod
+    def circle(r, cx=0.0, cy=0.0):
+        k = 0.5522847498307936
+        pts = [[r, 0], [r, k * r], [k * r, r], [0, r], [-k * r, r], [-r, k * r], [-r, 0], [-r, -k * r],
+               [-k * r, -r], [0, -r], [k * r, -r], [r, -k * r]]
+        return np.array(pts, dtype=float) + [cx, cy]
+
+    def test_path_coordinates_that_overflow_the_predicates_are_rejected(self):
+        # A 1e133 control point passed validation; products of coordinate differences
+        # overflowed, every orientation predicate took the exact path on inf/NaN terms and a
+        # 15-point PathRegularity request ran for minutes.
+        INV = grpc.StatusCode.INVALID_ARGUMENT
+        far = self.circle(1.0)
+        far[4] = [-4.4e17, 2.0e133]
+        for call, req in [
+                (self.stub.PathRegularity, ka.PathRegularityRequest(scene=self.scene([far]))),
+                (self.stub.RasterizePaths, ka.RasterizePathsRequest(scene=self.scene([far]), width=8, height=8)),
+                (self.stub.PathDescriptor, ka.PathDescriptorRequest(scene=self.scene([far])))]:
+            self.assertIn("scene.points[4]", self.assertCode(INV, call, req))
+        # The same through the per-path affine transform.
+        self.assertIn("scene.affine", self.assertCode(INV, self.stub.PathRegularity, ka.PathRegularityRequest(
+            scene=self.scene([self.circle(1.0)], affine=[[1e200, 0, 0, 1e200]]))))
+        # Up to the bound the answer is ordinary.
+        r = self.stub.PathRegularity(ka.PathRegularityRequest(scene=self.scene([self.circle(1e99)]),
+                                                              flatten_tolerance=1e96))
+        self.assertEqual(r.paths[0].self_intersections, 0)
+
+    def test_path_crossing_work_is_capped(self):
+        # A {4001/2000} star of straight cubic segments: every edge is nearly a diameter, so
+        # the grid broad phase puts ~1,500 edges in every cell (≈ 5e9 candidate pairs: seconds
+        # under the old code, minutes for larger stars). The work is counted before testing.
+        n = 4001
+        k = np.arange(n)
+        ang = 2 * np.pi * ((k * ((n - 1) // 2)) % n) / n
+        v = 100 * np.stack([np.cos(ang), np.sin(ang)], 1)
+        w = np.roll(v, -1, axis=0)
+        star = np.stack([v, v + (w - v) / 3, v + 2 * (w - v) / 3], 1).reshape(-1, 2)
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.PathRegularity,
+                              ka.PathRegularityRequest(scene=self.scene([star])))
+        self.assertIn("scene.points", msg)
+        self.assertIn("path 0", msg)
+        # A long ordinary path stays well inside the budget (REFERENCE: ~4,900 vertices).
+        r = self.stub.PathRegularity(ka.PathRegularityRequest(
+            scene=self.scene([self.circle(2.0)]), flatten_tolerance=1e-6, method=ka.PATH_REFERENCE))
+        self.assertEqual(r.paths[0].self_intersections, 0)
+
+    def test_rasterize_scan_work_is_capped(self):
+        # 300 canvas-sized paths at 4096² passed the per-canvas caps; the scanline composites
+        # the whole canvas once per path (minutes of CPU with 2,000 paths).
+        paths = [self.circle(3000.0, 2048.0, 2048.0) for _ in range(300)]
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.RasterizePaths,
+                              ka.RasterizePathsRequest(scene=self.scene(paths), width=4096, height=4096, samples=1))
+        self.assertIn("width/height/samples", msg)
+
+    def test_path_descriptor_work_is_capped(self):
+        # 20 paths at resample 4096 / harmonics 2048 (≈ 7 s of CPU) and 3,000 paths with the
+        # all-pairs top_k (≈ 23 s) passed the per-path caps.
+        circles = [self.circle(1.0 + 0.01 * p) for p in range(20)]
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.PathDescriptor,
+                              ka.PathDescriptorRequest(scene=self.scene(circles), resample=4096, harmonics=2048, raster=0))
+        self.assertIn("resample", msg)
+        many = [self.circle(1.0 + 0.001 * p) for p in range(3000)]
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.PathDescriptor,
+                              ka.PathDescriptorRequest(scene=self.scene(many), top_k=1))
+        self.assertIn("top_k", msg)
 
 
 if __name__ == "__main__":

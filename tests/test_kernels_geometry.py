@@ -177,6 +177,12 @@ class GeometryKernelsTest(unittest.TestCase):
                             kg.GauntTPRequest(x=T(np.zeros((1, 20000, 1))),
                                               y=T(np.zeros((1, 1, 49 * 49)))))
         self.assertIn("cap", d)
+        # kernels_fuzz review: 64 channels of L = 48 by the direct 2D convolution ran ~14 s
+        # under the old 2^35 cap.
+        d = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.GauntTP,
+                            kg.GauntTPRequest(x=T(np.zeros((1, 64, 49 * 49))), y=T(np.zeros((1, 1, 49 * 49))),
+                                              method=kg.GAUNT_METHOD_FOURIER_DIRECT_CONV))
+        self.assertIn("x: estimated work", d)
 
     # ------------------------------------------------------------ InvariantMDS
     @staticmethod
@@ -397,6 +403,18 @@ class GeometryKernelsTest(unittest.TestCase):
                 method=kg.SGCN_METHOD_NAIVE))
             np.testing.assert_array_equal(A(r2.edges), ij)
             np.testing.assert_allclose(A(r2.y), expect, atol=1e-11)
+
+    def test_spherical_graph_tiny_cutoff_is_rejected(self):
+        # kernels_fuzz (UBSan): floor(coordinate / cutoff) overflowed int64 in the cell list.
+        bb = np.array([[[-0.5, 1.2, 0.3], [0, 0, 0], [1.1, -0.4, 0.6]],
+                       [[3.3, 1.2, 0.3], [3.8, 2e62, 0], [4.9, 2e62, 0.6]]])
+        for call, req in [
+                (self.stub.SphericalGraphFeatures, kg.SphericalGraphFeaturesRequest(
+                    graph=kg.SphericalGraphSpec(backbone=T(bb), cutoff=9.0))),
+                (self.stub.SphericalGraphFeatures, kg.SphericalGraphFeaturesRequest(
+                    graph=kg.SphericalGraphSpec(backbone=T(bb[:1] + 1.0), cutoff=1e-300)))]:
+            d = self.assertCode(grpc.StatusCode.INVALID_ARGUMENT, call, req)
+            self.assertIn("cutoff", d)
 
     def test_spherical_graph_conv_matches_dense_numpy_layer(self):
         rng = np.random.default_rng(8)

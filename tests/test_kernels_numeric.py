@@ -425,6 +425,14 @@ class NumericKernelsTest(unittest.TestCase):
         self.assertCode(INV, self.stub.EbvGenerate, knp.EbvGenerateRequest(n=4, d=4, lr=-1))
         self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.EbvGenerate,
                         knp.EbvGenerateRequest(n=5000, d=100, max_steps=100000))
+        # kernels_fuzz: 4·N²·d·max_steps = 1.6e10 passed the old 2^38 cap (minutes of CPU).
+        self.assertIn("max_steps", self.assertCode(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.EbvGenerate,
+            knp.EbvGenerateRequest(n=200, d=50, tau=0, optimizer=knp.EbvGenerateRequest.OFFICIAL_SGD,
+                                   max_steps=2000)))
+        # The QR path (N ≤ d): n²·d = 2^34 passed the old cap and ran ~40 s.
+        self.assertIn("n²·d", self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.EbvGenerate,
+                                              knp.EbvGenerateRequest(n=1024, d=16384)))
         self.assertIn("ebv", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
             features=T(np.ones((2, 3))), ebv=T(np.ones((4, 5))), k=1)))
         self.assertIn("k", self.assertCode(INV, self.stub.EbvClassify, knp.EbvClassifyRequest(
@@ -459,6 +467,34 @@ class NumericKernelsTest(unittest.TestCase):
         ref = dense_inv(g[3:m + 3]) @ x[0]
         np.testing.assert_allclose(y, ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
 
+    def test_int8_mixed_linear_scalar_path_work_cap(self):
+        # kernels_fuzz review: the scalar GEMM at the old cap s·o·h = 2^35 took 11 s. s·o·h =
+        # 2.1e10 (between 2^34 and 2^35) with pre-quantized weights (13 MB request).
+        s, h, o = 4096, 512, 10000
+        req = knp.Int8MixedLinearRequest(
+            x=T(np.ones((s, h), np.float32)), w_codes=T(np.ones((o, h), np.int8)),
+            w_scales=T(np.ones(o, np.float32)), gemm_path=knp.INT8_GEMM_PATH_SCALAR,
+            outlier_weight=knp.Int8MixedLinearRequest.OUTLIER_WEIGHT_DEQUANT)
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.Int8MixedLinear, req)
+        self.assertIn("x / w", msg)
+
+    def test_spgemm_smash_atomic_work_cap(self):
+        # kernels_fuzz review: SMASH_ATOMIC costs ≈ 10 ns per partial product on one thread;
+        # 2^30 of them (the old cap of every fast method) took 10 s. A [6000, 16] dense times
+        # B [16, 6000] dense: 5.8e8 partial products, between its new cap 2^29 and 2^30.
+        m = k = 16
+        n = rows = 6000
+        a_rp = np.arange(0, rows * k + 1, k, dtype=np.int64)
+        a_col = np.tile(np.arange(k, dtype=np.int32), rows)
+        b_rp = np.arange(0, m * n + 1, n, dtype=np.int64)
+        b_col = np.tile(np.arange(n, dtype=np.int32), m)
+        req = knp.SpGemmRequest(a_row_ptr=T(a_rp), a_col=T(a_col), a_val=T(np.ones(rows * k)), a_cols=k,
+                                b_row_ptr=T(b_rp), b_col=T(b_col), b_val=T(np.ones(m * n)), b_cols=n,
+                                method=knp.SpGemmRequest.SMASH_ATOMIC)
+        msg = self.assertCode(grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.SpGemm, req)
+        self.assertIn("SpGemm (partial products)", msg)
+        self.assertIn("a / b", msg)
+
     def test_mfac_bad_input(self):
         INV = grpc.StatusCode.INVALID_ARGUMENT
         g = np.ones((3, 5))
@@ -473,6 +509,10 @@ class NumericKernelsTest(unittest.TestCase):
         st.next_slot = 7
         self.assertIn("next_slot", self.assertCode(INV, self.stub.MFacWindowApply, knp.MFacWindowApplyRequest(
             state=st, x=T(np.ones(5)))))
+        # kernels_fuzz review: m²·(d+m) = 4.3e10 passed the old 2^36 cap (≈ 14 s at 2^36).
+        self.assertIn("grads", self.assertCode(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, self.stub.MFacWindowInit,
+            knp.MFacWindowInitRequest(grads=T(np.ones((3500, 10))), damp=1.0)))
 
 
 if __name__ == "__main__":

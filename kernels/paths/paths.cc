@@ -61,7 +61,11 @@ int ExactSumSign(const double* terms, int count) {
   return e[len - 1] > 0 ? 1 : -1;
 }
 
+// Exact fallbacks taken on this thread (the crossing counts charge them to their budget).
+thread_local int64_t g_exact_orient_calls = 0;
+
 int OrientExact(const Point& a, const Point& b, const Point& c) {
+  ++g_exact_orient_calls;
   // det = (ax − cx)(by − cy) − (ay − cy)(bx − cx), every difference split exactly.
   double acx[2], bcy[2], acy[2], bcx[2];
   TwoDiff(a.x, c.x, &acx[0], &acx[1]);
@@ -263,8 +267,15 @@ bool ZeroLength(const std::vector<Point>& poly, int64_t i) {
 }  // namespace
 
 int64_t CountCrossingsBruteForce(const std::vector<Point>& poly, int64_t* degenerate,
-                                 std::vector<Crossing>* out, int64_t max_out) {
+                                 std::vector<Crossing>* out, int64_t max_out, int64_t max_work,
+                                 int64_t* work) {
   const int64_t n = static_cast<int64_t>(poly.size());
+  const int64_t pairs = n > 1 ? n * (n - 1) / 2 : 0;
+  if (work) *work = pairs;
+  if (degenerate) *degenerate = 0;
+  if (pairs > max_work) return -1;
+  const size_t out0 = out ? out->size() : 0;
+  const int64_t exact0 = g_exact_orient_calls;
   PairCounter pc{poly, n, 0, 0, out, max_out};
   for (int64_t i = 0; i < n; ++i) {
     if (ZeroLength(poly, i)) continue;
@@ -272,14 +283,22 @@ int64_t CountCrossingsBruteForce(const std::vector<Point>& poly, int64_t* degene
       if (Adjacent(i, j, n) || ZeroLength(poly, j)) continue;
       pc.Test(i, j);
     }
+    const int64_t used = pairs + kExactOrientWeight * (g_exact_orient_calls - exact0);
+    if (work) *work = used;
+    if (used > max_work) {
+      if (out) out->resize(out0);
+      return -1;
+    }
   }
   if (degenerate) *degenerate = pc.degenerate;
   return pc.crossings;
 }
 
 int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
-                           std::vector<Crossing>* out, int64_t max_out) {
+                           std::vector<Crossing>* out, int64_t max_out, int64_t max_work,
+                           int64_t* work) {
   const int64_t n = static_cast<int64_t>(poly.size());
+  if (work) *work = 0;
   if (n < 4) {
     if (degenerate) *degenerate = 0;
     return 0;
@@ -302,22 +321,56 @@ int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
   // Cell range of each edge's bounding box (conservative: cell_x is monotone, so the range
   // covers every cell the closed box touches).
   std::vector<std::array<int64_t, 4>> range(n);
-  std::vector<std::vector<int64_t>> cells(g * g);
+  // Work first: cell insertions (each ≤ g² ≤ 2^22 for n ≤ 2^22, so the sum fits), then the
+  // candidate pairs per cell; nothing is binned or tested when the total is over max_work
+  // (the count stops early, so *work is then only a lower bound). While testing, every exact
+  // orientation fallback adds kExactOrientWeight; past max_work the count stops (−1).
+  int64_t total = 0;
+  std::vector<int64_t> fill(g * g, 0);
   for (int64_t i = 0; i < n; ++i) {
     if (ZeroLength(poly, i)) continue;
     const Point &a = poly[i], &b = poly[(i + 1) % n];
     range[i] = {cell_x(std::min(a.x, b.x)), cell_x(std::max(a.x, b.x)),
                 cell_y(std::min(a.y, b.y)), cell_y(std::max(a.y, b.y))};
+    total += (range[i][1] - range[i][0] + 1) * (range[i][3] - range[i][2] + 1);
+    if (total > max_work) break;
+  }
+  if (total <= max_work) {
+    for (int64_t i = 0; i < n && total <= max_work; ++i) {
+      if (ZeroLength(poly, i)) continue;
+      for (int64_t cy = range[i][2]; cy <= range[i][3]; ++cy)
+        for (int64_t cx = range[i][0]; cx <= range[i][1]; ++cx) ++fill[cy * g + cx];
+    }
+    for (int64_t c = 0; c < g * g && total <= max_work; ++c) total += fill[c] * (fill[c] - 1) / 2;
+  }
+  if (work) *work = total;
+  if (total > max_work) {
+    if (degenerate) *degenerate = 0;
+    return -1;
+  }
+  std::vector<std::vector<int64_t>> cells(g * g);
+  for (int64_t i = 0; i < n; ++i) {
+    if (ZeroLength(poly, i)) continue;
     for (int64_t cy = range[i][2]; cy <= range[i][3]; ++cy)
       for (int64_t cx = range[i][0]; cx <= range[i][1]; ++cx) cells[cy * g + cx].push_back(i);
   }
   PairCounter pc{poly, n, 0, 0, nullptr, 0};
   std::vector<Crossing> found;
   if (out) pc.out = &found, pc.max_out = INT64_MAX;
+  const int64_t exact0 = g_exact_orient_calls;
+  auto over_budget = [&] {
+    const int64_t used = total + kExactOrientWeight * (g_exact_orient_calls - exact0);
+    if (work) *work = used;
+    return used > max_work;
+  };
   for (int64_t cy = 0; cy < g; ++cy) {
     for (int64_t cx = 0; cx < g; ++cx) {
       const std::vector<int64_t>& list = cells[cy * g + cx];
       for (size_t u = 0; u < list.size(); ++u) {
+        if (over_budget()) {
+          if (degenerate) *degenerate = 0;
+          return -1;
+        }
         for (size_t v = u + 1; v < list.size(); ++v) {
           const int64_t i = std::min(list[u], list[v]), j = std::max(list[u], list[v]);
           if (Adjacent(i, j, n)) continue;
@@ -329,6 +382,10 @@ int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
         }
       }
     }
+  }
+  if (over_budget()) {
+    if (degenerate) *degenerate = 0;
+    return -1;
   }
   if (out) {
     std::sort(found.begin(), found.end(), [](const Crossing& a, const Crossing& b) {
@@ -443,10 +500,22 @@ Regularity PathRegularity(const Point* path, int64_t num_points, const Regularit
   // Flattened curve: crossings and turning number.
   const std::vector<Point> poly = Flatten(path, num_points, opt.flatten_tolerance);
   r.flattened_vertices = static_cast<int64_t>(poly.size());
-  r.self_intersections =
-      opt.brute_force
-          ? CountCrossingsBruteForce(poly, &r.degenerate_contacts, &r.crossings, opt.max_crossings)
-          : CountCrossingsGrid(poly, &r.degenerate_contacts, &r.crossings, opt.max_crossings);
+  if (opt.brute_force) {
+    r.self_intersections = CountCrossingsBruteForce(poly, &r.degenerate_contacts, &r.crossings,
+                                                    opt.max_crossings, opt.max_crossing_work,
+                                                    &r.crossing_work);
+    if (r.self_intersections < 0) {
+      r.self_intersections = 0;
+      r.over_budget = true;
+    }
+  } else {
+    r.self_intersections = CountCrossingsGrid(poly, &r.degenerate_contacts, &r.crossings, opt.max_crossings,
+                                              opt.max_crossing_work, &r.crossing_work);
+    if (r.self_intersections < 0) {
+      r.self_intersections = 0;
+      r.over_budget = true;
+    }
+  }
   std::vector<Point> edges;
   for (size_t i = 0; i < poly.size(); ++i) {
     const Point e = Sub(poly[(i + 1) % poly.size()], poly[i]);

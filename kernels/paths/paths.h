@@ -78,12 +78,21 @@ struct Regularity {
   double max_curvature = 0;         // max |B'×B''|/|B'|³ over samples_per_segment samples
   double max_g1_defect = 0;         // max angle (radians) between in/out tangents at joints
   int64_t flattened_vertices = 0;
+  // Work of the crossing count (see CountCrossingsGrid): pairs + kExactOrientWeight × exact
+  // orientation fallbacks. Past RegularityOptions::max_crossing_work the count stops:
+  // over_budget is set, the crossing fields stay 0 and crossing_work is a lower bound.
+  int64_t crossing_work = 0;
+  bool over_budget = false;
 };
 struct RegularityOptions {
   double flatten_tolerance = 0.05;
   int samples_per_segment = 16;
   int64_t max_crossings = 1000;
   bool brute_force = false;  // O(n²) pair test instead of the uniform-grid broad phase
+  // Cap on Regularity::crossing_work. The grid is O(n) for well-spread edges but O(n²) when
+  // they pile into a few cells (coordinates spanning many orders of magnitude, long
+  // overlapping edges).
+  int64_t max_crossing_work = INT64_MAX;
 };
 Regularity PathRegularity(const Point* path, int64_t num_points, const RegularityOptions& opt);
 
@@ -91,9 +100,17 @@ Regularity PathRegularity(const Point* path, int64_t num_points, const Regularit
 // Reference: all pairs. Fast: uniform grid of ~√n × √n cells over the bounding box, pairs
 // deduplicated by testing each pair only in the first cell both edges share.
 int64_t CountCrossingsBruteForce(const std::vector<Point>& poly, int64_t* degenerate,
-                                 std::vector<Crossing>* out, int64_t max_out);
+                                 std::vector<Crossing>* out, int64_t max_out,
+                                 int64_t max_work = INT64_MAX, int64_t* work = nullptr);
+// Work budget (both versions): the pairs to test (brute force: n(n−1)/2; grid: cell
+// insertions + candidate pairs, counted before any test) plus kExactOrientWeight per exact
+// orientation fallback taken while testing (≈ 7× a whole ordinary pair test; near-collinear
+// or wide-ranging coordinates take it). Over max_work: −1, out unchanged, *work (when
+// non-null) a lower bound above max_work; else *work is the exact total.
+inline constexpr int64_t kExactOrientWeight = 8;
 int64_t CountCrossingsGrid(const std::vector<Point>& poly, int64_t* degenerate,
-                           std::vector<Crossing>* out, int64_t max_out);
+                           std::vector<Crossing>* out, int64_t max_out, int64_t max_work = INT64_MAX,
+                           int64_t* work = nullptr);
 
 // ---- J2 RasterizePaths ----
 enum class FillRule { kNonZero = 0, kEvenOdd = 1 };

@@ -171,6 +171,73 @@ TEST(PathRegularity, GridCrossingsEqualBruteForceOnRandomPaths) {
   }
 }
 
+// kernels_fuzz finding: the grid degenerates to O(n²) when the edges pile into a few cells
+// (a star polygon: every edge is nearly a diameter), so the work is counted first and
+// capped. Independent checks: every crossing pair shares a cell, so work ≥ the brute-force
+// crossing count; at exactly the reported budget the grid still equals brute force; one
+// unit less and it refuses (−1) without testing.
+TEST(PathRegularity, GridCrossingWorkIsCountedAndCapped) {
+  const int n = 101;
+  std::vector<Point> star;
+  for (int k = 0; k < n; ++k) {
+    const double a = 2 * kPi * ((k * 50) % n) / n;
+    star.push_back({std::cos(a), std::sin(a)});
+  }
+  int64_t dg_brute = 0;
+  std::vector<Crossing> brute_list;
+  const int64_t brute = CountCrossingsBruteForce(star, &dg_brute, &brute_list, 1 << 20);
+  EXPECT_EQ(brute, int64_t{n} * (n - 3) / 2);  // every non-adjacent pair of the {101/50} star
+  int64_t work = 0, dg = 0;
+  std::vector<Crossing> list;
+  EXPECT_EQ(CountCrossingsGrid(star, &dg, &list, 1 << 20, INT64_MAX, &work), brute);
+  EXPECT_GE(work, brute);
+  list.clear();
+  int64_t work_at = 0;
+  EXPECT_EQ(CountCrossingsGrid(star, &dg, &list, 1 << 20, work, &work_at), brute);
+  EXPECT_EQ(work_at, work);
+  EXPECT_EQ(list.size(), brute_list.size());
+  list.clear();
+  EXPECT_EQ(CountCrossingsGrid(star, &dg, &list, 1 << 20, work - 1, &work_at), -1);
+  EXPECT_TRUE(list.empty());
+
+  // Through PathRegularity (straight cubic segments along the star's edges).
+  std::vector<Point> path;
+  for (int k = 0; k < n; ++k) {
+    const Point a = star[k], b = star[(k + 1) % n];
+    path.push_back(a);
+    path.push_back({a.x + (b.x - a.x) / 3, a.y + (b.y - a.y) / 3});
+    path.push_back({a.x + 2 * (b.x - a.x) / 3, a.y + 2 * (b.y - a.y) / 3});
+  }
+  RegularityOptions opt;
+  const Regularity full = PathRegularity(path.data(), path.size(), opt);
+  EXPECT_FALSE(full.over_budget);
+  const std::vector<Point> flat = Flatten(path.data(), path.size(), opt.flatten_tolerance);
+  EXPECT_EQ(full.self_intersections, CountCrossingsBruteForce(flat, &dg, nullptr, 0));
+  EXPECT_GE(full.self_intersections, brute);
+  opt.max_crossing_work = full.crossing_work - 1;
+  const Regularity capped = PathRegularity(path.data(), path.size(), opt);
+  EXPECT_TRUE(capped.over_budget);
+  EXPECT_EQ(capped.self_intersections, 0);
+  EXPECT_EQ(capped.crossing_work, full.crossing_work);
+  opt.brute_force = true;
+  opt.max_crossing_work = static_cast<int64_t>(flat.size()) * (flat.size() - 1) / 2 - 1;
+  EXPECT_TRUE(PathRegularity(path.data(), path.size(), opt).over_budget);
+
+  // Exact orientation fallbacks are charged while testing: an all-collinear polyline (every
+  // predicate exact) stops inside a budget that its pair count alone fits.
+  std::vector<Point> line;
+  for (int k = 0; k < 200; ++k) line.push_back({static_cast<double>(k % 2 == 0 ? k : 199 - k), 0.0});
+  const int64_t line_pairs = int64_t{200} * 199 / 2;
+  int64_t line_work = 0;
+  list.clear();
+  EXPECT_EQ(CountCrossingsBruteForce(line, &dg, &list, 1 << 20, INT64_MAX, &line_work),
+            CountCrossingsGrid(line, &dg, nullptr, 0));
+  EXPECT_GT(line_work, line_pairs);  // exact calls were charged
+  list.clear();
+  EXPECT_EQ(CountCrossingsBruteForce(line, &dg, &list, 1 << 20, line_pairs + 10, &line_work), -1);
+  EXPECT_TRUE(list.empty());
+}
+
 // Circle by 4 cubics: Green's-theorem area against a densely flattened polygon (independent),
 // and the known approximation errors against πr² and 2πr.
 TEST(PathRegularity, AreaAndLengthOfFourCubicCircle) {

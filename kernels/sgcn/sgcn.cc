@@ -26,6 +26,19 @@ double Dist2(const double* a, const double* b) {
   return s;
 }
 
+struct CellKey {
+  int64_t x, y, z;
+  bool operator==(const CellKey& o) const { return x == o.x && y == o.y && z == o.z; }
+};
+struct CellKeyHash {
+  size_t operator()(const CellKey& k) const {
+    uint64_t h = static_cast<uint64_t>(k.x) * 0x9E3779B97F4A7C15ull;
+    h ^= static_cast<uint64_t>(k.y) * 0xC2B2AE3D27D4EB4Full + (h << 6) + (h >> 2);
+    h ^= static_cast<uint64_t>(k.z) * 0x165667B19E3779F9ull + (h << 6) + (h >> 2);
+    return static_cast<size_t>(h ^ (h >> 31));
+  }
+};
+
 // All (i, j), i ≠ j, ‖CA_i − CA_j‖ ≤ cutoff, sorted by (i, j): cell list with cells of the
 // cutoff size (fast) or all pairs (naive).
 // Returns false when more than max_edges edges would be produced.
@@ -42,11 +55,12 @@ bool CutoffEdges(int64_t n, const double* ca, double cutoff, bool naive, int64_t
         }
     return true;
   }
+  // Cell indices are exact integers (the caller keeps |coordinate| / cutoff < 2^52) and the
+  // key is the whole triple: a packed 21-bit key aliased cells 2^21 apart into one bucket, so
+  // spread-out points could cost O(n²) distance tests.
   auto cell = [&](int64_t i, int c) { return static_cast<int64_t>(std::floor(ca[i * 3 + c] / cutoff)); };
-  auto key = [](int64_t x, int64_t y, int64_t z) {
-    return (x & 0x1FFFFF) | ((y & 0x1FFFFF) << 21) | ((z & 0x1FFFFF) << 42);
-  };
-  std::unordered_map<int64_t, std::vector<int64_t>> cells;
+  auto key = [](int64_t x, int64_t y, int64_t z) { return CellKey{x, y, z}; };
+  std::unordered_map<CellKey, std::vector<int64_t>, CellKeyHash> cells;
   for (int64_t i = 0; i < n; ++i) cells[key(cell(i, 0), cell(i, 1), cell(i, 2))].push_back(i);
   std::vector<int64_t> nb;
   for (int64_t i = 0; i < n; ++i) {
@@ -125,6 +139,15 @@ absl::Status SphericalGraphFeatures(int64_t n, const double* backbone, const Fea
     return s;
   }
   if (by_cutoff) {
+    // Cell indices floor(coordinate / cutoff) must be exact int64 values (a tiny cutoff on
+    // large coordinates overflowed the conversion: undefined behaviour, kernels_fuzz).
+    for (int64_t i = 0; i < 3 * n; ++i) {
+      if (!(std::abs(g.origin[i]) / o.cutoff < 0x1p52)) {
+        return absl::InvalidArgumentError(fmt::format(
+            "cutoff: {} is too small for the backbone (CA) coordinate {}: |coordinate| / cutoff must stay below 2^52",
+            o.cutoff, g.origin[i]));
+      }
+    }
     if (!CutoffEdges(n, g.origin.data(), o.cutoff, method == SgcnMethod::kNaive, o.max_edges,
                      &g.edges)) {
       return absl::ResourceExhaustedError(fmt::format(

@@ -196,6 +196,33 @@ TEST(SphericalGraph, PermutingResiduesPermutesOutputs) {
     for (int b = 0; b < 2; ++b) EXPECT_NEAR(hp[perm[i] * 2 + b], h[i * 2 + b], 1e-12);
 }
 
+// kernels_fuzz finding: floor(coordinate / cutoff) overflowed int64 for a tiny cutoff (UB);
+// such a cutoff is rejected. And cell keys are exact: residue pairs placed 2^21 cells apart
+// (where the old packed 21-bit key aliased every pair into one bucket) give the same edges
+// as the all-pairs naive route.
+TEST(SphericalGraph, CutoffCellsAreExactAndBounded) {
+  std::vector<double> bb = Chain(6, 3);
+  FeatureOptions o;
+  o.cutoff = 1e-60;
+  GraphFeatures g;
+  EXPECT_THAT(SphericalGraphFeatures(6, bb.data(), o, SgcnMethod::kFast, &g),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::HasSubstr("cutoff")));
+  const int pairs = 12;
+  std::vector<double> spread;
+  for (int k = 0; k < pairs; ++k) {
+    for (int r = 0; r < 2; ++r) {
+      const double x = 2097152.0 * k + 2.5 * r, z = 0.7 * r;
+      const double res[9] = {x - 0.5, 1.2, z + 0.3, x, 0, z, x + 1.1, -0.4, z + 0.6};
+      spread.insert(spread.end(), res, res + 9);
+    }
+  }
+  o.cutoff = 3.0;
+  const GraphFeatures fast = Features(2 * pairs, spread, o, SgcnMethod::kFast);
+  const GraphFeatures naive = Features(2 * pairs, spread, o, SgcnMethod::kNaive);
+  EXPECT_EQ(fast.edges, naive.edges);
+  EXPECT_EQ(fast.num_edges(), 2 * pairs);  // each close pair, both directions
+}
+
 TEST(SphericalGraph, RejectsBadInput) {
   const auto bb = Chain(4, 7);
   GraphFeatures g;
